@@ -1,0 +1,1 @@
+"""Backends run one benchmark×scenario×mode and leave LoadGen logs; they never judge."""

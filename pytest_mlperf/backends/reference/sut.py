@@ -1,0 +1,200 @@
+"""A LoadGen system under test around an ONNX Runtime session, for all four scenarios."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import mlperf_loadgen as lg
+import numpy as np
+from numpy.typing import NDArray
+
+from pytest_mlperf.backends.reference.dataset import SampleSet
+from pytest_mlperf.errors import BackendError
+
+_SCENARIOS = {
+    "Offline": lg.TestScenario.Offline,
+    "Server": lg.TestScenario.Server,
+    "SingleStream": lg.TestScenario.SingleStream,
+    "MultiStream": lg.TestScenario.MultiStream,
+}
+_MODES = {"performance": lg.TestMode.PerformanceOnly, "accuracy": lg.TestMode.AccuracyOnly}
+
+
+class Engine:
+    """Runs a batch of sample indices through the model and returns response rows."""
+
+    def __init__(
+        self,
+        session: Any,
+        samples: SampleSet,
+        respond: Callable[[list[NDArray[Any]]], NDArray[Any]],
+    ) -> None:
+        self.session = session
+        self.samples = samples
+        self.respond = respond
+
+    def infer(self, indices: NDArray[np.int64]) -> NDArray[Any]:
+        """One model call for ``indices``; row ``j`` is the response to ``indices[j]``."""
+        outputs = self.session.run(None, self.samples.batch(indices))
+        return self.respond(outputs)
+
+
+def _complete(ids: Sequence[int], rows: NDArray[Any]) -> None:
+    """Hand responses to LoadGen; ``rows`` stays alive until LoadGen has copied them."""
+    row_bytes = rows.strides[0] if rows.ndim else rows.nbytes
+    base = rows.ctypes.data
+    responses = [
+        lg.QuerySampleResponse(qid, base + j * row_bytes, row_bytes) for j, qid in enumerate(ids)
+    ]
+    lg.QuerySamplesComplete(responses)
+
+
+def _fail_queries(ids: Sequence[int]) -> None:
+    lg.QuerySamplesComplete([lg.QuerySampleResponse(qid, 0, 0) for qid in ids])
+
+
+class _Sut:
+    """Synchronous for Offline/SingleStream/MultiStream; a worker thread batches Server."""
+
+    def __init__(self, engine: Engine, batch_size: int, threaded: bool) -> None:
+        self.engine = engine
+        self.batch_size = batch_size
+        self.error: BaseException | None = None
+        self._queue: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        if threaded:
+            self._worker = threading.Thread(target=self._serve, name="mlperf-sut", daemon=True)
+            self._worker.start()
+
+    def _run_batch(self, ids: Sequence[int], indices: NDArray[np.int64]) -> None:
+        if self.error is not None:
+            _fail_queries(ids)
+            return
+        try:
+            rows = self.engine.infer(indices)
+        except BaseException as exc:  # noqa: BLE001 - must never escape into LoadGen
+            self.error = exc
+            _fail_queries(ids)
+            return
+        _complete(ids, rows)
+
+    def issue(self, query_samples: Sequence[Any]) -> None:
+        """LoadGen's issue_queries callback."""
+        if self._worker is not None:
+            for q in query_samples:
+                self._queue.put((q.id, q.index))
+            return
+        ids = [q.id for q in query_samples]
+        indices = np.fromiter((q.index for q in query_samples), np.int64, len(ids))
+        for start in range(0, len(ids), self.batch_size):
+            stop = start + self.batch_size
+            self._run_batch(ids[start:stop], indices[start:stop])
+
+    def flush(self) -> None:
+        """LoadGen's flush_queries callback: nothing is held back."""
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.batch_size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            ids = [qid for qid, _ in batch]
+            self._run_batch(ids, np.fromiter((i for _, i in batch), np.int64, len(batch)))
+
+    def stop(self) -> None:
+        """End the worker thread."""
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout=30)
+
+
+def make_settings(
+    mlperf_conf_model: str,
+    scenario: str,
+    mode: str,
+    values: Mapping[str, float],
+) -> tuple[Any, dict[str, Any]]:
+    """TestSettings from LoadGen's built-in mlperf.conf rules, then ``values`` on top.
+
+    ``values`` keys: expected_qps, target_qps, expected_latency_ns, latency_bound_ns,
+    min_duration_ms, min_query_count, performance_sample_count, samples_per_query.
+    Returns the settings and a record of what was set.
+    """
+    ts = lg.TestSettings()
+    ts.FromConfig("", mlperf_conf_model, scenario, 0)
+    ts.scenario = _SCENARIOS[scenario]
+    ts.mode = _MODES[mode]
+    applied: dict[str, Any] = {"mlperf_conf_model": mlperf_conf_model}
+    mapping = {
+        "expected_qps": ("offline_expected_qps", float),
+        "target_qps": ("server_target_qps", float),
+        "latency_bound_ns": ("server_target_latency_ns", int),
+        "min_duration_ms": ("min_duration_ms", int),
+        "min_query_count": ("min_query_count", int),
+        "performance_sample_count": ("performance_sample_count_override", int),
+    }
+    for key, value in values.items():
+        if key == "expected_latency_ns":
+            attr = (
+                f"{'single' if scenario == 'SingleStream' else 'multi'}_stream_expected_latency_ns"
+            )
+            setattr(ts, attr, int(value))
+        elif key == "samples_per_query":
+            ts.multi_stream_samples_per_query = int(value)
+        elif key in mapping:
+            attr, cast = mapping[key]
+            setattr(ts, attr, cast(value))
+        else:
+            raise ValueError(f"unknown LoadGen setting {key!r}")
+        applied[key] = value
+    applied["min_duration_ms"] = ts.min_duration_ms
+    applied["min_query_count"] = ts.min_query_count
+    return ts, applied
+
+
+def run_loadgen(
+    engine: Engine,
+    settings: Any,
+    outdir: Path,
+    scenario: str,
+    batch_size: int,
+    performance_count: int,
+) -> float:
+    """Run one LoadGen test into ``outdir``; returns its wall time in seconds."""
+    sut_impl = _Sut(engine, batch_size, threaded=scenario == "Server")
+    sut = lg.ConstructSUT(sut_impl.issue, sut_impl.flush)
+    qsl = lg.ConstructQSL(engine.samples.count, performance_count, _noop, _noop)
+    log = lg.LogSettings()
+    log.log_output.outdir = str(outdir)
+    log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = False
+    start = time.perf_counter()
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, settings, log)
+    finally:
+        elapsed = time.perf_counter() - start
+        sut_impl.stop()
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+    if sut_impl.error is not None:
+        raise BackendError(f"inference failed during the LoadGen run: {sut_impl.error!r}")
+    return elapsed
+
+
+def _noop(_samples: Sequence[int]) -> None:
+    """QSL load/unload: every sample is already resident in memory."""

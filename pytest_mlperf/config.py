@@ -1,0 +1,260 @@
+"""RunConfig: every ``--mlperf-*`` option and ``mlperf_*`` ini value, parsed and validated."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_mlperf.catalog import CONFIG_VERS, SCENARIOS, Catalog, Variant
+from pytest_mlperf.errors import ConfigError
+
+MODES = ("performance", "accuracy", "all")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option, offered as ``--mlperf-<name>`` and as the ini key ``mlperf_<name>``."""
+
+    name: str
+    help: str
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+    flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        """The command-line spelling."""
+        return "--mlperf-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        """The ini key."""
+        return "mlperf_" + self.name
+
+
+OPTIONS = (
+    OptionSpec(
+        "benchmarks", "Comma list of benchmarks (bert, 3d-unet, bert-99, ...). Default: all."
+    ),
+    OptionSpec(
+        "scenarios",
+        "Comma list of Offline, Server, SingleStream, MultiStream. Default: each benchmark's own.",
+    ),
+    OptionSpec("mode", "performance, accuracy or all. Default: performance.", "performance", MODES),
+    OptionSpec("config_ver", "MLPerf config version. Default: default.", "default", CONFIG_VERS),
+    OptionSpec("backend", "auto, reference, nvidia or a plugin's backend. Default: auto.", "auto"),
+    OptionSpec("fast", "Shortened runs; INVALID only for run length is accepted.", flag=True),
+    OptionSpec(
+        "results_dir", "Directory for run results. Default: mlperf-results.", "mlperf-results"
+    ),
+    OptionSpec(
+        "thresholds", "JSON thresholds file that overrides the shipped ones. Default: none."
+    ),
+    OptionSpec("system", "System name for thresholds. Default: the backend's detected name."),
+    OptionSpec("cache_dir", "Cache for built models. Default: $XDG_CACHE_HOME/pytest-mlperf."),
+    OptionSpec(
+        "calibrate",
+        "Tune reference targets to this machine: on or off. Default: on.",
+        "on",
+        ("on", "off"),
+    ),
+    OptionSpec(
+        "threads", "ONNX Runtime threads per process (reference). Default: runtime's choice."
+    ),
+)
+OPTION_NAMES = tuple(o.name for o in OPTIONS)
+
+#: Reads an option's raw value: None when the user did not set it anywhere.
+RawGetter = Callable[[OptionSpec], "str | bool | None"]
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One generated item: a benchmark variant × scenario × mode."""
+
+    variant: Variant
+    scenario: str
+    mode: str
+
+    @property
+    def name(self) -> str:
+        """``bert-99[Offline-performance]``."""
+        return f"{self.variant.name}[{self.scenario}-{self.mode}]"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The validated run settings."""
+
+    enabled: bool
+    variants: tuple[Variant, ...]
+    scenarios: Mapping[str, tuple[str, ...]]
+    modes: tuple[str, ...]
+    config_ver: str
+    backend: str
+    fast: bool
+    results_dir: Path
+    thresholds_file: Path | None
+    system: str | None
+    cache_dir: Path
+    calibrate: bool
+    threads: int | None
+
+    def items(self) -> list[ItemSpec]:
+        """Every benchmark × scenario × mode, in a stable order."""
+        return [
+            ItemSpec(variant, scenario, mode)
+            for variant in self.variants
+            for scenario in self.scenarios[variant.name]
+            for mode in self.modes
+        ]
+
+
+def split_list(value: str, option: str) -> list[str]:
+    """Split a comma list; an empty list or empty element is an error naming the option."""
+    parts = [p.strip() for p in value.split(",")]
+    if not value.strip() or any(not p for p in parts):
+        raise ConfigError(f"{option}: empty value or empty list element in {value!r}")
+    return parts
+
+
+def _choice(spec: OptionSpec, value: str) -> str:
+    key = value.strip().lower()
+    if key not in spec.choices:
+        raise ConfigError(f"{spec.cli}: invalid value {value!r}; valid: {', '.join(spec.choices)}")
+    return key
+
+
+def _scenario(value: str, option: str) -> str:
+    for name in SCENARIOS:
+        if value.lower() == name.lower():
+            return name
+    raise ConfigError(f"{option}: unknown scenario {value!r}; valid: {', '.join(SCENARIOS)}")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/pytest-mlperf`` or ``~/.cache/pytest-mlperf``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pytest-mlperf"
+
+
+def parse_run_config(
+    get: RawGetter, catalog: Catalog, backend_names: Sequence[str], rootdir: Path
+) -> RunConfig:
+    """Build a :class:`RunConfig`; raises :class:`ConfigError` naming the bad value."""
+    raw = {spec.name: get(spec) for spec in OPTIONS}
+    enabled = any(v is not None for v in raw.values())
+
+    def text(spec: OptionSpec) -> str | None:
+        value = raw[spec.name]
+        if value is None or isinstance(value, bool):
+            return spec.default if value is None else str(value)
+        return value
+
+    by_name = {s.name: s for s in OPTIONS}
+    config_ver = _choice(by_name["config_ver"], text(by_name["config_ver"]) or "default")
+    mode = _choice(by_name["mode"], text(by_name["mode"]) or "performance")
+    modes = ("performance", "accuracy") if mode == "all" else (mode,)
+
+    bench_value = text(by_name["benchmarks"])
+    names = (
+        split_list(bench_value, "--mlperf-benchmarks")
+        if bench_value is not None
+        else list(catalog.families)
+    )
+    variants: list[Variant] = []
+    for name in names:
+        variant = catalog.resolve(name, config_ver)
+        if variant not in variants:
+            variants.append(variant)
+
+    scen_value = text(by_name["scenarios"])
+    wanted = None
+    if scen_value is not None:
+        wanted = list(
+            dict.fromkeys(
+                _scenario(s, "--mlperf-scenarios")
+                for s in split_list(scen_value, "--mlperf-scenarios")
+            )
+        )
+    scenarios: dict[str, tuple[str, ...]] = {}
+    for variant in variants:
+        defined = tuple(catalog.benchmark(variant.name).scenarios)
+        if wanted is None:
+            scenarios[variant.name] = defined
+            continue
+        bad = [s for s in wanted if s not in defined]
+        if bad:
+            round_ = catalog.benchmark(variant.name).round
+            raise ConfigError(
+                f"--mlperf-scenarios: {variant.name} does not define {', '.join(bad)} in MLPerf "
+                f"Inference {round_}; valid for it: {', '.join(defined)}"
+            )
+        scenarios[variant.name] = tuple(wanted)
+
+    backend = (text(by_name["backend"]) or "auto").strip().lower()
+    valid_backends = ["auto", *backend_names]
+    if backend == "nvidia" and "nvidia" not in backend_names:
+        raise ConfigError(
+            "--mlperf-backend: the 'nvidia' backend is not available in this version of "
+            f"pytest-mlperf; valid: {', '.join(valid_backends)}"
+        )
+    if backend not in valid_backends:
+        raise ConfigError(
+            f"--mlperf-backend: unknown backend {backend!r}; valid: {', '.join(valid_backends)}"
+        )
+
+    fast_raw = raw["fast"]
+    fast = fast_raw is True or (isinstance(fast_raw, str) and _truthy(fast_raw, "mlperf_fast"))
+
+    results_dir = Path(text(by_name["results_dir"]) or "mlperf-results").expanduser()
+    if not results_dir.is_absolute():
+        results_dir = rootdir / results_dir
+    thresholds_value = text(by_name["thresholds"])
+    thresholds_file = None
+    if thresholds_value:
+        thresholds_file = Path(thresholds_value).expanduser()
+        if not thresholds_file.is_absolute():
+            thresholds_file = rootdir / thresholds_file
+        if not thresholds_file.is_file():
+            raise ConfigError(f"--mlperf-thresholds: file {thresholds_value!r} does not exist")
+    cache_value = text(by_name["cache_dir"])
+    cache_dir = Path(cache_value).expanduser() if cache_value else default_cache_dir()
+
+    threads_value = text(by_name["threads"])
+    threads = None
+    if threads_value is not None:
+        try:
+            threads = int(threads_value)
+        except ValueError:
+            threads = -1
+        if threads < 1:
+            raise ConfigError(f"--mlperf-threads: {threads_value!r} is not a positive integer")
+
+    system = text(by_name["system"])
+    return RunConfig(
+        enabled=enabled,
+        variants=tuple(variants),
+        scenarios=scenarios,
+        modes=modes,
+        config_ver=config_ver,
+        backend=backend,
+        fast=fast,
+        results_dir=results_dir,
+        thresholds_file=thresholds_file,
+        system=system.strip() if system else None,
+        cache_dir=cache_dir,
+        calibrate=_choice(by_name["calibrate"], text(by_name["calibrate"]) or "on") == "on",
+        threads=threads,
+    )
+
+
+def _truthy(value: str, name: str) -> bool:
+    key = value.strip().lower()
+    if key in ("1", "true", "yes", "on"):
+        return True
+    if key in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}: invalid boolean {value!r}; valid: true, false")

@@ -1,0 +1,93 @@
+"""The generated pytest item: one benchmark×scenario×mode."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_mlperf.config import ItemSpec
+from pytest_mlperf.errors import MlperfError
+from pytest_mlperf.report.junit import junit_properties
+from pytest_mlperf.report.terminal import failure_text
+from pytest_mlperf.results.record import MlperfResult
+from pytest_mlperf.verdict import PASSED, XFAILED
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from pytest_mlperf.session import MlperfSession
+
+
+class ItemFailed(Exception):
+    """The item ran, and pytest-mlperf's checks failed: the record says why."""
+
+    def __init__(self, result: MlperfResult) -> None:
+        super().__init__(result.record["verdict"]["reasons"])
+        self.result = result
+
+
+class RunFailed(Exception):
+    """The item could not produce a result; ``cause`` is the underlying error."""
+
+    def __init__(self, result: MlperfResult, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.result = result
+        self.cause = cause
+
+
+class MlperfCollector(pytest.Collector):
+    """Holds the generated items; its node id is ``mlperf``."""
+
+    def __init__(self, *, runner: MlperfSession, specs: list[ItemSpec], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runner = runner
+        self.specs = specs
+
+    def collect(self) -> list[MlperfItem]:
+        """One item per spec."""
+        return [
+            MlperfItem.from_parent(self, name=s.name, spec=s, runner=self.runner)
+            for s in self.specs
+        ]
+
+
+class MlperfItem(pytest.Item):
+    """Runs one benchmark×scenario×mode through the session's backend and judges it."""
+
+    def __init__(self, *, spec: ItemSpec, runner: MlperfSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.runner = runner
+        self.result: MlperfResult | None = None
+        for marker in ("mlperf", spec.variant.name, spec.variant.family, spec.scenario, spec.mode):
+            self.add_marker(marker)
+
+    def runtest(self) -> None:
+        """Run, record, then pass, xfail or fail on the verdict."""
+        try:
+            self.result = self.runner.run_item(self.spec, self.nodeid)
+        except RunFailed as exc:
+            self.result = exc.result
+            raise
+        self.user_properties.extend(junit_properties(self.result.record))
+        verdict = self.result.record["verdict"]
+        if verdict["outcome"] == XFAILED:
+            pytest.xfail("; ".join(verdict["reasons"]))
+        if verdict["outcome"] != PASSED:
+            raise ItemFailed(self.result)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        """A metrics table for failed checks; a one-line reason for known errors."""
+        exc = excinfo.value
+        if isinstance(exc, ItemFailed):
+            return failure_text(exc.result.record)
+        if isinstance(exc, RunFailed) and isinstance(exc.cause, MlperfError):
+            return f"{type(exc.cause).__name__}: {exc.cause}\nlogs: {exc.result.record['log_dir']}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        """Location shown in reports."""
+        return self.path, None, f"mlperf: {self.name}"

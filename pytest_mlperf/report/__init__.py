@@ -1,0 +1,1 @@
+"""Rendering result records: terminal table, JUnit properties, pytest-html extras."""

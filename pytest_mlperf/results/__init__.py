@@ -1,0 +1,1 @@
+"""Reading LoadGen output, building result records, and writing them safely."""

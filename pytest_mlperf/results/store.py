@@ -1,0 +1,83 @@
+"""Every file pytest-mlperf writes goes through here: atomic, never half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pytest_mlperf.errors import MlperfError
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    try:
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    except OSError as exc:
+        raise MlperfError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable run id such as ``20261124-113000-4242``."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{os.getpid()}"
+
+
+def safe_part(text: str) -> str:
+    """A path component that cannot escape its parent directory."""
+    cleaned = _SAFE.sub("_", text).strip(".")
+    return cleaned or "_"
+
+
+class RunStore:
+    """The results directory of one run: ``<results-dir>/<run-id>/``."""
+
+    def __init__(self, results_dir: Path, run_id: str) -> None:
+        self.root = results_dir / safe_part(run_id)
+        self.run_id = run_id
+
+    def item_dir(self, *parts: str) -> Path:
+        """A new, empty ``<run>/<benchmark>/<scenario>/<mode>/`` directory.
+
+        When that directory already exists (the same item run twice in one run), a
+        numbered sibling is made instead, so no result can come from an earlier run.
+        """
+        base = self.root.joinpath(*(safe_part(p) for p in parts))
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 10_000):
+                path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+                try:
+                    path.mkdir()
+                except FileExistsError:
+                    continue
+                return path
+        except OSError as exc:
+            raise MlperfError(f"cannot create results directory {base}: {exc}") from exc
+        raise MlperfError(f"too many runs of {base} in one run directory")
+
+    @property
+    def index_path(self) -> Path:
+        """``results.json`` of the run."""
+        return self.root / "results.json"

@@ -1,0 +1,96 @@
+"""Per-system performance thresholds: data files validated by ``schemas/thresholds``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_mlperf._paths import data_dir
+from pytest_mlperf.errors import DataError
+from pytest_mlperf.schemas import validate
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A bound on one benchmark×scenario for one system (``*`` = any)."""
+
+    system: str
+    benchmark: str
+    scenario: str
+    config_ver: str | None
+    min_samples_per_second: float | None
+    max_latency_ms: float | None
+    source: str
+
+    def matches(self, system: str, benchmark: str, scenario: str, config_ver: str) -> bool:
+        """Whether this threshold applies to the given run."""
+        return (
+            self.system in ("*", system)
+            and self.benchmark == benchmark
+            and self.scenario == scenario
+            and self.config_ver in (None, config_ver)
+        )
+
+    def describe(self) -> str:
+        """``>= 50 samples/s`` or ``<= 20 ms``."""
+        if self.min_samples_per_second is not None:
+            return f">= {self.min_samples_per_second:g} samples/s"
+        return f"<= {self.max_latency_ms:g} ms"
+
+
+def load_thresholds(path: Path) -> list[Threshold]:
+    """Read and validate one thresholds file."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise DataError(f"thresholds file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read thresholds: {exc}") from exc
+    validate(raw, "thresholds", str(path))
+    return [
+        Threshold(
+            system=raw["system"],
+            benchmark=t["benchmark"],
+            scenario=t["scenario"],
+            config_ver=t.get("config_ver"),
+            min_samples_per_second=t.get("min_samples_per_second"),
+            max_latency_ms=t.get("max_latency_ms"),
+            source=str(path),
+        )
+        for t in raw["thresholds"]
+    ]
+
+
+def shipped_threshold_files() -> list[Path]:
+    """The thresholds shipped with pytest-mlperf (``benchmarks/thresholds/*.json``)."""
+    directory = data_dir("benchmarks") / "thresholds"
+    return sorted(directory.glob("*.json")) if directory.is_dir() else []
+
+
+class ThresholdTable:
+    """Lookup over several files; a user file's entries win over shipped ones."""
+
+    def __init__(self, levels: Iterable[Iterable[Threshold]]) -> None:
+        """``levels`` in increasing precedence: any match in a later level wins."""
+        self._items = [(level, t) for level, group in enumerate(levels) for t in group]
+
+    @classmethod
+    def load(cls, files: Iterable[Path]) -> ThresholdTable:
+        """Load files in order of increasing precedence."""
+        return cls(load_thresholds(path) for path in files)
+
+    def lookup(
+        self, system: str, benchmark: str, scenario: str, config_ver: str
+    ) -> Threshold | None:
+        """The threshold for a run from the highest level, the most specific there."""
+        best: Threshold | None = None
+        best_rank = (-1, -1, -1)
+        for index, (level, t) in enumerate(self._items):
+            if not t.matches(system, benchmark, scenario, config_ver):
+                continue
+            rank = (level, (t.system != "*") + (t.config_ver is not None), index)
+            if rank >= best_rank:
+                best, best_rank = t, rank
+        return best

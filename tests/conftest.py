@@ -1,0 +1,52 @@
+"""Shared helpers: a model cache shared by every pytester run, and the tiny test benchmark."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+TINY_DIR = DATA / "tiny"
+
+#: conftest.py for pytester directories: adds the tiny benchmark through our own hook.
+TINY_CONFTEST = f"""
+from pathlib import Path
+
+def pytest_mlperf_benchmark_dirs(config):
+    return [Path({str(TINY_DIR)!r})]
+"""
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the whole test session (models build once)."""
+    return tmp_path_factory.mktemp("mlperf-cache")
+
+
+RunMlperf = Callable[..., pytest.RunResult]
+
+
+@pytest.fixture
+def run_mlperf(pytester: pytest.Pytester, model_cache: Path) -> RunMlperf:
+    """Run pytest in the pytester directory with the tiny benchmark available."""
+    pytester.makeconftest(TINY_CONFTEST)
+
+    def run(*args: str, subprocess: bool = False) -> pytest.RunResult:
+        full = [f"--mlperf-cache-dir={model_cache}", "-p", "no:randomly", *args]
+        if subprocess:
+            return pytester.runpytest_subprocess(*full)
+        return pytester.runpytest(*full)
+
+    return run
+
+
+def load_results(root: Path) -> dict[str, Any]:
+    """The single results.json under ``root/mlperf-results``."""
+    found = sorted((root / "mlperf-results").glob("*/results.json"))
+    assert len(found) == 1, found
+    data: dict[str, Any] = json.loads(found[0].read_text())
+    return data
