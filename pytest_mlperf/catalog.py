@@ -86,13 +86,18 @@ class Catalog:
         """A variant by its full name."""
         return self._variants[name][1]
 
-    def resolve(self, name: str, config_ver: str) -> Variant:
+    def resolve(self, name: str, config_ver: str | None) -> Variant:
         """Resolve a user-given name (alias or full) under ``config_ver``.
 
         An alias picks the variant whose config_vers include ``config_ver``
-        (``bert`` + ``high_accuracy`` → ``bert-99.9``); a full name must agree with it.
+        (``bert`` + ``high_accuracy`` → ``bert-99.9``; no config_ver → the first variant);
+        a full name must agree with an explicit config_ver.
         """
         key = name.strip().lower()
+        if key in self._families and config_ver is None:
+            return self._families[key].variants[0]
+        if key in self._variants and config_ver is None:
+            return self._variants[key][1]
         if key in self._families:
             for variant in self._families[key].variants:
                 if config_ver in variant.config_vers:

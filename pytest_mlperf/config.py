@@ -43,7 +43,12 @@ OPTIONS = (
         "Comma list of Offline, Server, SingleStream, MultiStream. Default: each benchmark's own.",
     ),
     OptionSpec("mode", "performance, accuracy or all. Default: performance.", "performance", MODES),
-    OptionSpec("config_ver", "MLPerf config version. Default: default.", "default", CONFIG_VERS),
+    OptionSpec(
+        "config_ver",
+        "MLPerf config version. Default: default (high_accuracy for a -99.9 benchmark).",
+        None,
+        CONFIG_VERS,
+    ),
     OptionSpec("backend", "auto, reference, nvidia or a plugin's backend. Default: auto.", "auto"),
     OptionSpec("fast", "Shortened runs; INVALID only for run length is accepted.", flag=True),
     OptionSpec(
@@ -77,6 +82,7 @@ class ItemSpec:
     variant: Variant
     scenario: str
     mode: str
+    config_ver: str
 
     @property
     def name(self) -> str:
@@ -92,7 +98,7 @@ class RunConfig:
     variants: tuple[Variant, ...]
     scenarios: Mapping[str, tuple[str, ...]]
     modes: tuple[str, ...]
-    config_ver: str
+    config_ver: str | None
     backend: str
     fast: bool
     results_dir: Path
@@ -102,10 +108,14 @@ class RunConfig:
     calibrate: bool
     threads: int | None
 
+    def config_ver_for(self, variant: Variant) -> str:
+        """The config_ver option, or the variant's own first one when the option is unset."""
+        return self.config_ver or variant.config_vers[0]
+
     def items(self) -> list[ItemSpec]:
         """Every benchmark × scenario × mode, in a stable order."""
         return [
-            ItemSpec(variant, scenario, mode)
+            ItemSpec(variant, scenario, mode, self.config_ver_for(variant))
             for variant in self.variants
             for scenario in self.scenarios[variant.name]
             for mode in self.modes
@@ -154,7 +164,10 @@ def parse_run_config(
         return value
 
     by_name = {s.name: s for s in OPTIONS}
-    config_ver = _choice(by_name["config_ver"], text(by_name["config_ver"]) or "default")
+    config_ver_value = text(by_name["config_ver"])
+    config_ver = (
+        None if config_ver_value is None else _choice(by_name["config_ver"], config_ver_value)
+    )
     mode = _choice(by_name["mode"], text(by_name["mode"]) or "performance")
     modes = ("performance", "accuracy") if mode == "all" else (mode,)
 

@@ -63,6 +63,14 @@ class MlperfItem(pytest.Item):
         for marker in ("mlperf", spec.variant.name, spec.variant.family, spec.scenario, spec.mode):
             self.add_marker(marker)
 
+    def setup(self) -> None:
+        """Make and prepare the session's backend (once): setup errors are item errors."""
+        try:
+            self.runner.backend()
+        except MlperfError as exc:
+            self.result = self.runner.error_result(self.spec, self.nodeid, exc)
+            raise pytest.fail.Exception(str(exc), pytrace=False) from None
+
     def runtest(self) -> None:
         """Run, record, then pass, xfail or fail on the verdict."""
         try:

@@ -82,7 +82,7 @@ class MlperfSession:
         """Say what will run and where results go."""
         rc = self.run_config
         return [
-            f"mlperf: backend={self.backend_name} config_ver={rc.config_ver} "
+            f"mlperf: backend={self.backend_name} config_ver={rc.config_ver or 'per benchmark'} "
             f"modes={','.join(rc.modes)} fast={rc.fast} calibrate={rc.calibrate}",
             f"mlperf: results in {self.store.root}",
         ]
@@ -145,10 +145,10 @@ class MlperfSession:
         try:
             backend = self.backend()
             config_vers = backend.supported_config_vers()
-            if self.run_config.config_ver not in config_vers:
+            if spec.config_ver not in config_vers:
                 raise BackendError(
                     f"the {backend.name} backend cannot run config_ver "
-                    f"{self.run_config.config_ver!r}; valid: {', '.join(config_vers)}"
+                    f"{spec.config_ver!r}; valid: {', '.join(config_vers)}"
                 )
             log_dir = self.store.item_dir(spec.variant.name, spec.scenario, spec.mode)
             bench = self.catalog.benchmark(spec.variant.name)
@@ -157,7 +157,7 @@ class MlperfSession:
                 variant=spec.variant,
                 scenario=spec.scenario,
                 mode=spec.mode,
-                config_ver=self.run_config.config_ver,
+                config_ver=spec.config_ver,
                 fast=self.run_config.fast,
                 outdir=log_dir,
                 overrides=dict(overrides or {}),
@@ -167,7 +167,7 @@ class MlperfSession:
             threshold = None
             if spec.mode == "performance":
                 threshold = self.thresholds.lookup(
-                    self.system, spec.variant.name, spec.scenario, self.run_config.config_ver
+                    self.system, spec.variant.name, spec.scenario, spec.config_ver
                 )
                 verdict = judge_performance(parsed, self.run_config.fast, threshold)
             else:
@@ -179,7 +179,7 @@ class MlperfSession:
                 benchmark=spec.variant.name,
                 scenario=spec.scenario,
                 mode=spec.mode,
-                config_ver=self.run_config.config_ver,
+                config_ver=spec.config_ver,
                 backend=self.backend_name,
                 system=self.system,
                 fast=self.run_config.fast,
@@ -203,6 +203,10 @@ class MlperfSession:
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
         return result
 
+    def error_result(self, spec: ItemSpec, nodeid: str, exc: Exception) -> MlperfResult:
+        """A result record for an item that failed before it could run."""
+        return MlperfResult(self._error_record(spec, nodeid, None, exc, time.perf_counter()))
+
     def _error_record(
         self, spec: ItemSpec, nodeid: str, log_dir: Path | None, exc: Exception, started: float
     ) -> dict[str, Any]:
@@ -213,7 +217,7 @@ class MlperfSession:
             benchmark=spec.variant.name,
             scenario=spec.scenario,
             mode=spec.mode,
-            config_ver=self.run_config.config_ver,
+            config_ver=spec.config_ver,
             backend=self.backend_name,
             system=self.system,
             fast=self.run_config.fast,
@@ -237,9 +241,12 @@ class MlperfSession:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Attach the record (and the host facts) to the call report; xdist carries both."""
+        """Attach the record (and the host facts) to the report; xdist carries both.
+
+        That is the call report, or the setup report when setup failed.
+        """
         report = yield
-        if isinstance(item, MlperfItem) and report.when == "call" and item.result is not None:
+        if _owns_record(item, report):
             report.mlperf_record = item.result.record  # type: ignore[attr-defined]
             report.mlperf_host = self.host  # type: ignore[attr-defined]
         return report
@@ -266,7 +273,7 @@ class MlperfSession:
             "system": self.records[-1]["system"] if self.records else self.run_config.system,
             "host": self.host,
             "settings": {
-                "config_ver": self.run_config.config_ver,
+                "config_ver": self.run_config.config_ver or "per benchmark",
                 "modes": list(self.run_config.modes),
                 "fast": self.run_config.fast,
                 "calibrate": self.run_config.calibrate,
@@ -293,6 +300,13 @@ class MlperfSession:
         for line in summary_table(self.records):
             terminalreporter.write_line(line)
         terminalreporter.write_line(f"results: {self.store.index_path}")
+
+
+def _owns_record(item: pytest.Item, report: pytest.TestReport) -> bool:
+    """Whether ``report`` is the one that carries the item's result record."""
+    if not isinstance(item, MlperfItem) or item.result is None:
+        return False
+    return report.when == "call" or (report.when == "setup" and report.failed)
 
 
 class XdistHooks:
@@ -327,7 +341,8 @@ class HtmlHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Per-item extras: checks, LoadGen figures and links to the logs."""
         report = yield
-        if isinstance(item, MlperfItem) and report.when == "call" and item.result is not None:
+        if _owns_record(item, report):
+            assert isinstance(item, MlperfItem) and item.result is not None
             from pytest_html import extras
 
             from pytest_mlperf.report.html import item_html

@@ -69,7 +69,12 @@ class ReferenceBackend:
 
         ref = _reference(bench)
         spec: Mapping[str, Any] = ref["model"]
-        path, built = ensure_model(spec, self.cache_dir / "models")
+        try:
+            path, built = ensure_model(spec, self.cache_dir / "models")
+        except OSError as exc:
+            raise BackendError(
+                f"cannot build the {bench.name} model in the cache {self.cache_dir}: {exc}"
+            ) from exc
         progress(f"{bench.name}: {'built' if built else 'reusing cached'} model {path}")
         options = ort.SessionOptions()
         if self.threads:

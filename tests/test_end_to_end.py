@@ -1,0 +1,217 @@
+"""The whole path through pytest: real LoadGen runs, verdicts, and every report."""
+
+from __future__ import annotations
+
+import copy
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pytest_mlperf.errors import DataError
+from pytest_mlperf.schemas import validate
+from tests.conftest import RunMlperf, load_results
+
+
+def test_all_scenarios_pass_with_every_report(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny", "--mlperf-fast", "--html=report.html", "--junitxml=junit.xml"
+    )
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*MLPerf results*",
+            "benchmark*scenario*mode*validity*metric*value*unit*threshold*verdict",
+            "tiny-99*Offline*performance*VALID*result_samples_per_second*samples/s*PASSED",
+            "tiny-99*Server*performance*VALID*result_completed_samples_per_sec*samples/s*PASSED",
+            "tiny-99*SingleStream*performance*VALID*result_90.00_percentile_latency_ns*ms*PASSED",
+            "tiny-99*MultiStream*performance*VALID*result_99.00_percentile_per_query_latency_ns*ms*PASSED",
+            "results: *results.json",
+        ]
+    )
+    # progress lines for the long steps
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]mlperf[]] tiny: * model *",
+            "*[[]mlperf[]] tiny-99 Offline performance: LoadGen done in*",
+        ]
+    )
+
+    data = load_results(pytester.path)
+    validate(data, "results", "results.json")
+    broken = copy.deepcopy(data)
+    broken["items"][2]["result_validity"] = "MAYBE"
+    with pytest.raises(
+        DataError, match="results.json: field items/2/result_validity: 'MAYBE' is not one of"
+    ):
+        validate(broken, "results", "results.json")
+    assert [i["scenario"] for i in data["items"]] == [
+        "Offline",
+        "Server",
+        "SingleStream",
+        "MultiStream",
+    ]
+    assert data["finished"] and data["host"]["backend"] == "reference"
+    for item in data["items"]:
+        log_dir = Path(item["log_dir"])
+        assert log_dir.parts[-3:] == ("tiny-99", item["scenario"], "performance")
+        assert {"mlperf_log_summary.txt", "mlperf_log_detail.txt"} <= set(item["files"])
+        on_disk = json.loads((log_dir / "result.json").read_text())
+        validate(on_disk, "result", str(log_dir))
+        assert on_disk == item
+        assert item["calibration"]["targets"]  # calibration is reported, never hidden
+
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")
+    }
+    assert props["mlperf.tiny-99.Offline.performance.result_validity"] == "VALID"
+    assert props["mlperf.tiny-99.Offline.performance.verdict"] == "passed"
+    assert float(props["mlperf.tiny-99.Offline.performance.result_samples_per_second"]) > 0
+    assert (
+        float(props["mlperf.tiny-99.SingleStream.performance.result_90.00_percentile_latency_ns"])
+        > 0
+    )
+
+    html = (pytester.path / "report.html").read_text()
+    assert 'id="mlperf-summary"' in html and "MLPerf results" in html
+    assert "mlperf-checks" in html and "mlperf_log_detail.txt" in html
+
+
+def test_threshold_failure_shows_a_readable_table(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    limits = {
+        "schema_version": 1,
+        "system": "reference-cpu",
+        "thresholds": [
+            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1e9}
+        ],
+    }
+    pytester.makefile(".json", limits=json.dumps(limits))
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-fast",
+        "--mlperf-thresholds=limits.json",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*tiny-99 Offline performance (reference, system reference-cpu, config_ver default, fast)",
+            "metric: result_samples_per_second = * samples/s",
+            "check*value*expected*result*detail",
+            "validity*VALID*ok*",
+            "threshold*samples/s*>= 1e+09 samples/s*FAIL*from *limits.json",
+            "logs: *tiny-99/Offline/performance",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    item = load_results(pytester.path)["items"][0]
+    assert item["verdict"]["outcome"] == "failed"
+    assert item["threshold"] == ">= 1e+09 samples/s"
+
+
+def test_invalid_run_fails_even_in_fast_mode(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    """Early stopping not met is not a shortened-run reason: the item fails."""
+    tiny = json.loads((Path(__file__).parent / "data/tiny/tiny.json").read_text())
+    tiny["name"] = "brief"
+    for v in tiny["variants"]:
+        v["name"] = v["name"].replace("tiny", "brief")
+    tiny["reference"]["fast"]["SingleStream"] = {"min_duration_ms": 0, "min_query_count": 20}
+    data_dir = pytester.mkdir("brief")
+    (data_dir / "brief.json").write_text(json.dumps(tiny))
+    pytester.makeconftest(
+        "from pathlib import Path\n"
+        "def pytest_mlperf_benchmark_dirs(config):\n"
+        f"    return [Path({str(data_dir)!r})]\n"
+    )
+    result = run_mlperf(
+        "--mlperf-benchmarks=brief", "--mlperf-scenarios=SingleStream", "--mlperf-fast"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["INVALID because:", "*[[]early_stopping_not_met[]] early stopping criteria not met"]
+    )
+
+
+def test_accuracy_mode_is_xfailed_not_passed(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-mode=all",
+        "--mlperf-fast",
+        "-rx",
+    )
+    result.assert_outcomes(passed=1, xfailed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "XFAIL*tiny-99[[]Offline-accuracy[]] - accuracy not evaluated: the accuracy log holds 64 responses*"
+        ]
+    )
+    items = load_results(pytester.path)["items"]
+    assert [i["verdict"]["outcome"] for i in items] == ["passed", "xfailed"]
+    assert "mlperf_log_accuracy.json" in items[1]["files"]
+
+
+def test_main_job_in_an_empty_directory(pytester: pytest.Pytester, model_cache: Path) -> None:
+    """The README's main command, as a user runs it: bert and 3d-unet, shortened."""
+    result = pytester.runpytest_subprocess(
+        "--mlperf-benchmarks=bert,3d-unet",
+        "--mlperf-mode=performance",
+        "--mlperf-fast",
+        "--html=report.html",
+        f"--mlperf-cache-dir={model_cache}",
+    )
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["collected 5 items", "*MLPerf results*"])
+    assert (pytester.path / "report.html").is_file()
+    data = load_results(pytester.path)
+    assert len(data["items"]) == 5
+    assert all(i["result_validity"] == "VALID" for i in data["items"])
+
+
+def test_xdist_workers_share_one_run(run_mlperf: RunMlperf, pytester: pytest.Pytester) -> None:
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny", "--mlperf-fast", "-n", "2", "--junitxml=junit.xml"
+    )
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*MLPerf results*", "tiny-99*MultiStream*PASSED"])
+    data = load_results(pytester.path)  # exactly one run directory, written by the controller
+    validate(data, "results", "results.json")
+    assert sorted(i["scenario"] for i in data["items"]) == [
+        "MultiStream",
+        "Offline",
+        "Server",
+        "SingleStream",
+    ]
+    assert data["host"]["backend"] == "reference"
+    run_dirs = {Path(i["log_dir"]).parents[2] for i in data["items"]}
+    assert len(run_dirs) == 1
+
+
+def test_backend_failure_errors_every_item_once_with_the_reason(pytester: pytest.Pytester) -> None:
+    not_a_dir = pytester.makefile(".txt", cache="a file, not a directory")
+    result = pytester.runpytest(
+        "--mlperf-benchmarks=bert", "--mlperf-fast", f"--mlperf-cache-dir={not_a_dir}"
+    )
+    result.assert_outcomes(errors=3)
+    lines = []
+    for scenario in ("Offline", "Server", "SingleStream"):
+        lines += [
+            f"*ERROR at setup of mlperf: bert-99[[]{scenario}-performance[]]*",
+            "backend 'reference' could not be prepared: cannot build the bert model in the cache*",
+        ]
+    result.stdout.fnmatch_lines(lines)
+    out = result.stdout.str()
+    assert "INTERNALERROR" not in out and "Traceback" not in out
+    items = load_results(pytester.path)["items"]
+    assert [i["verdict"]["outcome"] for i in items] == ["error"] * 3
+    assert "cannot build the bert model" in items[0]["errors"][0]
