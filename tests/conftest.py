@@ -7,14 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 # Import the native extensions once, before any in-process pytester run: pytester restores
 # sys.modules after each run, and numpy/onnxruntime cannot be imported twice in one process.
 import mlperf_loadgen  # noqa: F401
 import numpy  # noqa: F401
 import onnx  # noqa: F401
 import onnxruntime  # noqa: F401
+import pytest
 
 DATA = Path(__file__).parent / "data"
 TINY_DIR = DATA / "tiny"
