@@ -68,6 +68,29 @@ OPTIONS = (
     OptionSpec(
         "threads", "ONNX Runtime threads per process (reference). Default: runtime's choice."
     ),
+    OptionSpec(
+        "harness_dir", "NVIDIA harness checkout (closed/NVIDIA) for --mlperf-backend=nvidia."
+    ),
+    OptionSpec(
+        "scratch_path", "MLPERF_SCRATCH_PATH for the nvidia backend (data, models, engines)."
+    ),
+    OptionSpec("image", "Pre-built harness image to use instead of building one. Default: build."),
+    OptionSpec("container", "Existing running harness container to use. Default: launch one."),
+    OptionSpec(
+        "provision",
+        "Host provisioning: off, plan (print the commands) or apply. Default: off.",
+        "off",
+        ("off", "plan", "apply"),
+    ),
+    OptionSpec(
+        "devices", "GPUs for the harness container: all, none, or 0,1 / MIG UUIDs. Default: all."
+    ),
+    OptionSpec(
+        "timeout", "Seconds before a harness run is stopped. Default: 1800 fast, 7200 full."
+    ),
+    OptionSpec(
+        "cuda_runfile", "CUDA runfile path for --mlperf-provision. Default: from host data."
+    ),
 )
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
 
@@ -107,6 +130,14 @@ class RunConfig:
     cache_dir: Path
     calibrate: bool
     threads: int | None
+    harness_dir: Path | None = None
+    scratch_path: Path | None = None
+    image: str | None = None
+    container: str | None = None
+    provision: str = "off"
+    devices: tuple[str, ...] | None = ("all",)
+    timeout_s: float | None = None
+    cuda_runfile: Path | None = None
 
     def config_ver_for(self, variant: Variant) -> str:
         """The config_ver option, or the variant's own first one when the option is unset."""
@@ -209,11 +240,6 @@ def parse_run_config(
 
     backend = (text(by_name["backend"]) or "auto").strip().lower()
     valid_backends = ["auto", *backend_names]
-    if backend == "nvidia" and "nvidia" not in backend_names:
-        raise ConfigError(
-            "--mlperf-backend: the 'nvidia' backend is not available in this version of "
-            f"pytest-mlperf; valid: {', '.join(valid_backends)}"
-        )
     if backend not in valid_backends:
         raise ConfigError(
             f"--mlperf-backend: unknown backend {backend!r}; valid: {', '.join(valid_backends)}"
@@ -247,6 +273,7 @@ def parse_run_config(
             raise ConfigError(f"--mlperf-threads: {threads_value!r} is not a positive integer")
 
     system = text(by_name["system"])
+    nvidia = _nvidia_options(text, by_name, rootdir)
     return RunConfig(
         enabled=enabled,
         variants=tuple(variants),
@@ -261,7 +288,59 @@ def parse_run_config(
         cache_dir=cache_dir,
         calibrate=_choice(by_name["calibrate"], text(by_name["calibrate"]) or "on") == "on",
         threads=threads,
+        **nvidia,  # type: ignore[arg-type]
     )
+
+
+def _path(value: str | None, rootdir: Path) -> Path | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else rootdir / path
+
+
+def _nvidia_options(
+    text: Callable[[OptionSpec], str | None], by_name: Mapping[str, OptionSpec], rootdir: Path
+) -> dict[str, object]:
+    """The nvidia backend's options, validated here so mistakes are usage errors."""
+    harness = _path(text(by_name["harness_dir"]), rootdir)
+    if harness is not None and not harness.is_dir():
+        raise ConfigError(f"--mlperf-harness-dir: {str(harness)!r} is not a directory")
+    devices_value = (text(by_name["devices"]) or "all").strip()
+    devices: tuple[str, ...] | None
+    if devices_value.lower() == "none":
+        devices = None
+    elif devices_value.lower() == "all":
+        devices = ("all",)
+    else:
+        devices = tuple(split_list(devices_value, "--mlperf-devices"))
+        bad = [d for d in devices if not (d.isdigit() or d.startswith(("MIG-", "GPU-")))]
+        if bad:
+            raise ConfigError(
+                f"--mlperf-devices: invalid device {bad[0]!r}; valid: all, none, GPU indexes (0,1), "
+                "GPU-<uuid> or MIG-<uuid>"
+            )
+    timeout_value = text(by_name["timeout"])
+    timeout = None
+    if timeout_value is not None:
+        try:
+            timeout = float(timeout_value)
+        except ValueError:
+            timeout = -1.0
+        if not timeout > 0:
+            raise ConfigError(
+                f"--mlperf-timeout: {timeout_value!r} is not a positive number of seconds"
+            )
+    return {
+        "harness_dir": harness,
+        "scratch_path": _path(text(by_name["scratch_path"]), rootdir),
+        "image": text(by_name["image"]),
+        "container": text(by_name["container"]),
+        "provision": _choice(by_name["provision"], text(by_name["provision"]) or "off"),
+        "devices": devices,
+        "timeout_s": timeout,
+        "cuda_runfile": _path(text(by_name["cuda_runfile"]), rootdir),
+    }
 
 
 def _truthy(value: str, name: str) -> bool:

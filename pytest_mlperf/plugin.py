@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 RUN_CONFIG_KEY: pytest.StashKey[tuple[RunConfig, Catalog, ThresholdTable]] = pytest.StashKey()
 SESSION_KEY: pytest.StashKey[MlperfSession] = pytest.StashKey()
-BUILTIN_BACKENDS = ("reference",)
+BUILTIN_BACKENDS = ("reference", "nvidia")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -128,8 +128,13 @@ def pytest_mlperf_backend_names() -> list[str]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_mlperf_auto_backend(config: pytest.Config) -> str | None:
-    """Without an NVIDIA backend in this version, auto means the embedded reference."""
-    return "reference"
+    """nvidia when a harness dir is configured and the host shows GPUs, else reference."""
+    run_config = config.stash[RUN_CONFIG_KEY][0]
+    if run_config.harness_dir is None:
+        return "reference"
+    from pytest_mlperf.host.probe import has_gpus
+
+    return "nvidia" if has_gpus() else "reference"
 
 
 @pytest.hookimpl(trylast=True)
@@ -141,6 +146,24 @@ def pytest_mlperf_make_backend(
         from pytest_mlperf.backends.reference import ReferenceBackend
 
         return ReferenceBackend(run_config.cache_dir, run_config.calibrate, run_config.threads)
+    if name == "nvidia":
+        from pytest_mlperf.backends.nvidia import NvidiaBackend, NvidiaSettings
+
+        rc = run_config
+        return NvidiaBackend(
+            NvidiaSettings(
+                harness_dir=rc.harness_dir,
+                scratch_path=rc.scratch_path,
+                results_dir=rc.results_dir,
+                image=rc.image,
+                container=rc.container,
+                provision=rc.provision,
+                devices=rc.devices,
+                timeout_s=rc.timeout_s,
+                cuda_runfile=rc.cuda_runfile,
+                system=rc.system,
+            )
+        )
     return None
 
 

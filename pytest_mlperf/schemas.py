@@ -12,7 +12,7 @@ from referencing import Registry, Resource
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.errors import DataError
 
-SCHEMA_NAMES = ("benchmark", "thresholds", "result", "results")
+SCHEMA_NAMES = ("benchmark", "thresholds", "result", "results", "host", "system")
 
 
 @cache

@@ -121,7 +121,10 @@ class MlperfSession:
                         if s.mode == "performance"
                     )
                 )
-                backend.prepare(plan, self.progress)
+                try:
+                    backend.prepare(plan, self.progress)
+                finally:
+                    self.host = backend.describe()  # what prepare found, even when it failed
             except MlperfError as exc:
                 self._backend_error = f"backend {self.backend_name!r} could not be prepared: {exc}"
                 raise BackendError(self._backend_error) from exc
@@ -164,6 +167,8 @@ class MlperfSession:
             )
             outcome = backend.run(request, self.progress)
             parsed = parse_dir(outcome.log_dir)
+            if outcome.compare is not None:
+                parsed.warnings.extend(outcome.compare(parsed))
             threshold = None
             if spec.mode == "performance":
                 threshold = self.thresholds.lookup(
@@ -193,9 +198,11 @@ class MlperfSession:
                     "item_s": round(time.perf_counter() - started, 4),
                 },
                 threshold=threshold.describe() if threshold else None,
+                item_dir=log_dir,
+                details=outcome.details,
             )
             validate(record, "result", f"result record of {nodeid}")
-            atomic_write_json(outcome.log_dir / "result.json", record)
+            atomic_write_json(log_dir / "result.json", record)
         except Exception as exc:
             record = self._error_record(spec, nodeid, log_dir, exc, started)
             raise RunFailed(MlperfResult(record), exc) from exc

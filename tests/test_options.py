@@ -51,10 +51,19 @@ def test_without_mlperf_options_nothing_changes(pytester: pytest.Pytester) -> No
             ["--mlperf-config-ver=int8"],
             "*invalid value 'int8'; valid: default, high_accuracy, triton*",
         ),
-        (["--mlperf-backend=tpu"], "*unknown backend 'tpu'; valid: auto, reference"),
+        (["--mlperf-backend=tpu"], "*unknown backend 'tpu'; valid: auto, reference, nvidia"),
         (
-            ["--mlperf-backend=nvidia"],
-            "*'nvidia' backend is not available in this version*valid: auto, reference",
+            ["--mlperf-harness-dir=/no/such/dir"],
+            "*--mlperf-harness-dir: '/no/such/dir' is not a directory",
+        ),
+        (
+            ["--mlperf-devices=gpu0"],
+            "*--mlperf-devices: invalid device 'gpu0'; valid: all, none, GPU indexes (0,1), GPU-<uuid> or MIG-<uuid>",
+        ),
+        (["--mlperf-timeout=-5"], "*--mlperf-timeout: '-5' is not a positive number of seconds"),
+        (
+            ["--mlperf-provision=yes"],
+            "*--mlperf-provision: invalid value 'yes'; valid: off, plan, apply",
         ),
         (
             ["--mlperf-thresholds=nope.json"],
@@ -169,3 +178,27 @@ def test_triton_is_refused_by_the_reference_backend(run_mlperf: RunMlperf) -> No
             "*BackendError: the reference backend cannot run config_ver 'triton'; valid: default, high_accuracy*"
         ]
     )
+
+
+def test_nvidia_backend_without_a_scratch_path_errors_each_item_with_the_reason(
+    pytester: pytest.Pytester,
+) -> None:
+    harness = pytester.mkdir("harness")
+    result = pytester.runpytest(
+        "--mlperf-backend=nvidia",
+        f"--mlperf-harness-dir={harness}",
+        "--mlperf-devices=none",
+        "--mlperf-benchmarks=bert",
+        "--mlperf-scenarios=Offline",
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*could not be prepared: --mlperf-scratch-path is required*"])
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_auto_is_reference_without_gpus(pytester: pytest.Pytester) -> None:
+    harness = pytester.mkdir("harness")
+    result = pytester.runpytest(
+        f"--mlperf-harness-dir={harness}", "--mlperf-benchmarks=bert", "--collect-only"
+    )
+    result.stdout.fnmatch_lines(["mlperf: backend=reference *"])

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pytest_mlperf.catalog import Benchmark, Variant
+
+if TYPE_CHECKING:
+    from pytest_mlperf.results.loadgen import ParsedLog
 
 #: Receives one line of progress text for the terminal.
 Progress = Callable[[str], None]
@@ -40,6 +43,10 @@ class RunOutcome:
     run_seconds: float
     calibration: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    #: Backend-specific facts for the record (``backend_details``), e.g. harness metadata.
+    details: dict[str, Any] | None = None
+    #: Compares the backend's own result files with the parsed LoadGen logs: notes.
+    compare: Callable[[ParsedLog], list[str]] | None = None
 
 
 @runtime_checkable

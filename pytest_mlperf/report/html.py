@@ -57,8 +57,9 @@ def item_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
     )
     log_dir = Path(record["log_dir"])
     links = []
+    item_dir = Path(record.get("item_dir") or log_dir)
     for name in record["files"] + ["result.json"]:
-        target = log_dir / name
+        target = (item_dir if name == "result.json" else log_dir) / name
         href = os.path.relpath(target, report_dir) if report_dir else target.as_uri()
         links.append(f'<a href="{html.escape(href)}">{html.escape(name)}</a>')
     return (

@@ -31,6 +31,8 @@ def build_record(
     timing: Mapping[str, float],
     threshold: str | None,
     error: str | None = None,
+    item_dir: Path | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the record; ``parsed`` is None when the run produced no readable logs."""
     fields = (parsed or ParsedLog(source="")).record_fields()
@@ -54,6 +56,8 @@ def build_record(
         "calibration": dict(calibration) if calibration else None,
         "timing": dict(timing),
         "log_dir": str(log_dir),
+        "item_dir": str(item_dir or log_dir),
+        "backend_details": dict(details) if details else None,
         "files": sorted(name for name in _LOG_FILES if (log_dir / name).is_file()),
     }
 

@@ -126,7 +126,10 @@ def _conv(g: _Graph, x: str, cin: int, cout: int, k: int) -> str:
 
 
 def build_unet3d(spec: Mapping[str, Any]) -> onnx.ModelProto:
-    """3D U-Net-shaped network: float32 [N, 1, D, H, W] → float32 [N, 3, D, H, W] logits."""
+    """3D U-Net-shaped network: float32 [N, 1, D, H, W] → float32 [N, 3, D, H, W] logits.
+
+    With ``label_gain`` in the spec, a fixed intensity path is added to the class scores.
+    """
     d, h, w = (int(v) for v in spec["volume"])
     c = int(spec["channels"])
     g = _Graph(int(spec["seed"]))
@@ -137,14 +140,23 @@ def build_unet3d(spec: Mapping[str, Any]) -> onnx.ModelProto:
     up = g.one("Resize", [e2, "", scales], mode="nearest")
     cat = g.one("Concat", [up, e1], axis=1)
     d1 = g.one("Relu", [_conv(g, cat, 3 * c, c, 3)])
+    gain = float(spec.get("label_gain", 0.0))
     g.nodes.append(
         helper.make_node(
             "Conv",
             [d1, g.weight((3, c, 1, 1, 1), 1.0 / np.sqrt(c)), g.const(np.zeros(3, np.float32))],
-            ["output"],
+            ["conv_logits" if gain else "output"],
             kernel_shape=[1, 1, 1],
         )
     )
+    if gain:
+        # A fixed 1x1x1 path from the intensity x to the class scores, gain * (-x, -0.5, x - 2):
+        # background below 0.5, kidney from 0.5 to 1.5, tumor above 1.5 (the synthetic organs
+        # have intensities 1 and 2), so labels form organ-like regions instead of noise.
+        weight = g.const(np.array([-gain, 0.0, gain], np.float32).reshape(3, 1, 1, 1, 1))
+        bias = g.const(np.array([0.0, -0.5 * gain, -2.0 * gain], np.float32))
+        skip = g.one("Conv", ["input", weight, bias], kernel_shape=[1, 1, 1])
+        g.nodes.append(helper.make_node("Add", ["conv_logits", skip], ["output"]))
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, d, h, w])]
     outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, d, h, w])]
     graph = helper.make_graph(g.nodes, "unet3d_reference", inputs, outputs, g.inits)

@@ -1,0 +1,122 @@
+"""Facts about a harness checkout: its quick-run flag, run arguments, and where results land."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_mlperf.results.loadgen import DETAIL, ParsedLog
+
+UNKNOWN_SYSTEM = "Detected system did not match any known systems"
+_ROUND = re.compile(r"inference_results_v(\d+)\.(\d+)")
+_MODES = {"performance": "PerformanceOnly", "accuracy": "AccuracyOnly"}
+
+
+@dataclass(frozen=True)
+class QuickFlag:
+    """The harness's shortened-run flag and how it was determined."""
+
+    flag: str
+    reason: str
+
+
+def detect_quick_flag(harness_dir: Path) -> QuickFlag:
+    """``--test_run`` for v4.1 and later, ``--fast`` before (v4.1 silently ignores ``--fast``)."""
+    arguments = harness_dir / "code" / "common" / "arguments.py"
+    if arguments.is_file():
+        text = arguments.read_text(encoding="utf-8", errors="replace")
+        if "test_run" in text:
+            return QuickFlag("--test_run", f"{arguments} defines test_run")
+        if re.search(r"[\"']fast[\"']", text):
+            return QuickFlag("--fast", f"{arguments} defines fast but not test_run")
+    match = _ROUND.search(str(harness_dir.resolve()))
+    if match:
+        version = (int(match.group(1)), int(match.group(2)))
+        flag = "--test_run" if version >= (4, 1) else "--fast"
+        return QuickFlag(flag, f"round v{version[0]}.{version[1]} from the checkout path")
+    return QuickFlag("--test_run", "round unknown: assuming v4.1 or later")
+
+
+def harness_commit(harness_dir: Path) -> str:
+    """The git commit of the checkout, or a hash of its Makefile when it is not a git tree."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(harness_dir), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    import hashlib
+
+    makefile = harness_dir / "Makefile"
+    data = makefile.read_bytes() if makefile.is_file() else b""
+    return "nogit-" + hashlib.sha256(data).hexdigest()[:16]
+
+
+def run_args(family: str, scenario: str, mode: str, config_ver: str, quick: str | None) -> str:
+    """The RUN_ARGS value for one item (one benchmark, one scenario, one mode)."""
+    parts = [
+        f"--benchmarks={family}",
+        f"--scenarios={scenario}",
+        f"--config_ver={config_ver}",
+        f"--test_mode={_MODES[mode]}",
+    ]
+    if quick:
+        parts.append(quick)
+    return " ".join(parts)
+
+
+def find_result_dir(log_dir: Path, benchmark: str, scenario: str) -> Path | None:
+    """``<LOG_DIR>/<system>/<benchmark>/<Scenario>/`` holding LoadGen logs or metadata.json."""
+    candidates = [p.parent for name in (DETAIL, "metadata.json") for p in log_dir.rglob(name)]
+    exact = [d for d in candidates if d.name == scenario and d.parent.name == benchmark]
+    chosen = exact or [d for d in candidates if d.name == scenario]
+    return sorted(set(chosen))[0] if chosen else None
+
+
+def read_metadata(result_dir: Path) -> dict[str, Any] | None:
+    """The harness's metadata.json, or None when absent or unreadable."""
+    path = result_dir / "metadata.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def compare_metadata(metadata: Mapping[str, Any], parsed: ParsedLog, quick: bool) -> list[str]:
+    """Where metadata.json and the LoadGen logs disagree, each side named."""
+    notes = []
+    meta_validity = metadata.get("result_validity")
+    if meta_validity is not None and meta_validity != parsed.result_validity:
+        if quick and meta_validity == "INVALID" and parsed.result_validity == "VALID":
+            notes.append(
+                "metadata.json says INVALID (the harness enforces the 10-minute rule on test runs); LoadGen says VALID"
+            )
+        else:
+            notes.append(
+                f"result_validity: metadata.json {meta_validity!r}, LoadGen log {parsed.result_validity!r}"
+            )
+    key = metadata.get("scenario_key")
+    if isinstance(key, str) and key in metadata:
+        logged = parsed.loadgen.get(key)
+        if logged is not None and float(metadata[key]) != float(logged):
+            notes.append(f"{key}: metadata.json {metadata[key]}, LoadGen log {logged}")
+    for key in ("scenario", "test_mode"):
+        if key in metadata:
+            ours = (
+                parsed.scenario if key == "scenario" else (parsed.mode and _MODES.get(parsed.mode))
+            )
+            if ours is not None and str(metadata[key]).replace(" ", "") != ours:
+                notes.append(f"{key}: metadata.json {metadata[key]!r}, LoadGen log {ours!r}")
+    return notes

@@ -1,0 +1,171 @@
+"""INT8 versions of the reference models, made by ONNX Runtime quantization and cached.
+
+The recipe is data (``reference.quantization`` in the benchmark file):
+
+* ``"method": "dynamic"`` — :func:`onnxruntime.quantization.quantize_dynamic`: int8
+  weights, activations quantized at run time. With ``"skip_activation_matmuls": true`` the
+  MatMuls whose both inputs are activations (attention scores and context) stay FP32, as
+  INT8 BERT deployments usually keep them.
+* ``"method": "static"`` — :func:`onnxruntime.quantization.quantize_static` with MinMax
+  calibration on ``calibration_samples`` synthetic inputs made from their own seed (never
+  the evaluation samples), in ``"format"`` QDQ or QOperator, optionally per channel.
+
+Both are deterministic: same FP32 model, recipe, calibration data and ONNX Runtime version
+give the same file. The file sits beside the FP32 model, named by a hash of all four, and
+is written under a temporary name then renamed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+QUANTIZER_VERSION = 1
+
+#: Makes the calibration inputs: a list of feeds {input name: array}, one per sample.
+CalibrationInputs = Callable[[], Sequence[Mapping[str, NDArray[Any]]]]
+
+
+def quantized_path(fp32_path: Path, recipe: Mapping[str, Any]) -> Path:
+    """Where the INT8 model for ``fp32_path`` and ``recipe`` is cached."""
+    import onnxruntime
+
+    blob = json.dumps(
+        {
+            "v": QUANTIZER_VERSION,
+            "model": fp32_path.name,
+            "recipe": dict(recipe),
+            "onnxruntime": onnxruntime.__version__,
+        },
+        sort_keys=True,
+    ).encode()
+    key = hashlib.sha256(blob).hexdigest()[:12]
+    return fp32_path.with_name(f"{fp32_path.stem}.int8-{key}.onnx")
+
+
+def ensure_quantized(
+    fp32_path: Path, recipe: Mapping[str, Any], calibration: CalibrationInputs
+) -> tuple[Path, bool]:
+    """The cached INT8 model for ``fp32_path``, made now when absent (second value: made now)."""
+    path = quantized_path(fp32_path, recipe)
+    if path.is_file():
+        return path, False
+    method = str(recipe.get("method", "dynamic"))
+    if method not in ("dynamic", "static"):
+        raise ValueError(f"unknown quantization method {method!r}; valid: dynamic, static")
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".quant-") as tmp:
+        named = Path(tmp) / "named.onnx"
+        nodes = _write_named_copy(fp32_path, named)
+        out = Path(tmp) / "int8.onnx"
+        with _quiet_quantizer():
+            if method == "dynamic":
+                _dynamic(named, out, recipe, nodes)
+            else:
+                _static(named, out, recipe, calibration)
+        fd, partial = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            os.replace(out, partial)
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+    return path, True
+
+
+def _write_named_copy(source: Path, target: Path) -> list[tuple[str, str, bool]]:
+    """Copy the model giving every node a name; returns (name, op, has-weight-input)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    weights = {init.name for init in model.graph.initializer}
+    nodes = []
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type.lower()}_{i}"
+        nodes.append((node.name, node.op_type, any(x in weights for x in node.input)))
+    onnx.save(model, str(target))
+    return nodes
+
+
+def _dynamic(
+    source: Path, target: Path, recipe: Mapping[str, Any], nodes: list[tuple[str, str, bool]]
+) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    op_types = list(recipe.get("op_types", ["MatMul"]))
+    exclude = []
+    if recipe.get("skip_activation_matmuls"):
+        exclude = [name for name, op, weighted in nodes if op == "MatMul" and not weighted]
+    quantize_dynamic(
+        source,
+        target,
+        op_types_to_quantize=op_types,
+        per_channel=bool(recipe.get("per_channel", False)),
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=exclude,
+    )
+
+
+def _static(
+    source: Path, target: Path, recipe: Mapping[str, Any], calibration: CalibrationInputs
+) -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    feeds = list(calibration())
+    if not feeds:
+        raise ValueError("static quantization needs calibration samples")
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._it: Iterator[Mapping[str, NDArray[Any]]] = iter(feeds)
+
+        def get_next(self) -> dict[str, NDArray[Any]] | None:
+            feed = next(self._it, None)
+            return None if feed is None else {k: np.ascontiguousarray(v) for k, v in feed.items()}
+
+    formats = {"QDQ": QuantFormat.QDQ, "QOperator": QuantFormat.QOperator}
+    quantize_static(
+        source,
+        target,
+        Reader(),
+        quant_format=formats[str(recipe.get("format", "QDQ"))],
+        op_types_to_quantize=list(recipe.get("op_types", ["Conv"])),
+        per_channel=bool(recipe.get("per_channel", True)),
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+
+
+class _DropQuantizerChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "quantization" not in record.pathname.replace(os.sep, "/")
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """ONNX Runtime's quantizer logs advice on the root logger: keep it off the terminal."""
+    root = logging.getLogger()
+    chatter = _DropQuantizerChatter()
+    root.addFilter(chatter)
+    try:
+        yield
+    finally:
+        root.removeFilter(chatter)

@@ -1,0 +1,1 @@
+"""GPU host facts (probe), requirement verdicts (checks) and provisioning (plan)."""

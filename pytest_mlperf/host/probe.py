@@ -1,0 +1,302 @@
+"""Probe a GPU host: NVML first, ``nvidia-smi`` CSV as fallback, fabric manager, Docker."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pytest_mlperf.host.commands import Runner, run_command
+
+#: ``nvidia-smi --query-gpu`` fields, in the order the CSV parser expects them.
+SMI_FIELDS = (
+    "index",
+    "name",
+    "uuid",
+    "driver_version",
+    "memory.total",
+    "power.limit",
+    "mig.mode.current",
+    "pci.device_id",
+)
+SMI_QUERY = ["nvidia-smi", f"--query-gpu={','.join(SMI_FIELDS)}", "--format=csv,noheader,nounits"]
+_FM_VERSION = re.compile(r"Fabric\s*Manager\s*version\s*is\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
+_SMI_HEADER = re.compile(r"Driver Version:\s*([0-9.]+)\s+CUDA Version:\s*([0-9.]+)")
+
+
+@dataclass
+class GpuInfo:
+    """One GPU as the driver reports it."""
+
+    index: int
+    name: str
+    uuid: str
+    memory_mib: int | None
+    power_limit_w: float | None
+    mig_mode: str | None
+    pci_device_id: str | None
+
+
+@dataclass
+class HostRecord:
+    """Everything probed on the host; ``errors`` says which probes could not answer."""
+
+    gpu_source: str | None = None
+    driver_version: str | None = None
+    cuda_version: str | None = None
+    gpus: list[GpuInfo] = field(default_factory=list)
+    fabric_manager_version: str | None = None
+    fabric_manager_active: bool | None = None
+    docker_reachable: bool | None = None
+    docker_version: str | None = None
+    docker_runtimes: list[str] = field(default_factory=list)
+    cpu_model: str | None = None
+    cpu_sockets: int | None = None
+    cpu_cores_per_socket: int | None = None
+    cpu_threads_per_core: int | None = None
+    memory_kib: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def gpu_names(self) -> list[str]:
+        """Distinct GPU names."""
+        return sorted({g.name for g in self.gpus})
+
+    @property
+    def needs_fabric_manager(self) -> bool:
+        """NVSwitch systems (SXM boards with 4 or 8 GPUs) need the fabric manager."""
+        sxm = [g for g in self.gpus if "SXM" in g.name.upper()]
+        return len(sxm) >= 4
+
+    @property
+    def fabric_manager_matches_driver(self) -> bool:
+        """Fabric manager and driver versions are equal (or no fabric manager is needed)."""
+        if not self.needs_fabric_manager:
+            return True
+        return self.fabric_manager_version is not None and (
+            self.fabric_manager_version == self.driver_version
+        )
+
+    @property
+    def mig_enabled(self) -> bool:
+        """Any GPU in MIG mode."""
+        return any((g.mig_mode or "").lower() == "enabled" for g in self.gpus)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with the derived facts."""
+        data = asdict(self)
+        data["gpu_count"] = len(self.gpus)
+        data["needs_fabric_manager"] = self.needs_fabric_manager
+        data["mig_enabled"] = self.mig_enabled
+        return data
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_smi_csv(text: str) -> list[GpuInfo]:
+    """Parse ``nvidia-smi --query-gpu=<SMI_FIELDS> --format=csv,noheader,nounits`` output."""
+    gpus = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != len(SMI_FIELDS):
+            raise ValueError(
+                f"nvidia-smi CSV line has {len(cells)} fields, expected {len(SMI_FIELDS)}: {line!r}"
+            )
+        values = dict(zip(SMI_FIELDS, cells, strict=True))
+        memory = _num(values["memory.total"])
+        gpus.append(
+            GpuInfo(
+                index=int(values["index"]),
+                name=values["name"],
+                uuid=values["uuid"],
+                memory_mib=int(memory) if memory is not None else None,
+                power_limit_w=_num(values["power.limit"]),
+                mig_mode=None
+                if values["mig.mode.current"] in ("[N/A]", "N/A")
+                else values["mig.mode.current"],
+                pci_device_id=values["pci.device_id"],
+            )
+        )
+    return gpus
+
+
+def smi_driver_versions(smi_csv: str, smi_table: str | None) -> tuple[str | None, str | None]:
+    """Driver version from the CSV (every GPU reports it); CUDA version from the table header."""
+    driver = None
+    for line in smi_csv.splitlines():
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) == len(SMI_FIELDS):
+            driver = cells[SMI_FIELDS.index("driver_version")]
+            break
+    cuda = None
+    if smi_table:
+        match = _SMI_HEADER.search(smi_table)
+        if match:
+            driver = driver or match.group(1)
+            cuda = match.group(2)
+    return driver, cuda
+
+
+def parse_lscpu(text: str) -> dict[str, str]:
+    """``lscpu`` output as a dict of its ``Key: value`` lines."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in out:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def parse_meminfo_kib(text: str) -> int | None:
+    """``MemTotal`` from /proc/meminfo, in KiB."""
+    match = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def parse_fabric_manager_version(text: str) -> str | None:
+    """``Fabric Manager version is : 550.127.05`` → ``550.127.05``."""
+    match = _FM_VERSION.search(text)
+    return match.group(1) if match else None
+
+
+def probe_nvml(nvml: Any) -> tuple[str, str | None, list[GpuInfo]]:
+    """Read driver, CUDA and GPUs through NVML (``pynvml`` from nvidia-ml-py)."""
+    nvml.nvmlInit()
+    try:
+        driver = _text(nvml.nvmlSystemGetDriverVersion())
+        cuda_raw = nvml.nvmlSystemGetCudaDriverVersion_v2()
+        cuda = f"{cuda_raw // 1000}.{(cuda_raw % 1000) // 10}" if cuda_raw else None
+        gpus = []
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            try:
+                current, _pending = nvml.nvmlDeviceGetMigMode(handle)
+                mig: str | None = "Enabled" if current else "Disabled"
+            except nvml.NVMLError:
+                mig = None
+            try:
+                power: float | None = nvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000.0
+            except nvml.NVMLError:
+                power = None
+            pci = nvml.nvmlDeviceGetPciInfo(handle)
+            gpus.append(
+                GpuInfo(
+                    index=index,
+                    name=_text(nvml.nvmlDeviceGetName(handle)),
+                    uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
+                    memory_mib=int(nvml.nvmlDeviceGetMemoryInfo(handle).total // (1024 * 1024)),
+                    power_limit_w=power,
+                    mig_mode=mig,
+                    pci_device_id=f"0x{pci.pciDeviceId:08X}",
+                )
+            )
+        return driver, cuda, gpus
+    finally:
+        nvml.nvmlShutdown()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _load_nvml() -> Any:
+    import pynvml
+
+    return pynvml
+
+
+def probe_host(
+    runner: Runner = run_command,
+    nvml_loader: Callable[[], Any] = _load_nvml,
+    docker_client: Callable[[], Any] | None = None,
+    want_gpus: bool = True,
+) -> HostRecord:
+    """Probe everything; a probe that cannot answer is recorded in ``errors``, never guessed."""
+    record = HostRecord()
+    _probe_cpu(record, runner)
+    if want_gpus:
+        _probe_gpus(record, runner, nvml_loader)
+        fm = runner(["nv-fabricmanager", "--version"])
+        if fm.returncode is None:
+            record.errors.append("nv-fabricmanager: not installed")
+        else:
+            record.fabric_manager_version = parse_fabric_manager_version(fm.stdout + fm.stderr)
+            state = runner(["systemctl", "is-active", "nvidia-fabricmanager"])
+            record.fabric_manager_active = (
+                state.stdout.strip() == "active" if state.returncode is not None else None
+            )
+    _probe_docker(record, docker_client)
+    return record
+
+
+def _probe_cpu(record: HostRecord, runner: Runner) -> None:
+    lscpu = runner(["lscpu"])
+    if lscpu.ok:
+        fields = parse_lscpu(lscpu.stdout)
+        record.cpu_model = fields.get("Model name")
+        for attr, key in (
+            ("cpu_sockets", "Socket(s)"),
+            ("cpu_cores_per_socket", "Core(s) per socket"),
+            ("cpu_threads_per_core", "Thread(s) per core"),
+        ):
+            if fields.get(key, "").isdigit():
+                setattr(record, attr, int(fields[key]))
+    meminfo = runner(["cat", "/proc/meminfo"])
+    if meminfo.ok:
+        record.memory_kib = parse_meminfo_kib(meminfo.stdout)
+
+
+def has_gpus(runner: Runner = run_command) -> bool:
+    """A quick check for ``--mlperf-backend=auto``: does NVML or nvidia-smi list a GPU?"""
+    record = HostRecord()
+    _probe_gpus(record, runner, _load_nvml)
+    return bool(record.gpus)
+
+
+def _probe_gpus(record: HostRecord, runner: Runner, nvml_loader: Callable[[], Any]) -> None:
+    try:
+        record.driver_version, record.cuda_version, record.gpus = probe_nvml(nvml_loader())
+        record.gpu_source = "nvml"
+        return
+    except Exception as exc:  # noqa: BLE001 - any NVML failure means: use nvidia-smi
+        record.errors.append(f"NVML: {exc}")
+    csv = runner(SMI_QUERY)
+    if not csv.ok:
+        record.errors.append(f"nvidia-smi: {(csv.stderr or csv.stdout).strip() or 'failed'}")
+        return
+    try:
+        record.gpus = parse_smi_csv(csv.stdout)
+    except ValueError as exc:
+        record.errors.append(f"nvidia-smi: {exc}")
+        return
+    table = runner(["nvidia-smi"])
+    record.driver_version, record.cuda_version = smi_driver_versions(
+        csv.stdout, table.stdout if table.ok else None
+    )
+    record.gpu_source = "nvidia-smi"
+
+
+def _probe_docker(record: HostRecord, docker_client: Callable[[], Any] | None) -> None:
+    try:
+        if docker_client is None:
+            import docker
+
+            client = docker.from_env()
+        else:
+            client = docker_client()
+        info = client.info()
+    except Exception as exc:  # noqa: BLE001 - unreachable engine, any reason
+        record.docker_reachable = False
+        record.errors.append(f"docker: {exc}")
+        return
+    record.docker_reachable = True
+    record.docker_version = str(info.get("ServerVersion"))
+    record.docker_runtimes = sorted((info.get("Runtimes") or {}).keys())

@@ -1,0 +1,79 @@
+"""The stand-in NVIDIA harness: a busybox image whose `make` behaves like the real one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+STANDIN = Path(__file__).parent / "standin"
+APPLETS = (
+    "sh",
+    "cat",
+    "cp",
+    "mkdir",
+    "sed",
+    "grep",
+    "head",
+    "sleep",
+    "tail",
+    "test",
+    "touch",
+    "echo",
+    "kill",
+    "setsid",
+    "dirname",
+    "ls",
+    "rm",
+    "true",
+    "env",
+    "ps",
+    "wc",
+)
+
+
+def static_busybox() -> Path:
+    """A statically linked busybox (Debian's busybox-static), or skip."""
+    found = shutil.which("busybox")
+    if found is None:
+        pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
+    probe = subprocess.run(["ldd", found], capture_output=True, text=True, check=False)
+    if "not a dynamic executable" not in (probe.stdout + probe.stderr):
+        pytest.skip(f"{found} is dynamically linked; install busybox-static")
+    return Path(found)
+
+
+def make_harness(
+    root: Path, logs: Path, version: str = "4.1", mode: str = "ok", **conf: str
+) -> Path:
+    """Copy the stand-in harness to ``root/harness`` with its image rootfs and logs."""
+    harness = root / "harness"
+    shutil.copytree(STANDIN / "harness", harness)
+    rootfs = harness / "docker" / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    (rootfs / "usr" / "bin").mkdir(parents=True)
+    (rootfs / "tmp").mkdir()
+    shutil.copy2(static_busybox(), rootfs / "bin" / "busybox")
+    for applet in APPLETS:
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    shutil.copy2(STANDIN / "make.sh", rootfs / "usr" / "bin" / "make")
+    (rootfs / "usr" / "bin" / "make").chmod(0o755)
+    shutil.copytree(logs, harness / "standin-logs")
+    if version == "4.0":
+        (harness / "code" / "common" / "arguments.py").write_text('arguments = {"fast": {}}\n')
+    set_conf(harness, version=version, mode=mode, **conf)
+    return harness
+
+
+def set_conf(harness: Path, version: str = "4.1", mode: str = "ok", **conf: str) -> None:
+    """Tell the stand-in how to behave on its next call."""
+    lines = [f"VERSION={version}", f"MODE={mode}", *(f"{k.upper()}={v}" for k, v in conf.items())]
+    (harness / "standin.conf").write_text("\n".join(lines) + "\n")
+
+
+def calls(harness: Path) -> list[str]:
+    """The make targets the stand-in has run, in order."""
+    log = harness / "standin-calls.log"
+    return [line.strip() for line in log.read_text().splitlines()] if log.exists() else []

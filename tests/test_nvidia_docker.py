@@ -1,0 +1,282 @@
+"""The nvidia backend against a real Docker engine and the stand-in harness image."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mlperf.backends.base import RunRequest
+from pytest_mlperf.backends.nvidia import NvidiaBackend, NvidiaSettings
+from pytest_mlperf.backends.reference import ReferenceBackend
+from pytest_mlperf.catalog import default_dirs, load_catalog
+from pytest_mlperf.errors import BackendError
+from pytest_mlperf.results.loadgen import parse_dir
+from tests.conftest import load_results
+from tests.loadgen_runs import run_tiny
+from tests.standin import calls, make_harness, set_conf
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def docker_client() -> Iterator[Any]:
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no Docker engine reachable ({exc}); .ci/run starts one")
+    yield client
+    for container in client.containers.list(
+        all=True, filters={"label": "pytest-mlperf.managed=true"}
+    ):
+        if container.name.startswith("pytest-mlperf-"):
+            container.remove(force=True)
+    for image in client.images.list(name="pytest-mlperf/harness"):
+        client.images.remove(image.id, force=True)
+
+
+@pytest.fixture(scope="module")
+def standin_logs(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Path:
+    """Real LoadGen logs (reference backend) for the stand-in to hand back, all VALID.
+
+    No minimum duration, so machine noise cannot make them INVALID; the query counts
+    still let LoadGen's early stopping decide.
+    """
+    root = tmp_path_factory.mktemp("standin-logs")
+    backend = ReferenceBackend(model_cache)
+    for scenario in ("Offline", "Server", "SingleStream"):
+        run_tiny(backend, root / scenario, scenario, overrides={"min_duration_ms": 0})
+        assert parse_dir(root / scenario).result_validity == "VALID"
+    return root
+
+
+@pytest.fixture
+def harness(tmp_path: Path, standin_logs: Path) -> Path:
+    return make_harness(tmp_path, standin_logs)
+
+
+def backend_for(harness: Path, tmp_path: Path, **kw: Any) -> NvidiaBackend:
+    settings = NvidiaSettings(
+        harness_dir=harness,
+        scratch_path=tmp_path / "scratch",
+        results_dir=tmp_path / "results",
+        devices=None,
+        **kw,
+    )
+    (tmp_path / "scratch").mkdir(exist_ok=True)
+    return NvidiaBackend(settings)
+
+
+def request(
+    tmp_path: Path, scenario: str = "Offline", fast: bool = True, name: str = "item"
+) -> RunRequest:
+    catalog = load_catalog(default_dirs())
+    out = tmp_path / "results" / name / scenario
+    out.mkdir(parents=True)
+    return RunRequest(
+        catalog.benchmark("bert-99"),
+        catalog.variant("bert-99"),
+        scenario,
+        "performance",
+        "default",
+        fast,
+        out,
+    )
+
+
+def prepare(backend: NvidiaBackend, lines: list[str] | None = None) -> None:
+    catalog = load_catalog(default_dirs())
+    bert = catalog.benchmark("bert-99")
+    backend.prepare(
+        [(bert, "Offline"), (bert, "SingleStream")], (lines if lines is not None else []).append
+    )
+
+
+def test_prepare_builds_launches_and_stages_once_then_reuses(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    first = backend_for(harness, tmp_path)
+    lines: list[str] = []
+    prepare(first, lines)
+    assert first.info["image_built"] is True
+    assert first.info["container_action"] == "launched"
+    assert calls(harness) == [
+        "link_dirs",
+        "download_data bert",
+        "download_model bert",
+        "preprocess_data bert",
+        "build",
+    ]
+    assert any("image pytest-mlperf/harness:" in line and "building" in line for line in lines)
+    described = first.describe()
+    assert described["docker_reachable"] is True
+    assert {r["name"] for r in described["requirements"]} == {"docker"}
+
+    again = backend_for(harness, tmp_path)
+    start = time.perf_counter()
+    prepare(again)
+    assert time.perf_counter() - start < 30
+    assert again.info["image_built"] is False
+    assert again.info["container_action"] == "reused"
+    assert again.info["stages_skipped"] == [
+        "link_dirs",
+        "download_data-bert",
+        "download_model-bert",
+        "preprocess_data-bert",
+        "build",
+    ]
+    assert len(calls(harness)) == 5  # nothing ran twice
+
+    docker_client.containers.get(again.info["container"]).kill()
+    third = backend_for(harness, tmp_path)
+    prepare(third)
+    assert third.info["container_action"] == "relaunched"
+
+
+def test_run_per_item_log_dir_and_quick_flag(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+    assert backend.info["quick_flag"] == "--test_run"
+    req = request(tmp_path)
+    outcome = backend.run(req, lambda _l: None)
+    assert outcome.log_dir == req.outdir / "harness" / "STANDIN_SYSTEM_TRT" / "bert-99" / "Offline"
+    assert "--test_run" in outcome.settings["run_args"]
+    parsed = parse_dir(outcome.log_dir)
+    assert parsed.result_validity == "VALID" and parsed.scenario == "Offline"
+    assert outcome.compare is not None
+    notes = outcome.compare(parsed)
+    assert notes == [
+        "metadata.json says INVALID (the harness enforces the 10-minute rule on test runs); LoadGen says VALID"
+    ]
+    assert (
+        outcome.details
+        and outcome.details["harness_metadata"]["system_name"] == "STANDIN_SYSTEM_TRT"
+    )
+    full = backend.run(request(tmp_path, "SingleStream", fast=False), lambda _l: None)
+    assert full.settings["quick_flag"] is None and "--test_run" not in full.settings["run_args"]
+
+
+def test_v40_harness_gets_fast_not_test_run(
+    docker_client: Any, tmp_path: Path, standin_logs: Path
+) -> None:
+    harness = make_harness(tmp_path, standin_logs, version="4.0")
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+    assert backend.info["quick_flag"] == "--fast"
+    outcome = backend.run(request(tmp_path), lambda _l: None)
+    assert outcome.settings["run_args"].endswith("--test_mode=PerformanceOnly --fast")
+    # a v4.0 harness refuses v4.1's flag, so the detection really matters
+    set_conf(harness, version="4.0")
+    assert backend.container is not None
+    refused = backend.container.exec(
+        ["make", "run", "RUN_ARGS=--benchmarks=bert --test_run", "LOG_DIR=/tmp/x"]
+    )
+    assert refused.exit_code == 2 and "unrecognized arguments: --test_run" in refused.tail_text()
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (
+            "unknown_system",
+            "no result: the harness said 'Detected system did not match any known systems'",
+        ),
+        ("exit_nonzero", "harness run exited with code 1:\n*TensorRT engine build failed"),
+        ("wrong_dir", "no result: the harness wrote no LoadGen logs or metadata.json under"),
+    ],
+)
+def test_harness_failures_are_surfaced(
+    docker_client: Any, harness: Path, tmp_path: Path, mode: str, message: str
+) -> None:
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+    set_conf(harness, mode=mode)
+    with pytest.raises(BackendError) as info:
+        backend.run(request(tmp_path), lambda _l: None)
+    import fnmatch
+
+    assert fnmatch.fnmatch(str(info.value), f"{message}*"), str(info.value)
+
+
+def test_hung_harness_is_stopped_by_the_timeout(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    backend = backend_for(harness, tmp_path, timeout_s=3.0)
+    prepare(backend)
+    set_conf(harness, mode="hang")
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match=r"harness run timed out after 3 s and was stopped"):
+        backend.run(request(tmp_path), lambda _l: None)
+    assert time.perf_counter() - start < 30
+    assert backend.container is not None
+    ps = backend.container.exec(["ps"]).tail_text(100)
+    assert "sleep 3600" not in ps  # the whole process group is gone
+    set_conf(harness, mode="ok")
+    assert backend.run(request(tmp_path, name="next"), lambda _l: None).log_dir.is_dir()
+
+
+def test_failing_stage_fails_with_exit_code_and_tail(
+    docker_client: Any, tmp_path: Path, standin_logs: Path
+) -> None:
+    harness = make_harness(tmp_path, standin_logs, mode="fail_step", fail_step="download_model")
+    backend = backend_for(harness, tmp_path)
+    with pytest.raises(
+        BackendError,
+        match=r"harness step download_model-bert failed with exit code 2:\n.*no space left on device",
+    ):
+        prepare(backend)
+
+
+def test_prebuilt_image_and_existing_container(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    built = backend_for(harness, tmp_path)
+    prepare(built)
+    image = built.info["image"]
+    with_image = backend_for(harness, tmp_path, image=image)
+    prepare(with_image)
+    assert with_image.info["image"] == image and "image_built" not in with_image.info
+    attached = backend_for(harness, tmp_path, container=built.info["container"])
+    prepare(attached)
+    assert attached.info["container_action"] == "attached"
+    missing = backend_for(harness, tmp_path, image="pytest-mlperf/no-such-image:1")
+    with pytest.raises(BackendError, match="image 'pytest-mlperf/no-such-image:1' not found"):
+        prepare(missing)
+
+
+def test_plugin_end_to_end_on_the_standin(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path, model_cache: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs)
+    scratch = pytester.mkdir("scratch")
+    result = pytester.runpytest(
+        "--mlperf-backend=nvidia",
+        f"--mlperf-harness-dir={harness}",
+        f"--mlperf-scratch-path={scratch}",
+        "--mlperf-devices=none",
+        "--mlperf-benchmarks=bert",
+        "--mlperf-scenarios=Offline,SingleStream",
+        "--mlperf-fast",
+        "--junitxml=junit.xml",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*[[]mlperf[]] host check docker: ok*", "*bert-99*Offline*performance*VALID*PASSED*"]
+    )
+    data = load_results(pytester.path)
+    assert data["backend"] == "nvidia"
+    assert data["host"]["requirements"][0]["name"] == "docker"
+    item = data["items"][0]
+    assert item["backend_details"]["harness_metadata"]["result_validity"] == "INVALID"
+    assert any("10-minute rule" in w for w in item["warnings"])
+    assert (
+        json.loads((Path(item["item_dir"]) / "result.json").read_text())["nodeid"] == item["nodeid"]
+    )
