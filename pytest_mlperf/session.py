@@ -289,15 +289,23 @@ class MlperfSession:
         }
         atomic_write_json(self.store.index_path, data)
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Release the backend; the controller writes the final results.json."""
+        """Release the backend; the controller writes results.json and the host properties.
+
+        ``tryfirst``: the JUnit report is written by junitxml's own sessionfinish, after this.
+        """
         if self._backend is not None:
             self._backend.close()
-        if not self.is_worker and self.records:
-            try:
-                self.write_index(finished=True)
-            except MlperfError as exc:
-                self.progress(str(exc))
+        if self.is_worker or not self.records:
+            return
+        try:
+            self.write_index(finished=True)
+        except MlperfError as exc:
+            self.progress(str(exc))
+        from pytest_mlperf.report.junit import add_host_properties
+
+        add_host_properties(self.config, self.host)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The results table at the end of the session."""

@@ -75,6 +75,8 @@ def test_all_scenarios_pass_with_every_report(
         float(props["mlperf.tiny-99.SingleStream.performance.result_90.00_percentile_latency_ns"])
         > 0
     )
+    assert props["mlperf.host.backend"] == "reference"
+    assert props["mlperf.host.system_name"] == "reference-cpu"
 
     html = (pytester.path / "report.html").read_text()
     assert 'id="mlperf-summary"' in html and "MLPerf results" in html

@@ -280,3 +280,11 @@ def test_plugin_end_to_end_on_the_standin(
     assert (
         json.loads((Path(item["item_dir"]) / "result.json").read_text())["nodeid"] == item["nodeid"]
     )
+    import xml.etree.ElementTree as ET
+
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")
+    }
+    assert props["mlperf.host.check.docker"] == "ok"
+    assert props["mlperf.host.quick_flag"] == "--test_run"

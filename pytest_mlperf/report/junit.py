@@ -23,3 +23,35 @@ def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, object]]:
         if value is not None and key != metric["name"]:
             props.append((f"{prefix}.{key}", value))
     return props
+
+
+def host_properties(host: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Flat ``mlperf.host.<key>`` properties: scalars as they are, GPUs and checks summarised."""
+    props: list[tuple[str, str]] = []
+    for key, value in host.items():
+        if isinstance(value, (str, int, float, bool)) and value is not None:
+            props.append((f"mlperf.host.{key}", str(value)))
+    gpus = host.get("gpus")
+    if isinstance(gpus, list) and gpus:
+        names = sorted({str(g.get("name")) for g in gpus if isinstance(g, dict)})
+        props.append(("mlperf.host.gpus", f"{len(gpus)} x {', '.join(names)}"))
+    for req in host.get("requirements") or []:
+        if isinstance(req, dict):
+            props.append(
+                (
+                    f"mlperf.host.check.{req.get('name')}",
+                    "ok" if req.get("ok") else f"FAILED: {req.get('found')}",
+                )
+            )
+    return props
+
+
+def add_host_properties(config: Any, host: Mapping[str, Any]) -> None:
+    """Add the host record to the JUnit XML as test-suite properties (when --junitxml is on)."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    for name, value in host_properties(host):
+        xml.add_global_property(name, value)
