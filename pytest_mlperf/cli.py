@@ -1,4 +1,10 @@
-"""``pytest-mlperf`` console script: ``parse DIR`` prints the result record of any LoadGen logs."""
+"""``pytest-mlperf`` console script: ``parse DIR`` prints the result record of any LoadGen logs.
+
+With ``--dataset PATH`` it also scores ``DIR/mlperf_log_accuracy.json`` against that data set
+(SQuAD ``.json`` → F1/exact match, KiTS-style ``.npz`` → DICE) and adds an ``accuracy``
+object; the benchmark (``--benchmark`` or the harness's ``metadata.json``) gives the target:
+its published one, or ``--fp32-reference`` × its 99 % / 99.9 % ratio.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,52 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pytest_mlperf.errors import MlperfError
-from pytest_mlperf.results.loadgen import parse_dir
+from pytest_mlperf.results.loadgen import ACCURACY, parse_dir
 
 
-def _parse(directory: Path) -> int:
+def _accuracy(
+    directory: Path, dataset: Path, benchmark: str | None, fp32_reference: float | None
+) -> dict[str, Any]:
+    """The ``accuracy`` object for the log in ``directory``; raises MlperfError."""
+    from pytest_mlperf.accuracy.evaluate import (
+        AccuracyData,
+        accuracy_record,
+        accuracy_target,
+        evaluate_log,
+    )
+    from pytest_mlperf.catalog import default_dirs, load_catalog
+    from pytest_mlperf.errors import ConfigError
+
+    log = directory / ACCURACY
+    if not log.is_file():
+        raise ConfigError(f"no {ACCURACY} in {directory}: nothing to score against {dataset}")
+    target = None
+    if benchmark:
+        catalog = load_catalog(default_dirs())
+        if benchmark not in catalog.variant_names:
+            raise ConfigError(
+                f"unknown benchmark {benchmark!r}; valid: {', '.join(catalog.variant_names)}"
+            )
+        bench, variant = catalog.benchmark(benchmark), catalog.variant(benchmark)
+        reference = None if fp32_reference is None else {bench.accuracy_metric: fp32_reference}
+        target = accuracy_target(
+            bench,
+            variant,
+            AccuracyData(dataset, reference, "--fp32-reference" if reference else ""),
+        )
+    figures = evaluate_log(log, dataset)
+    return accuracy_record(figures, target)
+
+
+def _parse(
+    directory: Path,
+    dataset: Path | None = None,
+    benchmark: str | None = None,
+    fp32_reference: float | None = None,
+) -> int:
     if not directory.is_dir():
         print(f"pytest-mlperf parse: {directory} is not a directory", file=sys.stderr)
         return 2
@@ -21,22 +67,42 @@ def _parse(directory: Path) -> int:
     except (MlperfError, OSError) as exc:
         print(f"pytest-mlperf parse: {exc}", file=sys.stderr)
         return 1
-    benchmark = None
+    explicit, benchmark = benchmark, None
     metadata = directory / "metadata.json"
     if metadata.is_file():
         try:
             benchmark = json.loads(metadata.read_text(encoding="utf-8")).get("benchmark_full")
         except (OSError, ValueError, AttributeError):
             benchmark = None
-    record = {
+    benchmark = explicit or benchmark
+    record: dict[str, Any] = {
         "benchmark": benchmark,
         "scenario": parsed.scenario,
         "mode": parsed.mode,
         **parsed.record_fields(),
         "source": parsed.source,
     }
+    if dataset is not None:
+        try:
+            record["accuracy"] = _accuracy(directory, dataset, benchmark, fp32_reference)
+        except (MlperfError, OSError) as exc:
+            print(f"pytest-mlperf parse: {exc}", file=sys.stderr)
+            return 1
     json.dump(record, sys.stdout, indent=2)
     sys.stdout.write("\n")
+    return 0
+
+
+def _compare(run_a: Path, run_b: Path, tolerance: str) -> int:
+    from pytest_mlperf.baseline import parse_tolerance
+    from pytest_mlperf.compare import compare_text
+
+    try:
+        lines = compare_text(run_a, run_b, parse_tolerance(tolerance, "--tolerance"))
+    except MlperfError as exc:
+        print(f"pytest-mlperf compare: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
     return 0
 
 
@@ -46,9 +112,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_parse = sub.add_parser("parse", help="print the result record of a LoadGen log directory")
     p_parse.add_argument("directory", type=Path)
+    p_parse.add_argument(
+        "--dataset",
+        type=Path,
+        help="score mlperf_log_accuracy.json against this data set (SQuAD .json or KiTS .npz)",
+    )
+    p_parse.add_argument(
+        "--benchmark",
+        help="variant for the accuracy target (e.g. bert-99). Default: metadata.json's, if any",
+    )
+    p_parse.add_argument(
+        "--fp32-reference",
+        type=float,
+        help="FP32 score on this data set; the target is then 99 %% / 99.9 %% of it. "
+        "Default: the benchmark's published target",
+    )
+    p_compare = sub.add_parser(
+        "compare", help="side-by-side table of two runs' results (results.json, run or results dir)"
+    )
+    p_compare.add_argument("run_a", metavar="RUN_A", type=Path)
+    p_compare.add_argument("run_b", metavar="RUN_B", type=Path)
+    p_compare.add_argument(
+        "--tolerance", default="5", help="percent change still called 'same'. Default: 5"
+    )
     args = parser.parse_args(argv)
     if args.command == "parse":
-        return _parse(args.directory)
+        return _parse(args.directory, args.dataset, args.benchmark, args.fp32_reference)
+    if args.command == "compare":
+        return _compare(args.run_a, args.run_b, args.tolerance)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits first
     return 2
 

@@ -7,6 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_mlperf.baseline import (
+    DEFAULT_TOLERANCE_PCT,
+    ResultsFile,
+    load_results,
+    parse_tolerance,
+)
 from pytest_mlperf.catalog import CONFIG_VERS, SCENARIOS, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
 
@@ -58,6 +64,21 @@ OPTIONS = (
         "thresholds", "JSON thresholds file that overrides the shipped ones. Default: none."
     ),
     OptionSpec("system", "System name for thresholds. Default: the backend's detected name."),
+    OptionSpec(
+        "baseline",
+        "A previous run's results.json (or its run dir, or a results dir: newest finished run) "
+        "to compare every metric with. Default: none.",
+    ),
+    OptionSpec(
+        "tolerance",
+        "Baseline tolerance in percent: throughput may drop / latency rise this much. Default: 5.",
+        "5",
+    ),
+    OptionSpec(
+        "save_baseline",
+        "Copy this run's results.json here (a file, or a directory) when no item failed. "
+        "Default: none.",
+    ),
     OptionSpec("cache_dir", "Cache for built models. Default: $XDG_CACHE_HOME/pytest-mlperf."),
     OptionSpec(
         "calibrate",
@@ -91,8 +112,20 @@ OPTIONS = (
     OptionSpec(
         "cuda_runfile", "CUDA runfile path for --mlperf-provision. Default: from host data."
     ),
+    OptionSpec(
+        "split",
+        "Give each xdist worker its own share: none, cpu (reference), gpu or mig (nvidia). Default: none.",
+        "none",
+        ("none", "cpu", "gpu", "mig"),
+    ),
+    OptionSpec(
+        "docker_host",
+        "Comma list of Docker engines (unix://, tcp://, ssh://) workers map to. Default: DOCKER_HOST.",
+    ),
 )
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
+#: The options that make the plugin generate benchmark items.
+SELECTION_OPTIONS = ("benchmarks", "scenarios", "mode", "config_ver", "backend", "fast")
 
 #: Reads an option's raw value: None when the user did not set it anywhere.
 RawGetter = Callable[[OptionSpec], "str | bool | None"]
@@ -138,6 +171,11 @@ class RunConfig:
     devices: tuple[str, ...] | None = ("all",)
     timeout_s: float | None = None
     cuda_runfile: Path | None = None
+    split: str = "none"
+    docker_hosts: tuple[str, ...] = ()
+    baseline: ResultsFile | None = None
+    tolerance_pct: float = DEFAULT_TOLERANCE_PCT
+    save_baseline: Path | None = None
 
     def config_ver_for(self, variant: Variant) -> str:
         """The config_ver option, or the variant's own first one when the option is unset."""
@@ -186,7 +224,9 @@ def parse_run_config(
 ) -> RunConfig:
     """Build a :class:`RunConfig`; raises :class:`ConfigError` naming the bad value."""
     raw = {spec.name: get(spec) for spec in OPTIONS}
-    enabled = any(v is not None for v in raw.values())
+    # Items are generated when the user says what to run; settings alone (cache, results
+    # dir, thresholds, harness paths...) only configure the fixtures and the backend.
+    enabled = any(raw[name] is not None for name in SELECTION_OPTIONS)
 
     def text(spec: OptionSpec) -> str | None:
         value = raw[spec.name]
@@ -274,6 +314,17 @@ def parse_run_config(
 
     system = text(by_name["system"])
     nvidia = _nvidia_options(text, by_name, rootdir)
+    tolerance_pct = parse_tolerance(text(by_name["tolerance"]) or "5")
+    baseline_path = _path(text(by_name["baseline"]), rootdir)
+    baseline = load_results(baseline_path, "--mlperf-baseline") if baseline_path else None
+    save_text = text(by_name["save_baseline"])
+    save_baseline = _path(save_text, rootdir)
+    if save_baseline is not None and save_text and save_text.endswith(("/", os.sep)):
+        save_baseline = save_baseline / "results.json"  # a directory, maybe not there yet
+    if save_baseline is not None and save_baseline.parent.is_file():
+        raise ConfigError(
+            f"--mlperf-save-baseline: {str(save_baseline.parent)!r} is a file, not a directory"
+        )
     return RunConfig(
         enabled=enabled,
         variants=tuple(variants),
@@ -288,6 +339,9 @@ def parse_run_config(
         cache_dir=cache_dir,
         calibrate=_choice(by_name["calibrate"], text(by_name["calibrate"]) or "on") == "on",
         threads=threads,
+        baseline=baseline,
+        tolerance_pct=tolerance_pct,
+        save_baseline=save_baseline,
         **nvidia,  # type: ignore[arg-type]
     )
 
@@ -340,7 +394,22 @@ def _nvidia_options(
         "devices": devices,
         "timeout_s": timeout,
         "cuda_runfile": _path(text(by_name["cuda_runfile"]), rootdir),
+        "split": _choice(by_name["split"], text(by_name["split"]) or "none"),
+        "docker_hosts": _docker_hosts(text(by_name["docker_host"])),
     }
+
+
+def _docker_hosts(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    hosts = tuple(split_list(value, "--mlperf-docker-host"))
+    bad = [h for h in hosts if not h.startswith(("unix://", "tcp://", "ssh://"))]
+    if bad:
+        raise ConfigError(
+            f"--mlperf-docker-host: invalid engine address {bad[0]!r}; "
+            "valid: unix://PATH, tcp://HOST:PORT, ssh://USER@HOST"
+        )
+    return hosts
 
 
 def _truthy(value: str, name: str) -> bool:

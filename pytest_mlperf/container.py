@@ -191,6 +191,9 @@ class HarnessContainer:
             "environment": dict(spec.environment),
             "working_dir": spec.workdir,
             "cap_add": ["SYS_ADMIN", "SYS_TIME"],
+            # the host's network: what the harness downloads need, no NAT, and it works on
+            # engines started without a default bridge (--bridge=none)
+            "network_mode": "host",
             "security_opt": ["apparmor=unconfined", "seccomp=unconfined"],
         }
         if spec.gpus is not None:
@@ -294,6 +297,37 @@ class HarnessContainer:
                 self.container.id, ["sh", "-c", _KILLER, pidfile, str(grace_s)]
             )["Id"]
         )
+
+    def fetch(self, path: str, dest: Path) -> bool:
+        """Copy ``path`` out of the container into ``dest`` (Docker API archive); False if absent."""
+        import tarfile
+        import tempfile
+
+        import docker.errors
+
+        if self.container is None:
+            return False
+        try:
+            chunks, _stat = self.container.get_archive(path)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise BackendError(f"cannot copy {path} out of the container: {exc}") from exc
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile() as spool:
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            with tarfile.open(fileobj=spool) as tar:
+                # the archive's top entry is the directory itself: keep only its contents
+                members = []
+                for member in tar.getmembers():
+                    _top, sep, rest = member.name.partition("/")
+                    if sep and rest:
+                        member.name = rest
+                        members.append(member)
+                tar.extractall(dest, members=members, filter="data")
+        return True
 
     def path_exists(self, path: str) -> bool:
         """Whether ``path`` exists inside the container."""

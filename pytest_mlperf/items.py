@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -11,7 +12,16 @@ from pytest_mlperf.errors import MlperfError
 from pytest_mlperf.report.junit import junit_properties
 from pytest_mlperf.report.terminal import failure_text
 from pytest_mlperf.results.record import MlperfResult
-from pytest_mlperf.verdict import PASSED, XFAILED
+from pytest_mlperf.verdict import PASSED, SKIPPED, XFAILED
+
+#: Result records an item produced (generated items and ``mlperf_run`` calls), not yet reported.
+RECORDS_KEY = pytest.StashKey[list[dict[str, Any]]]()
+
+
+def add_record(item: pytest.Item, record: Mapping[str, Any]) -> None:
+    """Queue ``record`` for the item's next report (and so results.json and the reports)."""
+    item.stash.setdefault(RECORDS_KEY, []).append(dict(record))
+
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -62,6 +72,9 @@ class MlperfItem(pytest.Item):
         self.result: MlperfResult | None = None
         for marker in ("mlperf", spec.variant.name, spec.variant.family, spec.scenario, spec.mode):
             self.add_marker(marker)
+        if runner.run_config.split == "none":
+            # needs the whole machine: with `--dist loadgroup` these items share one worker
+            self.add_marker(pytest.mark.xdist_group(name=f"mlperf-{runner.placement.host_key}"))
 
     def setup(self) -> None:
         """Make and prepare the session's backend (once): setup errors are item errors."""
@@ -69,6 +82,7 @@ class MlperfItem(pytest.Item):
             self.runner.backend()
         except MlperfError as exc:
             self.result = self.runner.error_result(self.spec, self.nodeid, exc)
+            add_record(self, self.result.record)
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
     def runtest(self) -> None:
@@ -77,11 +91,15 @@ class MlperfItem(pytest.Item):
             self.result = self.runner.run_item(self.spec, self.nodeid)
         except RunFailed as exc:
             self.result = exc.result
+            add_record(self, exc.result.record)
             raise
+        add_record(self, self.result.record)
         self.user_properties.extend(junit_properties(self.result.record))
         verdict = self.result.record["verdict"]
         if verdict["outcome"] == XFAILED:
             pytest.xfail("; ".join(verdict["reasons"]))
+        if verdict["outcome"] == SKIPPED:  # -rs shows a location, not the item: name it
+            pytest.skip(f"{self.name}: " + "; ".join(verdict["reasons"]))
         if verdict["outcome"] != PASSED:
             raise ItemFailed(self.result)
 

@@ -40,6 +40,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             metavar = "|".join(spec.choices) if spec.choices else spec.name.upper()
             group.addoption(spec.cli, default=None, dest=dest, metavar=metavar, help=spec.help)
             parser.addini(spec.ini, spec.help, type="string", default=None)
+    group.addoption(
+        "--mlperf-compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        default=None,
+        dest="mlperf_compare",
+        help="Print a side-by-side table of two runs' results (results.json, a run dir or a "
+        "results dir: its newest finished run) and exit; runs nothing.",
+    )
 
 
 def _raw_getter(config: pytest.Config) -> Any:
@@ -72,25 +81,57 @@ def _load(config: pytest.Config) -> tuple[RunConfig, Catalog, ThresholdTable]:
     files = shipped_threshold_files()
     if run_config.thresholds_file is not None:
         files.append(run_config.thresholds_file)
-    thresholds = ThresholdTable.load(files) if run_config.enabled else ThresholdTable([])
+    thresholds = ThresholdTable.load(files)
     config.stash[RUN_CONFIG_KEY] = (run_config, catalog, thresholds)
     return config.stash[RUN_CONFIG_KEY]
 
 
+def _compare(config: pytest.Config, runs: list[str]) -> int:
+    """``--mlperf-compare RUN_A RUN_B``: print the table, run nothing."""
+    from pytest_mlperf.baseline import parse_tolerance
+    from pytest_mlperf.compare import compare_text
+
+    tolerance = _raw_getter(config)(next(s for s in OPTIONS if s.name == "tolerance"))
+    here = config.invocation_params.dir
+    try:
+        lines = compare_text(
+            here / runs[0],
+            here / runs[1],
+            parse_tolerance(str(tolerance or "5")),
+            "--mlperf-compare",
+        )
+    except (ConfigError, DataError) as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    print("\n".join(lines))
+    return 0
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Validate every option before the session starts: bad input is a usage error (exit 4)."""
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Validate every option before the session starts: bad input is a usage error (exit 4).
+
+    ``--mlperf-compare`` prints its table and ends the session here.
+    """
     if config.option.help or config.option.version:
-        return
+        return None
+    compare = config.getoption("mlperf_compare", None)
+    if compare:
+        return _compare(config, compare)
     try:
         _load(config)
     except (ConfigError, DataError) as exc:
         raise pytest.UsageError(str(exc)) from exc
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers and, when any mlperf option is set, the session object."""
-    config.addinivalue_line("markers", "mlperf: a pytest-mlperf benchmark item")
+    config.addinivalue_line(
+        "markers",
+        "mlperf(benchmark, scenario, mode='performance', config_ver=None, fast=None, "
+        "max_latency_ms=None, min_samples_per_second=None, **overrides): a pytest-mlperf item, "
+        "or a hand-written test whose mlperf_result fixture runs this benchmark",
+    )
     for scenario in SCENARIOS:
         config.addinivalue_line("markers", f"{scenario}: MLPerf {scenario} scenario items")
     for mode in ("performance", "accuracy"):
@@ -103,8 +144,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from exc
     for name in (*catalog.families, *catalog.variant_names):
         config.addinivalue_line("markers", f"{name}: pytest-mlperf items of {name}")
-    if not run_config.enabled:
-        return
+    # Always registered (it is cheap: nothing is probed or built until an item or fixture
+    # needs the backend), so the fixtures work without any --mlperf-* option; items are
+    # generated only when an option or ini value enables them.
     from pytest_mlperf.session import HtmlHooks, MlperfSession, XdistHooks
 
     backend_name = run_config.backend
@@ -144,8 +186,12 @@ def pytest_mlperf_make_backend(
     """Make a built-in backend."""
     if name == "reference":
         from pytest_mlperf.backends.reference import ReferenceBackend
+        from pytest_mlperf.placement import cpu_set
 
-        return ReferenceBackend(run_config.cache_dir, run_config.calibrate, run_config.threads)
+        placement = config.stash[SESSION_KEY].placement
+        return ReferenceBackend(
+            run_config.cache_dir, run_config.calibrate, run_config.threads, cpus=cpu_set(placement)
+        )
     if name == "nvidia":
         from pytest_mlperf.backends.nvidia import NvidiaBackend, NvidiaSettings
 
@@ -162,16 +208,13 @@ def pytest_mlperf_make_backend(
                 timeout_s=rc.timeout_s,
                 cuda_runfile=rc.cuda_runfile,
                 system=rc.system,
+                placement=config.stash[SESSION_KEY].placement,
             )
         )
     return None
 
 
-# -- fixtures -----------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def mlperf_backend(pytestconfig: pytest.Config) -> Backend:
-    """The session's prepared backend, shared with the generated items."""
-    session = pytestconfig.stash.get(SESSION_KEY, None)
-    if session is None:
-        pytest.skip("pytest-mlperf is not enabled: set an --mlperf-* option or mlperf_* ini value")
-    return session.backend()
+# -- fixtures (defined in fixtures.py; importing them here makes them the plugin's) --------
+from pytest_mlperf.fixtures import mlperf_backend, mlperf_host, mlperf_result, mlperf_run  # noqa: E402
+
+__all__ = ["mlperf_backend", "mlperf_host", "mlperf_result", "mlperf_run"]

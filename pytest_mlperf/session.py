@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Generator, Mapping
 from datetime import datetime, timezone
@@ -12,19 +13,25 @@ from typing import Any
 import pytest
 
 from pytest_mlperf.backends.base import Backend, RunRequest
+from pytest_mlperf.baseline import Comparison, compare_to_baseline, save_baseline, with_baseline
 from pytest_mlperf.catalog import Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
-from pytest_mlperf.errors import BackendError, MlperfError
-from pytest_mlperf.items import MlperfCollector, MlperfItem, RunFailed
+from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
+from pytest_mlperf.items import RECORDS_KEY, MlperfCollector, MlperfItem, RunFailed
+from pytest_mlperf.placement import Placement
 from pytest_mlperf.report.terminal import summary_table
-from pytest_mlperf.results.loadgen import ACCURACY, count_accuracy_entries, parse_dir
+from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
 from pytest_mlperf.results.record import MlperfResult, build_record
 from pytest_mlperf.results.store import RunStore, atomic_write_json, new_run_id
 from pytest_mlperf.schemas import validate
-from pytest_mlperf.thresholds import ThresholdTable
-from pytest_mlperf.verdict import Check, Verdict, judge_accuracy_unevaluated, judge_performance
+from pytest_mlperf.shared import SharedPreparation, read_preparations
+from pytest_mlperf.thresholds import Threshold, ThresholdTable
+from pytest_mlperf.verdict import Check, Verdict, judge_performance
 
 RESULTS_SCHEMA_VERSION = 1
+_ITEM_ID = re.compile(
+    r"^mlperf::(.+)\[(Offline|Server|SingleStream|MultiStream)-(performance|accuracy)\]$"
+)
 
 
 class MlperfSession:
@@ -47,12 +54,18 @@ class MlperfSession:
         self.is_worker = workerinput is not None
         run_id = workerinput.get("mlperf_run_id") if workerinput else None
         self.store = RunStore(run_config.results_dir, run_id or new_run_id())
+        self.placement = Placement.from_workerinput(
+            workerinput, run_config.split, run_config.docker_hosts
+        )
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.records: list[dict[str, Any]] = []
         self.host: dict[str, Any] = {}
         self._backend: Backend | None = None
         self._backend_error: str | None = None
         self._plan: list[ItemSpec] = []
+        self._shared: SharedPreparation | None = None
+        self._logged_work: list[str] = []
+        self._baseline_message: str | None = None
 
     # -- collection -------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -64,6 +77,9 @@ class MlperfSession:
         The collector goes through pytest's own collect hooks, so the items are counted,
         reported to xdist's controller and shown by ``--collect-only`` like any others.
         """
+        self._validate_markers(items)
+        if not self.run_config.enabled:
+            return
         specs = self.run_config.items()
         collector = MlperfCollector.from_parent(
             session, name="mlperf", nodeid="mlperf", runner=self, specs=specs
@@ -74,6 +90,32 @@ class MlperfSession:
         ihook.pytest_collectreport(report=report)
         items.extend(x for x in report.result if isinstance(x, pytest.Item))
 
+    def _validate_markers(self, items: list[pytest.Item]) -> None:
+        """Hand-written ``@pytest.mark.mlperf(...)`` markers: a bad one is a usage error."""
+        from pytest_mlperf.fixtures import marker_spec
+
+        problems = []
+        for item in items:
+            marker = item.get_closest_marker("mlperf")
+            if isinstance(item, MlperfItem) or marker is None or not (marker.args or marker.kwargs):
+                continue
+            try:
+                marker_spec(self.catalog, marker)
+            except ConfigError as exc:
+                problems.append(f"{item.nodeid}: @pytest.mark.mlperf: {exc}")
+        if problems:
+            raise pytest.UsageError("\n".join(problems))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        """After a marker test's body: fail when its marker's bounds (or validity) failed."""
+        from pytest_mlperf.fixtures import MARKER_FAILURE_KEY
+
+        yield
+        failure = item.stash.get(MARKER_FAILURE_KEY, None)
+        if failure is not None:
+            raise pytest.fail.Exception(failure, pytrace=False)
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Remember which items survived filtering: the backend prepares only those."""
         self._plan = [i.spec for i in session.items if isinstance(i, MlperfItem)]
@@ -81,6 +123,8 @@ class MlperfSession:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         """Say what will run and where results go."""
         rc = self.run_config
+        if not rc.enabled:
+            return []
         return [
             f"mlperf: backend={self.backend_name} config_ver={rc.config_ver or 'per benchmark'} "
             f"modes={','.join(rc.modes)} fast={rc.fast} calibrate={rc.calibrate}",
@@ -107,6 +151,7 @@ class MlperfSession:
         if self._backend_error is not None:
             raise BackendError(self._backend_error)
         if self._backend is None:
+            sigterm_as_interrupt()
             try:
                 backend = self.config.hook.pytest_mlperf_make_backend(
                     name=self.backend_name, run_config=self.run_config, config=self.config
@@ -121,10 +166,23 @@ class MlperfSession:
                         if s.mode == "performance"
                     )
                 )
-                try:
-                    backend.prepare(plan, self.progress)
-                finally:
-                    self.host = backend.describe()  # what prepare found, even when it failed
+                self._shared = shared = SharedPreparation(
+                    self.run_config.cache_dir
+                    / "locks"
+                    / f"prepare-{self.backend_name}-{self.placement.host_key}.lock",
+                    self.store.root,
+                    self.placement.host_key,
+                )
+
+                def prepare() -> list[str]:
+                    try:
+                        backend.prepare(plan, self.progress)
+                    finally:
+                        self.host = backend.describe()  # what prepare found, even when it failed
+                    self._logged_work = list(self.host.get("work_done", []))
+                    return self._logged_work
+
+                shared.run(self.placement.worker, prepare, getattr(backend, "serial_prepare", True))
             except MlperfError as exc:
                 self._backend_error = f"backend {self.backend_name!r} could not be prepared: {exc}"
                 raise BackendError(self._backend_error) from exc
@@ -140,9 +198,19 @@ class MlperfSession:
 
     # -- running ----------------------------------------------------------------------------
     def run_item(
-        self, spec: ItemSpec, nodeid: str, overrides: Mapping[str, float] | None = None
+        self,
+        spec: ItemSpec,
+        nodeid: str,
+        overrides: Mapping[str, float] | None = None,
+        fast: bool | None = None,
+        threshold_override: Threshold | None = None,
     ) -> MlperfResult:
-        """Run one item and write its result.json; raises :class:`RunFailed` with a record."""
+        """Run one item and write its result.json; raises :class:`RunFailed` with a record.
+
+        ``fast`` and ``threshold_override`` replace the session's setting and the threshold
+        table's entry (hand-written tests through ``mlperf_run`` / the ``mlperf`` marker).
+        """
+        run_fast = self.run_config.fast if fast is None else fast
         started = time.perf_counter()
         log_dir: Path | None = None
         try:
@@ -161,7 +229,7 @@ class MlperfSession:
                 scenario=spec.scenario,
                 mode=spec.mode,
                 config_ver=spec.config_ver,
-                fast=self.run_config.fast,
+                fast=run_fast,
                 outdir=log_dir,
                 overrides=dict(overrides or {}),
             )
@@ -170,15 +238,24 @@ class MlperfSession:
             if outcome.compare is not None:
                 parsed.warnings.extend(outcome.compare(parsed))
             threshold = None
+            comparison: Comparison | None = None
+            accuracy: dict[str, Any] | None = None
+            threshold_text: str | None = None
             if spec.mode == "performance":
-                threshold = self.thresholds.lookup(
+                threshold = threshold_override or self.thresholds.lookup(
                     self.system, spec.variant.name, spec.scenario, spec.config_ver
                 )
-                verdict = judge_performance(parsed, self.run_config.fast, threshold)
+                verdict = judge_performance(parsed, run_fast, threshold)
+                threshold_text = threshold.describe() if threshold else None
+                comparison = self._compare_baseline(spec, parsed, run_fast)
+                if comparison is not None:
+                    verdict = with_baseline(verdict, comparison)
             else:
-                accuracy_log = outcome.log_dir / ACCURACY
-                entries = count_accuracy_entries(accuracy_log) if accuracy_log.is_file() else 0
-                verdict = judge_accuracy_unevaluated(entries)
+                from pytest_mlperf.accuracy.evaluate import assess_accuracy
+
+                verdict, accuracy, threshold_text = assess_accuracy(
+                    backend, request, parsed, outcome.log_dir, self.progress
+                )
             record = build_record(
                 nodeid=nodeid,
                 benchmark=spec.variant.name,
@@ -187,7 +264,7 @@ class MlperfSession:
                 config_ver=spec.config_ver,
                 backend=self.backend_name,
                 system=self.system,
-                fast=self.run_config.fast,
+                fast=run_fast,
                 parsed=parsed,
                 verdict=verdict,
                 log_dir=outcome.log_dir,
@@ -197,18 +274,67 @@ class MlperfSession:
                     "run_s": round(outcome.run_seconds, 4),
                     "item_s": round(time.perf_counter() - started, 4),
                 },
-                threshold=threshold.describe() if threshold else None,
+                threshold=threshold_text,
                 item_dir=log_dir,
                 details=outcome.details,
+                accuracy=accuracy,
             )
+            record["baseline"] = comparison.to_dict() if comparison else None
+            record["worker"] = self.placement.worker
+            record["device"] = outcome.settings.get("device")
+            record["docker_host"] = self.placement.docker_host
             validate(record, "result", f"result record of {nodeid}")
             atomic_write_json(log_dir / "result.json", record)
         except Exception as exc:
             record = self._error_record(spec, nodeid, log_dir, exc, started)
             raise RunFailed(MlperfResult(record), exc) from exc
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
+            record = self._error_record(
+                spec, nodeid, log_dir, BackendError("interrupted (Ctrl-C or SIGTERM)"), started
+            )
+            record["verdict"]["outcome"] = "interrupted"
+            if not self.is_worker:  # no report will carry it: write it now
+                self.records.append(record)
+                with contextlib.suppress(MlperfError):
+                    self.write_index(finished=False)
+            raise
         result = MlperfResult(record)
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
         return result
+
+    def _compare_baseline(self, spec: ItemSpec, parsed: ParsedLog, fast: bool) -> Comparison | None:
+        """The item's metric against ``--mlperf-baseline`` (performance items only)."""
+        baseline = self.run_config.baseline
+        if baseline is None:
+            return None
+        current = {
+            "benchmark": spec.variant.name,
+            "scenario": spec.scenario,
+            "mode": spec.mode,
+            "config_ver": spec.config_ver,
+            "system": self.system,
+            "fast": fast,
+            "metric": {
+                "name": parsed.metric_name,
+                "value": parsed.metric_value,
+                "unit": parsed.unit,
+            },
+        }
+        return compare_to_baseline(current, baseline, self.run_config.tolerance_pct)
+
+    def settings_record(self) -> dict[str, Any]:
+        """The run settings, for results.json and the HTML summary."""
+        rc = self.run_config
+        return {
+            "config_ver": rc.config_ver or "per benchmark",
+            "modes": list(rc.modes),
+            "fast": rc.fast,
+            "calibrate": rc.calibrate,
+            "thresholds_file": str(rc.thresholds_file) if rc.thresholds_file else None,
+            "baseline": str(rc.baseline.path) if rc.baseline else None,
+            "baseline_run_id": rc.baseline.run_id if rc.baseline else None,
+            "tolerance_pct": rc.tolerance_pct,
+        }
 
     def error_result(self, spec: ItemSpec, nodeid: str, exc: Exception) -> MlperfResult:
         """A result record for an item that failed before it could run."""
@@ -248,24 +374,56 @@ class MlperfSession:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Attach the record (and the host facts) to the report; xdist carries both.
+        """Attach the item's new records (and the host facts) to its report; xdist carries both.
 
-        That is the call report, or the setup report when setup failed.
+        Records made during setup (fixtures) or the call go on the call report; when setup
+        fails, on the setup report. Each record is attached exactly once.
         """
         report = yield
-        if _owns_record(item, report):
-            report.mlperf_record = item.result.record  # type: ignore[attr-defined]
+        pending = item.stash.get(RECORDS_KEY, [])
+        if pending and (report.when != "setup" or report.failed):
+            item.stash[RECORDS_KEY] = []
+            report.mlperf_records = pending  # type: ignore[attr-defined]
             report.mlperf_host = self.host  # type: ignore[attr-defined]
+            if self.config.pluginmanager.hasplugin("html"):
+                _add_html_extras(item, report, pending)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Controller side: collect each record and rewrite results.json at once."""
-        record = getattr(report, "mlperf_record", None)
-        if self.is_worker or record is None:
+        records = getattr(report, "mlperf_records", None)
+        if self.is_worker:
             return
-        self.records.append(record)
+        if not records:
+            crashed = self._crash_record(report)
+            if crashed is None:
+                return
+            records = [crashed]
+        self.records.extend(records)
         self.host = getattr(report, "mlperf_host", None) or self.host
         self.write_index(finished=False)
+
+    def _crash_record(self, report: pytest.TestReport) -> dict[str, Any] | None:
+        """A generated item that died with its worker (xdist reports it, with no record)."""
+        match = _ITEM_ID.match(report.nodeid)
+        if match is None or not report.failed:  # xdist's crash reports have when="???"
+            return None
+        if any(r["nodeid"] == report.nodeid for r in self.records):
+            return None
+        try:
+            variant = self.catalog.variant(match.group(1))
+        except KeyError:
+            return None
+        spec = ItemSpec(
+            variant, match.group(2), match.group(3), self.run_config.config_ver_for(variant)
+        )
+        message = (report.longreprtext or "worker crashed").strip().splitlines()[-1]
+        record = self._error_record(
+            spec, report.nodeid, None, BackendError(f"crashed: {message}"), time.perf_counter()
+        )
+        gateway = getattr(getattr(report, "node", None), "gateway", None)
+        record["worker"] = getattr(gateway, "id", None)
+        return record
 
     def write_index(self, finished: bool) -> None:
         """Write ``results.json`` atomically with every record so far."""
@@ -279,13 +437,9 @@ class MlperfSession:
             "backend": self.backend_name,
             "system": self.records[-1]["system"] if self.records else self.run_config.system,
             "host": self.host,
-            "settings": {
-                "config_ver": self.run_config.config_ver or "per benchmark",
-                "modes": list(self.run_config.modes),
-                "fast": self.run_config.fast,
-                "calibrate": self.run_config.calibrate,
-            },
+            "settings": self.settings_record(),
             "items": self.records,
+            "preparations": read_preparations(self.store.root),
         }
         atomic_write_json(self.store.index_path, data)
 
@@ -296,6 +450,9 @@ class MlperfSession:
         ``tryfirst``: the JUnit report is written by junitxml's own sessionfinish, after this.
         """
         if self._backend is not None:
+            later = self._backend.describe().get("work_done", [])[len(self._logged_work) :]
+            if later and self._shared is not None:  # e.g. models first needed by a fixture
+                self._shared.log(self.placement.worker, list(later), None)
             self._backend.close()
         if self.is_worker or not self.records:
             return
@@ -306,6 +463,10 @@ class MlperfSession:
         from pytest_mlperf.report.junit import add_host_properties
 
         add_host_properties(self.config, self.host)
+        if self.run_config.save_baseline is not None:
+            _, self._baseline_message = save_baseline(
+                self.store.index_path, self.records, self.run_config.save_baseline
+            )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The results table at the end of the session."""
@@ -315,13 +476,53 @@ class MlperfSession:
         for line in summary_table(self.records):
             terminalreporter.write_line(line)
         terminalreporter.write_line(f"results: {self.store.index_path}")
+        preparations = read_preparations(self.store.root)
+        if preparations:
+            work = [w for p in preparations for w in p["work"]]
+            prepared = [p["worker"] for p in preparations if p.get("phase") != "later"]
+            terminalreporter.write_line(
+                f"prepared {len(prepared)} time(s) ({', '.join(prepared)}); "
+                f"work done: {'; '.join(work) if work else 'none (everything reused)'}"
+            )
+        baseline = self.run_config.baseline
+        if baseline is not None:
+            terminalreporter.write_line(
+                f"baseline: {baseline.describe()}, tolerance {self.run_config.tolerance_pct:g} %"
+            )
+        if self._baseline_message:
+            terminalreporter.write_line(self._baseline_message)
 
 
-def _owns_record(item: pytest.Item, report: pytest.TestReport) -> bool:
-    """Whether ``report`` is the one that carries the item's result record."""
-    if not isinstance(item, MlperfItem) or item.result is None:
-        return False
-    return report.when == "call" or (report.when == "setup" and report.failed)
+def _add_html_extras(
+    item: pytest.Item, report: pytest.TestReport, records: list[dict[str, Any]]
+) -> None:
+    """pytest-html extras per record: checks, LoadGen figures and links to the logs."""
+    from pytest_html import extras
+
+    from pytest_mlperf.report.html import item_html
+
+    htmlpath = getattr(item.config.option, "htmlpath", None)
+    report_dir = Path(htmlpath).resolve().parent if htmlpath else None
+    existing = list(getattr(report, "extras", []))
+    report.extras = [*existing, *(extras.html(item_html(r, report_dir)) for r in records)]  # type: ignore[attr-defined]
+
+
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (a CI job's timeout, `kill`) ends the session like Ctrl-C: the running item is
+    recorded as interrupted, its harness process is stopped, results.json and the reports are
+    written with every finished item. Installed when benchmark work first starts."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        return  # someone else handles it
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 class XdistHooks:
@@ -348,22 +549,7 @@ class HtmlHooks:
         from pytest_mlperf.report.html import summary_html
 
         s = self.session
-        prefix.append(summary_html(s.records, s.host, str(s.store.root)))
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Per-item extras: checks, LoadGen figures and links to the logs."""
-        report = yield
-        if _owns_record(item, report):
-            assert isinstance(item, MlperfItem) and item.result is not None
-            from pytest_html import extras
-
-            from pytest_mlperf.report.html import item_html
-
-            htmlpath = getattr(item.config.option, "htmlpath", None)
-            report_dir = Path(htmlpath).resolve().parent if htmlpath else None
-            existing = list(getattr(report, "extras", []))
-            report.extras = [*existing, extras.html(item_html(item.result.record, report_dir))]  # type: ignore[attr-defined]
-        return report
+        if s.records:
+            prefix.append(
+                summary_html(s.records, s.host, str(s.store.root), settings=s.settings_record())
+            )

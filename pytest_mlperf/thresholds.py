@@ -1,4 +1,10 @@
-"""Per-system performance thresholds: data files validated by ``schemas/thresholds``."""
+"""Per-system performance thresholds: data files validated by ``schemas/thresholds``.
+
+An entry gives either a bound (``min_samples_per_second``, ``max_latency_ms``) or an
+expected value (``expected_samples_per_second``, ``expected_latency_ms``) with a
+``tolerance``: the fraction of the expected performance that still passes
+(throughput >= tolerance x expected, latency <= expected / tolerance).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.errors import DataError
@@ -23,6 +30,9 @@ class Threshold:
     min_samples_per_second: float | None
     max_latency_ms: float | None
     source: str
+    expected: float | None = None
+    tolerance: float | None = None
+    note: str | None = None
 
     def matches(self, system: str, benchmark: str, scenario: str, config_ver: str) -> bool:
         """Whether this threshold applies to the given run."""
@@ -34,10 +44,46 @@ class Threshold:
         )
 
     def describe(self) -> str:
-        """``>= 50 samples/s`` or ``<= 20 ms``."""
+        """``>= 50 samples/s``, ``<= 20 ms``, or with a tolerance
+        ``>= 64515 samples/s (expected 71683.3 samples/s, tolerance 0.9)``."""
         if self.min_samples_per_second is not None:
-            return f">= {self.min_samples_per_second:g} samples/s"
-        return f"<= {self.max_latency_ms:g} ms"
+            text = f">= {self.min_samples_per_second:g} samples/s"
+        else:
+            text = f"<= {self.max_latency_ms:g} ms"
+        if self.expected is not None and self.tolerance is not None and self.tolerance != 1:
+            unit = "samples/s" if self.min_samples_per_second is not None else "ms"
+            text += f" (expected {self.expected:g} {unit}, tolerance {self.tolerance:g})"
+        return text
+
+
+def _threshold(
+    entry: dict[str, Any], system: str, default_tolerance: float, source: str
+) -> Threshold:
+    """One validated entry; an expected value becomes a bound through its tolerance."""
+    min_sps = entry.get("min_samples_per_second")
+    max_ms = entry.get("max_latency_ms")
+    expected = None
+    tolerance = None
+    if "expected_samples_per_second" in entry:
+        expected = float(entry["expected_samples_per_second"])
+        tolerance = float(entry.get("tolerance", default_tolerance))
+        min_sps = expected * tolerance
+    elif "expected_latency_ms" in entry:
+        expected = float(entry["expected_latency_ms"])
+        tolerance = float(entry.get("tolerance", default_tolerance))
+        max_ms = expected / tolerance
+    return Threshold(
+        system=system,
+        benchmark=entry["benchmark"],
+        scenario=entry["scenario"],
+        config_ver=entry.get("config_ver"),
+        min_samples_per_second=None if min_sps is None else round(float(min_sps), 6),
+        max_latency_ms=None if max_ms is None else round(float(max_ms), 6),
+        source=source,
+        expected=expected,
+        tolerance=tolerance,
+        note=entry.get("note"),
+    )
 
 
 def load_thresholds(path: Path) -> list[Threshold]:
@@ -49,18 +95,8 @@ def load_thresholds(path: Path) -> list[Threshold]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: cannot read thresholds: {exc}") from exc
     validate(raw, "thresholds", str(path))
-    return [
-        Threshold(
-            system=raw["system"],
-            benchmark=t["benchmark"],
-            scenario=t["scenario"],
-            config_ver=t.get("config_ver"),
-            min_samples_per_second=t.get("min_samples_per_second"),
-            max_latency_ms=t.get("max_latency_ms"),
-            source=str(path),
-        )
-        for t in raw["thresholds"]
-    ]
+    default_tolerance = float(raw.get("tolerance", 1.0))
+    return [_threshold(t, raw["system"], default_tolerance, str(path)) for t in raw["thresholds"]]
 
 
 def shipped_threshold_files() -> list[Path]:

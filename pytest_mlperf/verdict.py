@@ -1,14 +1,23 @@
-"""Pass/fail rules: validity (with the shortened-run rule) and thresholds. Backends never judge."""
+"""Pass/fail rules: validity (with the shortened-run rule), thresholds, accuracy targets.
+
+Backends never judge.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.thresholds import Threshold
 
+if TYPE_CHECKING:
+    from pytest_mlperf.accuracy.figures import AccuracyFigures
+
 PASSED, FAILED, XFAILED = "passed", "failed", "xfailed"
+#: A gate that could not be evaluated (e.g. no like-for-like baseline): not a pass.
+SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,7 @@ class Check:
     bound: str
     passed: bool
     detail: str = ""
+    skipped: bool = False
 
 
 @dataclass
@@ -94,10 +104,60 @@ def judge_performance(parsed: ParsedLog, fast: bool, threshold: Threshold | None
     return Verdict(FAILED if failed else PASSED, checks, reasons)
 
 
-def judge_accuracy_unevaluated(entries: int) -> Verdict:
-    """Accuracy scoring is not available: report the log, never a pass."""
-    reason = (
-        f"accuracy not evaluated: the accuracy log holds {entries} responses, "
-        "but F1/DICE scoring is not implemented yet"
-    )
+def judge_accuracy_unevaluated(
+    entries: int, why: str = "no data set to score it against"
+) -> Verdict:
+    """Accuracy cannot be scored (the backend names no data set): never a pass."""
+    reason = f"accuracy not evaluated: the accuracy log holds {entries} responses, but {why}"
     return Verdict(XFAILED, [Check("accuracy", "not evaluated", "-", False, reason)], [reason])
+
+
+def format_accuracy(value: float | None) -> str:
+    """Percent-style accuracy metrics (F1) with 3 decimals, fractions (DICE) with 5."""
+    if value is None:
+        return "-"
+    return f"{value:.5f}" if abs(value) <= 1.0 else f"{value:.3f}"
+
+
+def judge_accuracy(
+    parsed: ParsedLog | None, figures: AccuracyFigures, accuracy: Mapping[str, Any]
+) -> Verdict:
+    """An accuracy item passes when LoadGen logged no error, every sample of the data set
+    was answered exactly once, and ``accuracy_pass``: each metric with a threshold meets it.
+
+    ``accuracy`` is the record's accuracy object (see ``accuracy_record``).
+    """
+    checks: list[Check] = []
+    if parsed is not None and parsed.errors:
+        checks.append(Check("loadgen", "errors", "no errors", False, "; ".join(parsed.errors)))
+    complete = figures.complete
+    checks.append(
+        Check(
+            "responses",
+            figures.coverage_text(),
+            "every sample once",
+            complete,
+            "; ".join(figures.problems) if not complete else f"{figures.logged} logged",
+        )
+    )
+    for metric in accuracy["metrics"]:
+        if metric["threshold"] is None:
+            continue
+        ratio = metric["ratio"]
+        reference = metric["fp32_reference"]
+        ratio_text = "-" if ratio is None else f"{ratio:.4f}"
+        target_ratio = accuracy.get("target_ratio")
+        share = "" if target_ratio is None else f"{target_ratio * 100:g} % of "
+        checks.append(
+            Check(
+                metric["name"],
+                format_accuracy(metric["value"]),
+                f">= {format_accuracy(metric['threshold'])} ({share}FP32 {format_accuracy(reference)})",
+                bool(metric["pass"]),
+                f"ratio to FP32 reference {ratio_text}"
+                + (f" ({accuracy['precision']})" if accuracy.get("precision") else ""),
+            )
+        )
+    failed = [c for c in checks if not c.passed]
+    reasons = [f"{c.name}: {c.value} (expected {c.bound}) {c.detail}".strip() for c in failed]
+    return Verdict(FAILED if failed else PASSED, checks, reasons)

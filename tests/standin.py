@@ -45,12 +45,26 @@ def static_busybox() -> Path:
     return Path(found)
 
 
+#: Label on every stand-in image; its value is the test session's base temp dir.
+SESSION_LABEL = "pytest-mlperf.test-session"
+
+
 def make_harness(
     root: Path, logs: Path, version: str = "4.1", mode: str = "ok", **conf: str
 ) -> Path:
-    """Copy the stand-in harness to ``root/harness`` with its image rootfs and logs."""
+    """Copy the stand-in harness to ``root/harness`` with its image rootfs and logs.
+
+    The image is labelled with this test session (so teardown removes only its own images,
+    even when other sessions share the engine) and with the harness copy (so each copy gets
+    its own image and "built" versus "reused" is deterministic).
+    """
     harness = root / "harness"
     shutil.copytree(STANDIN / "harness", harness)
+    dockerfile = harness / "docker" / "Dockerfile.x86_64"
+    dockerfile.write_text(
+        dockerfile.read_text()
+        + f'LABEL {SESSION_LABEL}="{session_tag(root)}" pytest-mlperf.harness="{harness}"\n'
+    )
     rootfs = harness / "docker" / "rootfs"
     (rootfs / "bin").mkdir(parents=True)
     (rootfs / "usr" / "bin").mkdir(parents=True)
@@ -65,6 +79,14 @@ def make_harness(
         (harness / "code" / "common" / "arguments.py").write_text('arguments = {"fast": {}}\n')
     set_conf(harness, version=version, mode=mode, **conf)
     return harness
+
+
+def session_tag(path: Path) -> str:
+    """The pytest base temp dir ``path`` lies in (``.../pytest-N``), or ``path`` itself."""
+    for parent in (path, *path.parents):
+        if parent.name.startswith("pytest-") and parent.name[7:].isdigit():
+            return str(parent)
+    return str(path)
 
 
 def set_conf(harness: Path, version: str = "4.1", mode: str = "ok", **conf: str) -> None:

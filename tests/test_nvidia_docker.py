@@ -18,13 +18,13 @@ from pytest_mlperf.errors import BackendError
 from pytest_mlperf.results.loadgen import parse_dir
 from tests.conftest import load_results
 from tests.loadgen_runs import run_tiny
-from tests.standin import calls, make_harness, set_conf
+from tests.standin import SESSION_LABEL, calls, make_harness, session_tag, set_conf
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def docker_client() -> Iterator[Any]:
+def docker_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     docker = pytest.importorskip("docker")
     try:
         client = docker.from_env()
@@ -32,12 +32,19 @@ def docker_client() -> Iterator[Any]:
     except Exception as exc:  # noqa: BLE001
         pytest.skip(f"no Docker engine reachable ({exc}); .ci/run starts one")
     yield client
+    remove_ours(client, session_tag(tmp_path_factory.getbasetemp()))
+
+
+def remove_ours(client: Any, tag: str) -> None:
+    """Remove the containers and images this test session made, and nothing else."""
+    images = client.images.list(filters={"label": f"{SESSION_LABEL}={tag}"})
+    ids = {image.id for image in images}
     for container in client.containers.list(
         all=True, filters={"label": "pytest-mlperf.managed=true"}
     ):
-        if container.name.startswith("pytest-mlperf-"):
+        if container.image.id in ids:
             container.remove(force=True)
-    for image in client.images.list(name="pytest-mlperf/harness"):
+    for image in images:
         client.images.remove(image.id, force=True)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pytest_mlperf.catalog import Benchmark, Variant
 
 if TYPE_CHECKING:
+    from pytest_mlperf.host.probe import HostRecord
     from pytest_mlperf.results.loadgen import ParsedLog
 
 #: Receives one line of progress text for the terminal.
@@ -65,6 +66,10 @@ class Backend(Protocol):
 
     def supported_config_vers(self) -> Sequence[str]:
         """The config_vers this backend can run."""
+        ...
+
+    def host_record(self) -> HostRecord:
+        """The probed host (GPUs, driver, fabric manager, CPU); for ``mlperf_host``."""
         ...
 
     def prepare(self, plan: Sequence[tuple[Benchmark, str]], progress: Progress) -> None:

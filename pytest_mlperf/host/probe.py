@@ -221,7 +221,7 @@ def probe_host(
 ) -> HostRecord:
     """Probe everything; a probe that cannot answer is recorded in ``errors``, never guessed."""
     record = HostRecord()
-    _probe_cpu(record, runner)
+    probe_cpu(record, runner)
     if want_gpus:
         _probe_gpus(record, runner, nvml_loader)
         fm = runner(["nv-fabricmanager", "--version"])
@@ -237,7 +237,8 @@ def probe_host(
     return record
 
 
-def _probe_cpu(record: HostRecord, runner: Runner) -> None:
+def probe_cpu(record: HostRecord, runner: Runner = run_command) -> None:
+    """CPU model/sockets/cores (``lscpu``) and memory (/proc/meminfo) into ``record``."""
     lscpu = runner(["lscpu"])
     if lscpu.ok:
         fields = parse_lscpu(lscpu.stdout)

@@ -1,4 +1,6 @@
-"""pytest-html integration: a summary section and per-item extras (metrics, log links)."""
+"""pytest-html integration: a summary section (run settings, every item with its value,
+threshold, baseline and verdict, the host) and per-item extras (checks, metrics, latency
+plots embedded as PNG data URIs, log links). Nothing is loaded from the network."""
 
 from __future__ import annotations
 
@@ -8,33 +10,110 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_mlperf.report.terminal import COLUMNS, summary_row
+from pytest_mlperf.report.plots import TRACE, item_plots
+from pytest_mlperf.report.terminal import (
+    ACCURACY_COLUMNS,
+    COLUMNS,
+    accuracy_rows,
+    baseline_cells,
+    check_result,
+    summary_row,
+)
 from pytest_mlperf.verdict import format_metric
 
 CHECK_COLUMNS = ("check", "value", "expected", "result", "detail")
 _STYLE = (
     "<style>table.mlperf{border-collapse:collapse;margin:6px 0}"
     "table.mlperf td,table.mlperf th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-    ".mlperf-fail{color:#b00;font-weight:bold}.mlperf-pass{color:#070}</style>"
+    ".mlperf-fail{color:#b00;font-weight:bold}.mlperf-pass{color:#070}"
+    ".mlperf-skip{color:#a60}img.mlperf-plot{max-width:100%;margin:4px 8px 4px 0}</style>"
 )
+SUMMARY_COLUMNS = (*COLUMNS[:-1], "baseline", "change", COLUMNS[-1])
+_OUTCOME_CLASS = {"PASSED": "mlperf-pass", "SKIPPED": "mlperf-skip", "XFAILED": "mlperf-skip"}
 
 
 def _cells(row: Sequence[Any], tag: str = "td") -> str:
     return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
 
 
+def _summary_row(record: Mapping[str, Any]) -> str:
+    row = summary_row(record)
+    cells = [*row[:-1], *baseline_cells(record)]
+    css = _OUTCOME_CLASS.get(row[-1], "mlperf-fail")
+    return f'<tr>{_cells(cells)}<td class="{css}">{html.escape(row[-1])}</td></tr>'
+
+
+def _value(value: Any) -> str:
+    """A host/settings value as text: lists of records become ``a; b``, dicts ``k=v``."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_value(v) for v in value)
+    return "-" if value is None or value == "" else str(value)
+
+
+def host_rows(host: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The host record as (key, value) rows: scalars first, then GPUs and checks, one each."""
+    rows = [(k, _value(v)) for k, v in host.items() if not isinstance(v, (list, dict))]
+    for key, value in host.items():
+        if key == "gpus" and isinstance(value, list):
+            for i, gpu in enumerate(value):
+                rows.append((f"gpu {i}", _value(gpu)))
+        elif key == "requirements" and isinstance(value, list):
+            for req in value:
+                if isinstance(req, Mapping):
+                    verdict = "ok" if req.get("ok") else f"FAILED: {_value(req.get('found'))}"
+                    rows.append((f"check {req.get('name')}", verdict))
+        elif isinstance(value, (list, dict)):
+            rows.append((key, _value(value)))
+    return rows
+
+
 def summary_html(
-    records: Sequence[Mapping[str, Any]], host: Mapping[str, Any], run_dir: str
+    records: Sequence[Mapping[str, Any]],
+    host: Mapping[str, Any],
+    run_dir: str,
+    settings: Mapping[str, Any] | None = None,
 ) -> str:
-    """The 'MLPerf results' section of the report summary."""
-    rows = "".join(f"<tr>{_cells(summary_row(r))}</tr>" for r in records)
-    host_rows = "".join(f"<tr>{_cells((k, v))}</tr>" for k, v in host.items())
+    """The 'MLPerf results' section: run settings, every item, the host."""
+    outcomes: dict[str, int] = {}
+    for r in records:
+        outcomes[r["verdict"]["outcome"]] = outcomes.get(r["verdict"]["outcome"], 0) + 1
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items())
+    rows = "".join(_summary_row(r) for r in records)
+    run = [("results directory", run_dir)]
+    if records:
+        run += [("backend", records[-1]["backend"]), ("system", records[-1]["system"])]
+    for key, value in (settings or {}).items():
+        if key == "tolerance_pct":
+            run.append(("baseline tolerance", f"{value:g} %"))
+        elif key != "baseline_run_id":
+            run.append((key.replace("_", " "), _value(value)))
+    if settings and settings.get("baseline_run_id"):
+        run.append(("baseline run", str(settings["baseline_run_id"])))
+    settings_rows = "".join(f"<tr>{_cells(row)}</tr>" for row in run)
+    host_table = "".join(f"<tr>{_cells(row)}</tr>" for row in host_rows(host))
     return (
-        f"{_STYLE}<h2>MLPerf results</h2>"
-        f"<p>Results directory: <code>{html.escape(run_dir)}</code></p>"
-        f'<table class="mlperf" id="mlperf-summary"><tr>{_cells(COLUMNS, "th")}</tr>{rows}</table>'
-        f'<h3>Host</h3><table class="mlperf" id="mlperf-host">{host_rows}</table>'
+        f'{_STYLE}<div id="mlperf-report"><h2>MLPerf results</h2>'
+        f"<p>{len(records)} items: {html.escape(counts)}</p>"
+        f'<h3>Run settings</h3><table class="mlperf" id="mlperf-settings">{settings_rows}</table>'
+        f'<h3>Items</h3><table class="mlperf" id="mlperf-summary">'
+        f"<tr>{_cells(SUMMARY_COLUMNS, 'th')}</tr>{rows}</table>"
+        f'<h3>Host</h3><table class="mlperf" id="mlperf-host">{host_table}</table></div>'
     )
+
+
+def plots_html(record: Mapping[str, Any]) -> str:
+    """The item's latency plots as embedded images (nothing when matplotlib is missing)."""
+    try:
+        plots = item_plots(record)
+    except ImportError as exc:
+        return f"<p>plots unavailable: {html.escape(str(exc))}</p>"
+    images = "".join(
+        f'<img class="mlperf-plot mlperf-plot-{kind}" alt="{kind} plot" src="{uri}">'
+        for kind, uri in plots
+    )
+    return f'<div class="mlperf-plots">{images}</div>' if images else ""
 
 
 def item_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
@@ -43,11 +122,24 @@ def item_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
     checks = "".join(
         "<tr>"
         + _cells((c["name"], c["value"], c["bound"]))
-        + f'<td class="{"mlperf-pass" if c["passed"] else "mlperf-fail"}">'
-        + ("ok" if c["passed"] else "FAIL")
+        + f'<td class="{"mlperf-skip" if c.get("skipped") else "mlperf-pass" if c["passed"] else "mlperf-fail"}">'
+        + check_result(c)
         + f"</td><td>{html.escape(c.get('detail', ''))}</td></tr>"
         for c in record["verdict"]["checks"]
     )
+    accuracy = record.get("accuracy")
+    accuracy_html = ""
+    if accuracy:
+        rows = "".join(f"<tr>{_cells(row)}</tr>" for row in accuracy_rows(accuracy))
+        source = ", ".join(
+            f"{key.replace('_', ' ')}: {accuracy[key]}"
+            for key in ("precision", "reference_source", "dataset")
+            if accuracy.get(key)
+        )
+        accuracy_html = (
+            f'<table class="mlperf mlperf-accuracy"><tr>{_cells(ACCURACY_COLUMNS, "th")}</tr>'
+            f"{rows}</table><p>{html.escape(source)}</p>"
+        )
     figures = [("metric", f"{metric['name']} = {format_metric(metric['value'], metric['unit'])}")]
     figures += [(k, v) for k, v in sorted(record["loadgen"].items()) if k.startswith("result_")]
     figure_rows = "".join(f"<tr>{_cells(row)}</tr>" for row in figures)
@@ -58,7 +150,9 @@ def item_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
     log_dir = Path(record["log_dir"])
     links = []
     item_dir = Path(record.get("item_dir") or log_dir)
-    for name in record["files"] + ["result.json"]:
+    trace = log_dir / TRACE
+    extra = [TRACE] if trace.is_file() and trace.stat().st_size > 0 else []
+    for name in record["files"] + extra + ["result.json"]:
         target = (item_dir if name == "result.json" else log_dir) / name
         href = os.path.relpath(target, report_dir) if report_dir else target.as_uri()
         links.append(f'<a href="{html.escape(href)}">{html.escape(name)}</a>')
@@ -66,6 +160,8 @@ def item_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
         f'{_STYLE}<div class="mlperf-item"><table class="mlperf mlperf-checks">'
         f"<tr>{_cells(CHECK_COLUMNS, 'th')}</tr>{checks}</table>"
         + (f"<p>INVALID because:</p><ul>{reasons}</ul>" if reasons else "")
+        + accuracy_html
         + f'<table class="mlperf mlperf-metrics">{figure_rows}</table>'
+        + plots_html(record)
         + f"<p>Logs: {' · '.join(links)}</p></div>"
     )

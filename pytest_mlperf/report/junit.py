@@ -22,6 +22,20 @@ def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, object]]:
         value = record["loadgen"].get(key)
         if value is not None and key != metric["name"]:
             props.append((f"{prefix}.{key}", value))
+    baseline = record.get("baseline")
+    if baseline:
+        props.append((f"{prefix}.baseline_status", baseline["status"]))
+        for key in ("baseline_value", "delta_pct", "tolerance_pct"):
+            if baseline[key] is not None:
+                props.append((f"{prefix}.{key}", baseline[key]))
+    accuracy = record.get("accuracy")
+    if accuracy:
+        props.append((f"{prefix}.accuracy_pass", accuracy["accuracy_pass"]))
+        for m in accuracy["metrics"]:
+            props.append((f"{prefix}.{m['name']}", m["value"]))
+            for key in ("threshold", "fp32_reference", "ratio"):
+                if m[key] is not None:
+                    props.append((f"{prefix}.{m['name']}.{key}", m[key]))
     return props
 
 

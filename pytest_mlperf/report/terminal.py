@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_mlperf.verdict import format_metric
+from pytest_mlperf.verdict import format_accuracy, format_metric
 
 COLUMNS = (
     "benchmark",
@@ -28,12 +28,21 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line.rstrip() for line in lines]
 
 
+#: Units shown for accuracy metrics (F1 and exact match are percentages, DICE a fraction).
+ACCURACY_UNITS = {"F1": "%", "exact_match": "%"}
+
+
 def summary_row(record: Mapping[str, Any]) -> list[str]:
-    """One row of the summary table for a result record."""
+    """One row of the summary table for a result record (accuracy items: their metric)."""
     metric = record["metric"]
     unit = metric["unit"]
     value = metric["value"]
-    if unit == "ns" and value is not None:
+    accuracy = record.get("accuracy")
+    if accuracy:
+        metric = {"name": accuracy["metric"]}
+        shown = format_accuracy(accuracy["value"])
+        unit = ACCURACY_UNITS.get(accuracy["metric"], "")
+    elif unit == "ns" and value is not None:
         shown, unit = f"{value / 1e6:.3f}", "ms"
     else:
         shown = "-" if value is None else f"{value:.2f}"
@@ -50,31 +59,100 @@ def summary_row(record: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def check_result(check: Mapping[str, Any]) -> str:
+    """``ok``, ``FAIL`` or ``skip`` (a check that could not be made)."""
+    if check.get("skipped"):
+        return "skip"
+    return "ok" if check["passed"] else "FAIL"
+
+
+def baseline_cells(record: Mapping[str, Any]) -> list[str]:
+    """The baseline value (same unit as the value column) and the change, e.g. ``-7.9 % REGRESSED``."""
+    b = record.get("baseline")
+    if not b:
+        return ["-", "-"]
+    base = b["baseline_value"]
+    if base is None:
+        shown = "-"
+    else:
+        shown = f"{base / 1e6:.3f}" if b["unit"] == "ns" else f"{base:.2f}"
+    if b["status"] == "skipped" or b["delta_pct"] is None:
+        return [shown, "skipped"]
+    word = "REGRESSED" if b["status"] == "regressed" else b["status"]
+    return [shown, f"{b['delta_pct']:+.1f} % {word}"]
+
+
 def summary_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The end-of-session table: one row per item."""
-    return _table(COLUMNS, [summary_row(r) for r in records])
+    """The end-of-session table: one row per item (with baseline columns when compared)."""
+    rows = [summary_row(r) for r in records]
+    if any(r.get("baseline") for r in records):
+        rows = [[*row, *baseline_cells(r)] for row, r in zip(rows, records, strict=True)]
+        return _table((*COLUMNS, "baseline", "change"), rows)
+    return _table(COLUMNS, rows)
+
+
+ACCURACY_COLUMNS = ("accuracy", "value", "threshold", "FP32 reference", "ratio", "pass")
+
+
+def accuracy_rows(accuracy: Mapping[str, Any]) -> list[list[str]]:
+    """One row per accuracy metric: value, threshold, FP32 reference, ratio, pass."""
+    return [
+        [
+            m["name"],
+            format_accuracy(m["value"]),
+            format_accuracy(m["threshold"]),
+            format_accuracy(m["fp32_reference"]),
+            "-" if m["ratio"] is None else f"{m['ratio']:.4f}",
+            "-" if m["pass"] is None else ("ok" if m["pass"] else "FAIL"),
+        ]
+        for m in accuracy["metrics"]
+    ]
+
+
+def accuracy_table(accuracy: Mapping[str, Any]) -> list[str]:
+    """Every accuracy metric of a record, with where the FP32 reference comes from."""
+    lines = _table(ACCURACY_COLUMNS, accuracy_rows(accuracy))
+    details = [
+        f"precision {accuracy['precision']}" if accuracy.get("precision") else "",
+        f"target {accuracy['target_ratio'] * 100:g} % of FP32"
+        if accuracy.get("target_ratio")
+        else "",
+        f"FP32 reference: {accuracy['reference_source']}"
+        if accuracy.get("reference_source")
+        else "",
+        f"data set {accuracy['dataset']}" if accuracy.get("dataset") else "",
+    ]
+    lines.append("; ".join(d for d in details if d))
+    return lines
 
 
 def failure_text(record: Mapping[str, Any]) -> str:
     """The readable failure message: the checks table, reasons, advice and where the logs are."""
     metric = record["metric"]
+    shown = f"{metric['name'] or '-'} = {format_metric(metric['value'], metric['unit'])}"
+    accuracy = record.get("accuracy")
+    if accuracy:
+        unit = ACCURACY_UNITS.get(accuracy["metric"], "")
+        shown = f"{accuracy['metric']} = {format_accuracy(accuracy['value'])} {unit}".rstrip()
     lines = [
         f"{record['benchmark']} {record['scenario']} {record['mode']} "
         f"({record['backend']}, system {record['system']}, config_ver {record['config_ver']}"
         f"{', fast' if record['fast'] else ''})",
-        f"metric: {metric['name'] or '-'} = {format_metric(metric['value'], metric['unit'])}",
+        f"metric: {shown}",
         "",
     ]
     checks = record["verdict"]["checks"]
     rows = [
-        [c["name"], c["value"], c["bound"], "ok" if c["passed"] else "FAIL", c.get("detail", "")]
-        for c in checks
+        [c["name"], c["value"], c["bound"], check_result(c), c.get("detail", "")] for c in checks
     ]
     lines.extend(_table(("check", "value", "expected", "result", "detail"), rows))
     if record["invalid_reasons"]:
         lines.append("")
         lines.append("INVALID because:")
         lines.extend(f"  - [{r['code']}] {r['message']}" for r in record["invalid_reasons"])
+    if record.get("accuracy"):
+        lines.append("")
+        lines.extend(accuracy_table(record["accuracy"]))
     if record.get("advice"):
         lines.append("LoadGen advice: " + " ".join(record["advice"]))
     for error in record.get("errors") or []:

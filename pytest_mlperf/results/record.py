@@ -33,6 +33,7 @@ def build_record(
     error: str | None = None,
     item_dir: Path | None = None,
     details: Mapping[str, Any] | None = None,
+    accuracy: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the record; ``parsed`` is None when the run produced no readable logs."""
     fields = (parsed or ParsedLog(source="")).record_fields()
@@ -51,7 +52,7 @@ def build_record(
         **fields,
         "threshold": threshold,
         "verdict": verdict.to_dict(),
-        "accuracy": None,
+        "accuracy": dict(accuracy) if accuracy is not None else None,
         "settings": dict(settings),
         "calibration": dict(calibration) if calibration else None,
         "timing": dict(timing),
@@ -130,6 +131,25 @@ class MlperfResult:
     def accuracy(self) -> Any:
         """Accuracy figures, or None in performance mode / when not evaluated."""
         return self.record["accuracy"]
+
+    @property
+    def accuracy_pass(self) -> bool | None:
+        """Whether every accuracy metric with a threshold met it; None when not evaluated."""
+        accuracy = self.record.get("accuracy")
+        if not accuracy or accuracy.get("accuracy_pass") is None:
+            return None
+        return bool(accuracy["accuracy_pass"])
+
+    def accuracy_metric(self, name: str | None = None) -> float | None:
+        """An accuracy metric's value (default: the primary one, F1 or DICE)."""
+        accuracy = self.record.get("accuracy")
+        if not accuracy:
+            return None
+        wanted = name or accuracy["metric"]
+        for metric in accuracy["metrics"]:
+            if metric["name"] == wanted:
+                return float(metric["value"])
+        return None
 
     @property
     def loadgen(self) -> Mapping[str, Any]:

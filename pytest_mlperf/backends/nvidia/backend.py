@@ -5,8 +5,9 @@ from __future__ import annotations
 import getpass
 import hashlib
 import platform
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ from pytest_mlperf.host.plan import (
     plan_provisioning,
     probe_provisioning_state,
 )
-from pytest_mlperf.host.probe import HostRecord, probe_host
+from pytest_mlperf.host.probe import SMI_QUERY, HostRecord, parse_smi_csv, probe_host
+from pytest_mlperf.placement import Placement, mig_uuids
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.results.store import atomic_write_text
 
@@ -68,6 +70,7 @@ class NvidiaSettings:
     cuda_runfile: Path | None = None
     dockerfile: str = f"docker/Dockerfile.{platform.machine()}"
     system: str | None = None
+    placement: Placement = field(default_factory=Placement)
 
     @property
     def want_gpus(self) -> bool:
@@ -79,6 +82,8 @@ class NvidiaBackend:
     """NVIDIA's closed-division harness in its container, one ``make run`` per item."""
 
     name = "nvidia"
+    #: Host, image, container and staged steps are per host: one process prepares at a time.
+    serial_prepare = True
 
     def __init__(
         self,
@@ -89,7 +94,11 @@ class NvidiaBackend:
     ) -> None:
         self.settings = settings
         self.runner = runner
-        self._docker_factory = docker_client or _docker_from_env
+        host = settings.placement.docker_host
+        self._docker_factory = docker_client or (lambda: _docker_client(host))
+        #: what ``prepare`` actually did (image built, container launched, steps run, provisioning)
+        self.work_done: list[str] = []
+        self.devices: list[str] | None = None
         self._nvml_loader = nvml_loader
         self.host: HostRecord | None = None
         self.requirements: list[Requirement] = []
@@ -109,12 +118,17 @@ class NvidiaBackend:
         """All four; whether a system has a config for each is the harness's call."""
         return ("default", "high_accuracy", "triton", "triton_high_accuracy")
 
+    def host_record(self) -> HostRecord:
+        """What the probe found in ``prepare`` (empty before it)."""
+        return self.host or HostRecord()
+
     def describe(self) -> dict[str, Any]:
         """The host record, the requirement verdicts, the image and container."""
         data: dict[str, Any] = {"backend": self.name}
         if self.host is not None:
             data.update(self.host.to_dict())
         data["requirements"] = [r.to_dict() for r in self.requirements]
+        data["work_done"] = list(self.work_done)
         data.update(self.info)
         return data
 
@@ -150,10 +164,12 @@ class NvidiaBackend:
 
     def _probe_and_check(self, progress: Progress) -> None:
         s = self.settings
+        remote = s.placement.docker_host is not None
         kwargs: dict[str, Any] = {
             "runner": self.runner,
             "docker_client": self._docker_factory,
-            "want_gpus": s.want_gpus,
+            # a remote engine's GPUs are probed inside its container, after launch
+            "want_gpus": s.want_gpus and not remote,
         }
         if self._nvml_loader is not None:
             kwargs["nvml_loader"] = self._nvml_loader
@@ -173,9 +189,10 @@ class NvidiaBackend:
             if s.provision == "apply":
                 seconds = apply_plan(steps, self.runner, progress)
                 self.info["provision_seconds"] = round(seconds, 3)
+                self.work_done += [f"provisioned {st.name}" for st in steps if not st.done]
                 if any(not st.done for st in steps):
                     self.host = probe_host(**kwargs)
-        self.requirements = check_host(self.host, want_gpus=s.want_gpus)
+        self.requirements = check_host(self.host, want_gpus=s.want_gpus and not remote)
         for req in self.requirements:
             progress(f"host check {req.name}: {'ok' if req.ok else 'FAILED'} ({req.found})")
         spec = match_system(self.host, load_systems())
@@ -217,28 +234,70 @@ class NvidiaBackend:
                 "overlay": str(overlay),
                 "source": str(spec.source),
             }
-        results = s.results_dir.resolve()
-        results.mkdir(parents=True, exist_ok=True)
-        gpus = None if s.devices is None else list(s.devices)
+        gpus = self._devices()
+        name = f"pytest-mlperf-{_user()}-{hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:8]}"
+        if s.placement.split != "none" and gpus is not None:
+            name += "-" + hashlib.sha256(",".join(gpus).encode()).hexdigest()[:6]
         cspec = ContainerSpec(
             image=tag,
-            name=f"pytest-mlperf-{_user()}-{hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:8]}",
+            name=name,
             mounts={
                 str(harness_dir.resolve()): "/work",
                 str(scratch.resolve()): str(scratch.resolve()),
-                str(results): str(results),
             },
             file_mounts=file_mounts,
             environment={"MLPERF_SCRATCH_PATH": str(scratch.resolve())},
             gpus=gpus,
             nvidia_runtime=gpus is not None and "nvidia" in self.host.docker_runtimes,
         )
+        action = self.container.ensure_container(cspec)
         self.info.update(
-            image=tag,
-            harness_commit=commit,
-            container=cspec.name,
-            container_action=self.container.ensure_container(cspec),
+            image=tag, harness_commit=commit, container=cspec.name, container_action=action
         )
+        self.info.update(
+            devices=gpus, docker_host=s.placement.docker_host, worker=s.placement.worker
+        )
+        if self.info.get("image_built"):
+            self.work_done.append(f"built image {tag}")
+        if action != "reused":
+            self.work_done.append(f"{action} container {cspec.name}")
+        if s.placement.docker_host is not None and s.want_gpus:
+            self._probe_gpus_in_container()
+
+    def _devices(self) -> list[str] | None:
+        """This worker's GPUs or MIG slices (``--mlperf-devices`` / ``--mlperf-split``)."""
+        s = self.settings
+        if s.devices is None:
+            return None
+        if s.placement.split == "none":
+            return list(s.devices)
+        if s.placement.split == "mig":
+            listing = self.runner(["nvidia-smi", "-L"])
+            pool = mig_uuids(listing.stdout) if listing.ok else []
+            if s.devices != ("all",):
+                pool = [d for d in pool if d in s.devices]
+            what = "MIG devices"
+        else:
+            assert self.host is not None
+            pool = (
+                [str(g.index) for g in self.host.gpus] if s.devices == ("all",) else list(s.devices)
+            )
+            what = "GPUs"
+        self.devices = s.placement.share(pool, what)
+        return self.devices
+
+    def _probe_gpus_in_container(self) -> None:
+        """For a remote engine: ``nvidia-smi`` inside the launched container."""
+        assert self.container is not None and self.host is not None
+        result = self.container.exec(SMI_QUERY)
+        if result.exit_code == 0:
+            self.host.gpus = parse_smi_csv("\n".join(result.tail))
+            self.host.gpu_source = "nvidia-smi in the container"
+        if not self.host.gpus:
+            raise BackendError(
+                f"no GPU visible in the container on {self.settings.placement.docker_host}: "
+                f"{result.tail_text(5) or 'nvidia-smi failed'}"
+            )
 
     def _stages(self, families: list[str], scratch: Path, progress: Progress) -> None:
         """The harness's setup steps, each skipped when its marker says it is done."""
@@ -263,6 +322,7 @@ class NvidiaBackend:
                     ["sh", "-c", 'mkdir -p "$(dirname "$0")" && touch "$0"', marker]
                 )
                 progress(f"harness step {label}: done in {result.seconds:.1f} s")
+                self.work_done.append(f"ran make {label}")
         if done:
             progress(f"harness steps already done (markers in {markers}): {', '.join(done)}")
         self.info["stages_skipped"] = done
@@ -271,18 +331,28 @@ class NvidiaBackend:
         """``make run`` for one item into its own LOG_DIR; a result from elsewhere is impossible."""
         if self.container is None or self.quick is None:
             raise BackendError("the nvidia backend was not prepared")
+        if request.overrides:
+            raise BackendError(
+                f"LoadGen overrides ({', '.join(request.overrides)}) are not supported by the nvidia "
+                "backend; set them in the harness configs (benchmarks/systems/*.json)"
+            )
         quick = self.quick.flag if request.fast else None
         log_dir = request.outdir / "harness"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        # A fresh directory inside the container per item (works on remote engines too);
+        # fetched through the Docker API after the run, so no result can come from elsewhere.
+        inner = f"/tmp/pytest-mlperf-logs/{uuid.uuid4().hex}"
         args = run_args(
             request.benchmark.name, request.scenario, request.mode, request.config_ver, quick
         )
-        argv = ["make", "run", f"RUN_ARGS={args}", f"LOG_DIR={log_dir.resolve()}"]
+        argv = ["make", "run", f"RUN_ARGS={args}", f"LOG_DIR={inner}"]
         timeout = self.settings.timeout_s or DEFAULT_TIMEOUT_S[request.fast]
         progress(
             f"{request.variant.name} {request.scenario} {request.mode}: make run RUN_ARGS='{args}'"
         )
-        result = self.container.exec(argv, timeout=timeout)
+        try:
+            result = self.container.exec(argv, timeout=timeout)
+        finally:
+            self.container.fetch(inner, log_dir)  # keep whatever was written, even on Ctrl-C
         output = request.outdir / "harness-output.txt"
         atomic_write_text(output, "\n".join(result.tail) + "\n")
         if result.timed_out:
@@ -318,6 +388,9 @@ class NvidiaBackend:
             settings={
                 "run_args": args,
                 "log_dir": str(log_dir),
+                "device": "none"
+                if self.settings.devices is None
+                else ",".join(self._devices() or []),
                 "quick_flag": quick,
                 "timeout_s": timeout,
             },
@@ -330,10 +403,10 @@ class NvidiaBackend:
         """The container stays up for the next session (reused when it matches)."""
 
 
-def _docker_from_env() -> Any:
+def _docker_client(base_url: str | None) -> Any:
     import docker
 
-    return docker.from_env()
+    return docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
 
 
 def _user() -> str:

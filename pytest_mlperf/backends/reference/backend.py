@@ -6,27 +6,48 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pytest_mlperf.accuracy.evaluate import AccuracyData
 from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.errors import BackendError
 
+if TYPE_CHECKING:
+    from pytest_mlperf.host.probe import HostRecord
+
 SYSTEM_NAME = "reference-cpu"
 _DATA_SEED_OFFSET = 7
+_CALIBRATION_SEED_OFFSET = 13
+FP32, INT8 = "fp32", "int8"
 
 
 class ReferenceBackend:
     """Real MLPerf LoadGen driving small ONNX Runtime models on the CPU."""
 
     name = "reference"
+    #: Preparation is per process (ONNX Runtime sessions, calibration); only model builds
+    #: are shared, under their own lock, so xdist workers prepare concurrently.
+    serial_prepare = False
 
-    def __init__(self, cache_dir: Path, calibrate: bool = True, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        calibrate: bool = True,
+        threads: int | None = None,
+        cpus: Sequence[int] | None = None,
+    ) -> None:
+        """``cpus``: this process's CPU set (``--mlperf-split`` under xdist); threads follow it."""
         self.cache_dir = cache_dir
         self.calibrate = calibrate
-        self.threads = threads
-        self._engines: dict[str, Any] = {}
-        self._calibration: dict[tuple[str, str], dict[str, Any]] = {}
+        self.cpus = list(cpus) if cpus else None
+        self.threads = len(self.cpus) if self.cpus and not threads else threads
+        #: what ``prepare`` actually did in this process (models built), for the shared log
+        self.work_done: list[str] = []
+        self._engines: dict[tuple[str, str], Any] = {}
+        self._eval_engines: dict[tuple[str, str], Any] = {}
+        self._evalsets: dict[str, Any] = {}
+        self._calibration: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def system_name(self) -> str:
         """Thresholds for this backend are filed under ``reference-cpu``."""
@@ -51,21 +72,44 @@ class ReferenceBackend:
             "onnxruntime": onnxruntime.__version__,
             "loadgen": getattr(mlperf_loadgen, "__version__", None) or _dist_version(),
             "threads": self.threads,
+            "cpus": self.cpus,
+            "work_done": list(self.work_done),
         }
 
+    def host_record(self) -> HostRecord:
+        """CPU and memory facts (no GPUs are used by this backend)."""
+        from pytest_mlperf.host.probe import HostRecord, probe_cpu
+
+        record = HostRecord()
+        probe_cpu(record)
+        return record
+
     def prepare(self, plan: Sequence[tuple[Benchmark, str]], progress: Progress) -> None:
-        """Build/load each model once and calibrate each scenario once."""
+        """Build/load each model once and calibrate each scenario once.
+
+        The plan does not say which config_ver will run, so this prepares the precision of
+        the benchmark's first config_ver (``default``: INT8); an item of another precision
+        calibrates in its own run.
+        """
         for bench, scenario in plan:
-            self._calibrated(bench, scenario, progress)
+            self._calibrated(bench, scenario, progress, None)
 
-    def _engine(self, bench: Benchmark, progress: Progress) -> Any:
-        if bench.name in self._engines:
-            return self._engines[bench.name]
-        import onnxruntime as ort
+    def _model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:
+        """The model file for ``precision``; one process builds, concurrent ones wait and reuse."""
+        from filelock import FileLock
 
-        from pytest_mlperf.backends.reference.dataset import RESPONSE_MAKERS, SAMPLE_MAKERS
+        try:
+            (self.cache_dir / "models").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot build the {bench.name} model in the cache {self.cache_dir}: {exc}"
+            ) from exc
+        with FileLock(str(self.cache_dir / "models" / ".build.lock")):
+            return self._build_model(bench, precision, progress)
+
+    def _build_model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:
+        """The FP32 model, or its cached INT8 quantization (under the build lock)."""
         from pytest_mlperf.backends.reference.models import ensure_model
-        from pytest_mlperf.backends.reference.sut import Engine
 
         ref = _reference(bench)
         spec: Mapping[str, Any] = ref["model"]
@@ -76,7 +120,46 @@ class ReferenceBackend:
                 f"cannot build the {bench.name} model in the cache {self.cache_dir}: {exc}"
             ) from exc
         progress(f"{bench.name}: {'built' if built else 'reusing cached'} model {path}")
+        if built:
+            self.work_done.append(f"built model {path.name}")
+        if precision == FP32:
+            return path
+        if precision != INT8:
+            raise BackendError(
+                f"{bench.source}: unknown precision {precision!r}; valid: fp32, int8"
+            )
+        from pytest_mlperf.backends.reference.quantize import ensure_quantized
+
+        recipe: Mapping[str, Any] = ref.get("quantization") or {"method": "static"}
+        try:
+            qpath, built = ensure_quantized(path, recipe, lambda: _calibration_feeds(ref))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise BackendError(f"cannot quantize the {bench.name} model to INT8: {exc}") from exc
+        progress(
+            f"{bench.name}: {'quantized' if built else 'reusing cached'} INT8 model {qpath} "
+            f"(onnxruntime.quantization, {recipe.get('method', 'static')})"
+        )
+        if built:
+            self.work_done.append(f"quantized model {qpath.name}")
+        return qpath
+
+    def _engine(self, bench: Benchmark, progress: Progress, precision: str | None = None) -> Any:
+        """The engine over the QSL samples; ``precision`` None: the first config_ver's."""
+        precision = precision or precision_for(bench, bench.variants[0].config_vers[0])
+        key = (bench.name, precision)
+        if key in self._engines:
+            return self._engines[key]
+        import onnxruntime as ort
+
+        from pytest_mlperf.backends.reference.dataset import RESPONSE_MAKERS, SAMPLE_MAKERS
+        from pytest_mlperf.backends.reference.sut import Engine
+
+        ref = _reference(bench)
+        spec: Mapping[str, Any] = ref["model"]
+        path = self._model(bench, precision, progress)
         options = ort.SessionOptions()
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
         if self.threads:
             options.intra_op_num_threads = self.threads
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -85,27 +168,92 @@ class ReferenceBackend:
             spec, int(ref["samples"]), int(spec["seed"]) + _DATA_SEED_OFFSET
         )
         engine = Engine(session, samples, RESPONSE_MAKERS[kind])
-        self._engines[bench.name] = engine
+        self._engines[key] = engine
         return engine
 
+    def _evalset(self, bench: Benchmark, progress: Progress) -> Any:
+        """The benchmark's evaluation set, written from the FP32 model's outputs on first use."""
+        if bench.name in self._evalsets:
+            return self._evalsets[bench.name]
+        from pytest_mlperf.backends.reference.evalset import ensure_evalset, evalset_path
+
+        ref = _reference(bench)
+        spec: Mapping[str, Any] = ref["model"]
+        path = evalset_path(
+            self.cache_dir, spec, int(ref["samples"]), int(spec["seed"]) + _DATA_SEED_OFFSET
+        )
+        fp32 = self._engine(bench, progress, FP32)
+        from filelock import FileLock
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # one process writes it (an FP32 pass over every sample); concurrent ones reuse it
+            with FileLock(str(path.parent / ".build.lock")):
+                evalset, built = ensure_evalset(path, str(spec["kind"]), fp32)
+        except OSError as exc:
+            raise BackendError(f"cannot write the {bench.name} evaluation set: {exc}") from exc
+        progress(
+            f"{bench.name}: {'wrote' if built else 'reusing cached'} evaluation set {path} "
+            f"({len(evalset.selection)} of {fp32.samples.count} samples, FP32 ground truth)"
+        )
+        if built:
+            self.work_done.append(f"wrote evaluation set {path.name}")
+        self._evalsets[bench.name] = evalset
+        return evalset
+
+    def _eval_engine(self, bench: Benchmark, precision: str, progress: Progress) -> Any:
+        """An engine whose samples are the evaluation set's, in its order (the accuracy QSL)."""
+        key = (bench.name, precision)
+        if key not in self._eval_engines:
+            from pytest_mlperf.backends.reference.sut import Engine
+
+            evalset = self._evalset(bench, progress)
+            engine = self._engine(bench, progress, precision)
+            samples = engine.samples.subset(evalset.selection)
+            self._eval_engines[key] = Engine(engine.session, samples, engine.respond)
+        return self._eval_engines[key]
+
+    def accuracy_data(self, request: RunRequest, progress: Progress) -> AccuracyData:
+        """The evaluation set and FP32 reference scores an accuracy item is judged against."""
+        bench = request.benchmark
+        ref = _reference(bench)
+        evalset = self._evalset(bench, progress)
+        accuracy = ref.get("accuracy")
+        if not accuracy or "fp32_reference" not in accuracy:
+            raise BackendError(
+                f"{bench.source}: reference/accuracy/fp32_reference is missing: "
+                "the reference model's FP32 score is needed to judge accuracy"
+            )
+        return AccuracyData(
+            dataset=evalset.path,
+            fp32_reference={k: float(v) for k, v in accuracy["fp32_reference"].items()},
+            reference_source=(
+                f"{bench.source.name} reference.accuracy: the FP32 reference model's score "
+                "on its own evaluation set"
+            ),
+            precision=precision_for(bench, request.config_ver),
+        )
+
     def _calibrated(
-        self, bench: Benchmark, scenario: str, progress: Progress
+        self, bench: Benchmark, scenario: str, progress: Progress, precision: str | None
     ) -> dict[str, Any] | None:
         if not self.calibrate:
             return None
-        key = (bench.name, scenario)
+        precision = precision or precision_for(bench, bench.variants[0].config_vers[0])
+        key = (bench.name, precision, scenario)
         if key not in self._calibration:
             from pytest_mlperf.backends.reference.calibrate import calibrate
 
             ref = _reference(bench)
             result = calibrate(
-                self._engine(bench, progress),
+                self._engine(bench, progress, precision),
                 scenario,
                 int(ref["batch_size"][scenario]),
                 float(ref.get("server_load_factor", 0.5)),
             )
             progress(
-                f"{bench.name} {scenario}: calibrated {result['targets']} from {result['measured']}"
+                f"{bench.name} {scenario}: calibrated {result['targets']} "
+                f"from {result['measured']} ({precision})"
             )
             self._calibration[key] = result
         return self._calibration[key]
@@ -116,8 +264,14 @@ class ReferenceBackend:
 
         bench, scenario = request.benchmark, request.scenario
         ref = _reference(bench)
-        engine = self._engine(bench, progress)
-        calibration = self._calibrated(bench, scenario, progress)
+        precision = precision_for(bench, request.config_ver)
+        if request.mode == "accuracy":
+            # every sample of the evaluation set once; reuse a calibration, never wait for one
+            engine = self._eval_engine(bench, precision, progress)
+            calibration = self._calibration.get((bench.name, precision, scenario))
+        else:
+            engine = self._engine(bench, progress, precision)
+            calibration = self._calibrated(bench, scenario, progress, precision)
         values = _data_targets(ref["targets"][scenario])
         if calibration is not None:
             values.update(calibration["targets"])
@@ -131,6 +285,7 @@ class ReferenceBackend:
             values.update(ref["fast"][scenario])
         values.update(request.overrides)
         settings, applied = make_settings(bench.mlperf_conf_model, scenario, request.mode, values)
+        applied["precision"] = precision
         progress(f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({applied})")
         seconds = run_loadgen(
             engine,
@@ -143,6 +298,7 @@ class ReferenceBackend:
         progress(
             f"{request.variant.name} {scenario} {request.mode}: LoadGen done in {seconds:.1f} s"
         )
+        applied["device"] = f"cpus {','.join(map(str, self.cpus))}" if self.cpus else "all cpus"
         return RunOutcome(
             log_dir=request.outdir, settings=applied, run_seconds=seconds, calibration=calibration
         )
@@ -150,6 +306,25 @@ class ReferenceBackend:
     def close(self) -> None:
         """Drop the ONNX Runtime sessions."""
         self._engines.clear()
+        self._eval_engines.clear()
+
+
+def precision_for(bench: Benchmark, config_ver: str) -> str:
+    """The model precision a config_ver runs (``reference.precision``); FP32 when unset."""
+    table: Mapping[str, str] = _reference(bench).get("precision") or {}
+    return str(table.get(config_ver, FP32))
+
+
+def _calibration_feeds(ref: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Inputs for static quantization: their own seed, never the evaluation samples."""
+    from pytest_mlperf.backends.reference.dataset import SAMPLE_MAKERS
+
+    spec: Mapping[str, Any] = ref["model"]
+    count = int((ref.get("quantization") or {}).get("calibration_samples", 8))
+    samples = SAMPLE_MAKERS[str(spec["kind"])](
+        spec, count, int(spec["seed"]) + _CALIBRATION_SEED_OFFSET
+    )
+    return [{name: arr[i : i + 1] for name, arr in samples.inputs.items()} for i in range(count)]
 
 
 def _reference(bench: Benchmark) -> Mapping[str, Any]:

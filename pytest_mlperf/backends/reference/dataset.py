@@ -23,6 +23,11 @@ class SampleSet:
         """The model inputs for ``indices``."""
         return {name: arr[indices] for name, arr in self.inputs.items()}
 
+    def subset(self, indices: tuple[int, ...]) -> SampleSet:
+        """A new set holding the samples ``indices``, renumbered from 0 in that order."""
+        rows = np.asarray(indices, dtype=np.int64)
+        return SampleSet({name: arr[rows] for name, arr in self.inputs.items()}, len(rows))
+
 
 def make_bert_samples(spec: Mapping[str, Any], count: int, seed: int) -> SampleSet:
     """Question+context token sequences of varied length, padded to ``seq_len``."""

@@ -95,6 +95,14 @@ def build_bert(spec: Mapping[str, Any]) -> onnx.ModelProto:
         h = g.one("MatMul", [h, g.weight((ffn, hidden), 1.0 / np.sqrt(ffn))])
         x = _layer_norm(g, g.one("Add", [x, h]), hidden)
     logits = g.one("MatMul", [x, g.weight((hidden, 2), s)])
+    gain = float(spec.get("span_gain", 0.0))
+    if gain:
+        # A fixed per-token preference for starting/ending an answer (its own seed, so the
+        # encoder weights stay the same): makes the best span decisive, as a trained model's
+        # is, instead of a near-tie between random logits.
+        table = np.random.default_rng(int(spec["seed"]) + 1).standard_normal((vocab, 2)) * gain
+        prior = g.one("Gather", [g.const(table.astype(np.float32), "span_prior"), "input_ids"])
+        logits = g.one("Add", [logits, prior])
     g.nodes.append(
         helper.make_node(
             "Split",

@@ -2,17 +2,18 @@
 
 The recipe is data (``reference.quantization`` in the benchmark file):
 
+* ``"method": "static"`` — :func:`onnxruntime.quantization.quantize_static` of the
+  ``op_types`` with MinMax calibration on ``calibration_samples`` synthetic inputs made from
+  their own seed (never the evaluation samples), in ``"format"`` QDQ or QOperator,
+  optionally per channel. Activation scales are fixed, so a sample's output does not depend
+  on the batch it runs in: the shipped benchmarks use this.
 * ``"method": "dynamic"`` — :func:`onnxruntime.quantization.quantize_dynamic`: int8
-  weights, activations quantized at run time. With ``"skip_activation_matmuls": true`` the
-  MatMuls whose both inputs are activations (attention scores and context) stay FP32, as
-  INT8 BERT deployments usually keep them.
-* ``"method": "static"`` — :func:`onnxruntime.quantization.quantize_static` with MinMax
-  calibration on ``calibration_samples`` synthetic inputs made from their own seed (never
-  the evaluation samples), in ``"format"`` QDQ or QOperator, optionally per channel.
+  weights, activations quantized at run time with a scale taken from the whole batch, so
+  results vary with the batching (Offline vs SingleStream vs Server).
 
 Both are deterministic: same FP32 model, recipe, calibration data and ONNX Runtime version
-give the same file. The file sits beside the FP32 model, named by a hash of all four, and
-is written under a temporary name then renamed.
+give the same file. The file sits beside the FP32 model, named by a hash of all four; it is
+made in a temporary directory next to it and renamed into place.
 """
 
 from __future__ import annotations
@@ -60,60 +61,42 @@ def ensure_quantized(
     path = quantized_path(fp32_path, recipe)
     if path.is_file():
         return path, False
-    method = str(recipe.get("method", "dynamic"))
+    method = str(recipe.get("method", "static"))
     if method not in ("dynamic", "static"):
         raise ValueError(f"unknown quantization method {method!r}; valid: dynamic, static")
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".quant-") as tmp:
         named = Path(tmp) / "named.onnx"
-        nodes = _write_named_copy(fp32_path, named)
+        _write_named_copy(fp32_path, named)
         out = Path(tmp) / "int8.onnx"
         with _quiet_quantizer():
             if method == "dynamic":
-                _dynamic(named, out, recipe, nodes)
+                _dynamic(named, out, recipe)
             else:
                 _static(named, out, recipe, calibration)
-        fd, partial = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            os.replace(out, partial)
-            os.replace(partial, path)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        os.replace(out, path)  # same directory: atomic, never a partial model
     return path, True
 
 
-def _write_named_copy(source: Path, target: Path) -> list[tuple[str, str, bool]]:
-    """Copy the model giving every node a name; returns (name, op, has-weight-input)."""
+def _write_named_copy(source: Path, target: Path) -> None:
+    """Copy the model giving every node a name (the quantizer names its nodes after them)."""
     import onnx
 
     model = onnx.load(str(source))
-    weights = {init.name for init in model.graph.initializer}
-    nodes = []
     for i, node in enumerate(model.graph.node):
         if not node.name:
             node.name = f"{node.op_type.lower()}_{i}"
-        nodes.append((node.name, node.op_type, any(x in weights for x in node.input)))
     onnx.save(model, str(target))
-    return nodes
 
 
-def _dynamic(
-    source: Path, target: Path, recipe: Mapping[str, Any], nodes: list[tuple[str, str, bool]]
-) -> None:
+def _dynamic(source: Path, target: Path, recipe: Mapping[str, Any]) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    op_types = list(recipe.get("op_types", ["MatMul"]))
-    exclude = []
-    if recipe.get("skip_activation_matmuls"):
-        exclude = [name for name, op, weighted in nodes if op == "MatMul" and not weighted]
     quantize_dynamic(
         source,
         target,
-        op_types_to_quantize=op_types,
+        op_types_to_quantize=_op_types(recipe),
         per_channel=bool(recipe.get("per_channel", False)),
         weight_type=QuantType.QInt8,
-        nodes_to_exclude=exclude,
     )
 
 
@@ -146,12 +129,18 @@ def _static(
         target,
         Reader(),
         quant_format=formats[str(recipe.get("format", "QDQ"))],
-        op_types_to_quantize=list(recipe.get("op_types", ["Conv"])),
+        op_types_to_quantize=_op_types(recipe),
         per_channel=bool(recipe.get("per_channel", True)),
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax,
     )
+
+
+def _op_types(recipe: Mapping[str, Any]) -> list[str] | None:
+    """The op types to quantize; None: every type the quantizer supports."""
+    op_types = recipe.get("op_types")
+    return None if op_types is None else [str(t) for t in op_types]
 
 
 class _DropQuantizerChatter(logging.Filter):

@@ -73,12 +73,15 @@ class _Sut:
 
     def _run_batch(self, ids: Sequence[int], indices: NDArray[np.int64]) -> None:
         if self.error is not None:
+            # LoadGen cannot be stopped mid-run: answer at once, paced so the remaining
+            # queries until its minimum duration stay few
+            time.sleep(0.001)
             _fail_queries(ids)
             return
         try:
             rows = self.engine.infer(indices)
         except BaseException as exc:  # noqa: BLE001 - must never escape into LoadGen
-            self.error = exc
+            self.error = exc  # KeyboardInterrupt included: re-raised after the run
             _fail_queries(ids)
             return
         _complete(ids, rows)
@@ -182,7 +185,10 @@ def run_loadgen(
     log = lg.LogSettings()
     log.log_output.outdir = str(outdir)
     log.log_output.copy_summary_to_stdout = False
-    log.enable_trace = False
+    # Server: LoadGen's trace holds every sample's issue and completion time (the report's
+    # latency-over-time plot); up to ~2 KB per sample, so it stays off for other scenarios
+    # and for runs longer than a minute (a full 600 s bert Server run would write ~100 MB).
+    log.enable_trace = scenario == "Server" and settings.min_duration_ms <= 60_000
     start = time.perf_counter()
     try:
         lg.StartTestWithLogSettings(sut, qsl, settings, log)
@@ -191,6 +197,8 @@ def run_loadgen(
         sut_impl.stop()
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
+    if isinstance(sut_impl.error, KeyboardInterrupt):
+        raise sut_impl.error
     if sut_impl.error is not None:
         raise BackendError(f"inference failed during the LoadGen run: {sut_impl.error!r}")
     return elapsed

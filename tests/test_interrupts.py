@@ -1,0 +1,65 @@
+"""Ctrl-C and SIGTERM mid-run: the running item is recorded as interrupted, nothing finished is lost."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_CONFTEST
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_run_keeps_finished_items(
+    pytester: pytest.Pytester, model_cache: Path, sig: signal.Signals
+) -> None:
+    pytester.makeconftest(TINY_CONFTEST)
+    pytester.makepyfile(
+        test_long="""
+def test_a_short_run(mlperf_run):
+    mlperf_run("tiny", "Offline", fast=True)
+
+def test_b_long_run(mlperf_run):
+    mlperf_run("tiny", "SingleStream", fast=True, min_duration_ms=8000)
+"""
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            f"--mlperf-cache-dir={model_cache}",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    results = None
+    while (
+        time.monotonic() < deadline
+    ):  # wait until the Offline item is recorded and the long run started
+        found = list(pytester.path.glob("mlperf-results/*/results.json"))
+        if found and len(json.loads(found[0].read_text())["items"]) == 1:
+            results = found[0]
+            break
+        time.sleep(0.2)
+    assert results is not None, "the first item never finished"
+    time.sleep(1.5)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "INTERNALERROR" not in out
+    items = json.loads(results.read_text())["items"]
+    assert [i["verdict"]["outcome"] for i in items] == ["passed", "interrupted"]
+    assert items[1]["nodeid"] == "test_long.py::test_b_long_run"
+    data = json.loads(results.read_text())
+    assert data["finished"]  # sessionfinish still ran

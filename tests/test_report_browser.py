@@ -1,0 +1,145 @@
+"""The HTML report opened in a real browser: headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, installed by ``.ci/install-browser``) driven by Selenium.
+
+pytest-html renders its result rows with JavaScript from a JSON blob, so only a browser
+shows whether our per-item tables and plots really end up on the page.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import RunMlperf
+
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--window-size=1400,2000",
+)
+SKIP_HINT = "run .ci/install-browser (Debian: apt-get install chromium chromium-driver)"
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A headless Chromium; skips with the reason where none can be installed or started."""
+    try:
+        from selenium import webdriver
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed: pip install -e '.[test]'")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip(f"chromium/chromedriver not found: {SKIP_HINT}")
+    # the driver path is given: Selenium Manager must neither download nor report anything
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    monkeypatch.setenv("SE_AVOID_STATS", "true")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in CHROMIUM_ARGS:
+        options.add_argument(arg)
+    try:
+        chrome = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    except WebDriverException as exc:
+        first = (exc.msg or str(exc)).strip().splitlines()[0]
+        pytest.skip(f"chromium could not be started ({first}): {SKIP_HINT}")
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+def _saved_baseline() -> dict[str, Any]:
+    """A saved run far slower than any machine: every item improves on it."""
+
+    def rec(scenario: str, name: str, value: float, unit: str) -> dict[str, Any]:
+        return {
+            "benchmark": "tiny-99",
+            "scenario": scenario,
+            "mode": "performance",
+            "config_ver": "default",
+            "system": "reference-cpu",
+            "fast": True,
+            "metric": {"name": name, "value": value, "unit": unit},
+        }
+
+    return {
+        "schema_version": 1,
+        "run_id": "saved-run",
+        "items": [
+            rec("Offline", "result_samples_per_second", 1.0, "samples/s"),
+            rec("Server", "result_completed_samples_per_sec", 1.0, "samples/s"),
+            rec("SingleStream", "result_90.00_percentile_latency_ns", 1e12, "ns"),
+        ],
+    }
+
+
+def test_report_in_a_real_browser(
+    browser: Any, run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    pytester.makefile(".json", saved=json.dumps(_saved_baseline()))
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline,Server,SingleStream",
+        "--mlperf-fast",
+        "--mlperf-baseline=saved.json",
+        "--html=report.html",
+    )
+    result.assert_outcomes(passed=3)
+    report = pytester.path / "report.html"
+
+    started = time.perf_counter()
+    browser.get(report.as_uri())
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results-table tbody"))
+
+    # summary: settings, every item with value, threshold, baseline, change and verdict, host
+    settings = browser.find_element(By.ID, "mlperf-settings").text
+    assert "baseline" in settings and "saved.json" in settings and "5 %" in settings
+    rows = browser.find_elements(By.CSS_SELECTOR, "#mlperf-summary tr")
+    header = [c.text for c in rows[0].find_elements(By.TAG_NAME, "th")]
+    assert header[-4:] == ["threshold", "baseline", "change", "verdict"]
+    cells = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows[1:]]
+    assert [c[1] for c in cells] == ["Offline", "Server", "SingleStream"]
+    assert all(c[-1] == "PASSED" and c[-2].endswith("% improved") for c in cells)
+    assert "reference-cpu" in browser.find_element(By.ID, "mlperf-host").text
+
+    # per item (rendered by pytest-html's JavaScript): checks, metrics, plots, log links
+    browser.find_element(By.ID, "show_all_details").click()
+    checks = browser.find_elements(By.CSS_SELECTOR, "table.mlperf-checks")
+    assert len(checks) == 3 and all(t.is_displayed() for t in checks)
+    assert all("baseline" in t.text and "improved" in t.text for t in checks)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "table.mlperf-metrics")) == 3
+    plots = browser.find_elements(By.CSS_SELECTOR, "img.mlperf-plot")
+    loaded = "return arguments[0].complete && arguments[0].naturalWidth > 0"
+    wait.until(lambda d: all(d.execute_script(loaded, img) for img in plots))
+    kinds = sorted(p.get_attribute("class").split()[-1] for p in plots)
+    assert kinds == ["mlperf-plot-over-time"] + ["mlperf-plot-percentiles"] * 3
+    for img in plots:
+        assert img.get_attribute("src").startswith("data:image/png;base64,")
+        assert browser.execute_script("return arguments[0].naturalWidth", img) > 200
+        assert img.is_displayed()
+    links = browser.find_elements(By.CSS_SELECTOR, "a[href$='mlperf_log_detail.txt']")
+    assert len(links) == 3
+    assert browser.find_elements(By.CSS_SELECTOR, "a[href$='mlperf_log_trace.json']")
+
+    # nothing came from the network: every resource is the report's own file or inline
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert all(r.startswith(("file:", "data:")) for r in resources), resources
+    print(f"browser check: {time.perf_counter() - started:.2f} s, {report.stat().st_size} bytes")
