@@ -7,7 +7,7 @@ like-for-like rule and tolerance as ``--mlperf-baseline``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from pytest_mlperf.baseline import (
     compare_pair,
     load_results,
 )
+from pytest_mlperf.report.terminal import text_table
 
 COLUMNS = (
     "benchmark",
@@ -83,14 +84,6 @@ def compare_rows(a: ResultsFile, b: ResultsFile, tolerance_pct: float) -> list[l
     return rows
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-    lines.extend(fmt.format(*row) for row in rows)
-    return [line.rstrip() for line in lines]
-
-
 def compare_text(path_a: Path, path_b: Path, tolerance_pct: float, option: str = "") -> list[str]:
     """The comparison as lines of text; raises ConfigError (naming ``option`` RUN_A or
     RUN_B and the value) for anything unreadable."""
@@ -102,7 +95,7 @@ def compare_text(path_a: Path, path_b: Path, tolerance_pct: float, option: str =
     if not rows:
         lines.append("no items in either run")
         return lines
-    lines.extend(_table(COLUMNS, rows))
+    lines.extend(text_table(COLUMNS, rows))
     worse = sum(1 for r in rows if r[-1] == "worse")
     better = sum(1 for r in rows if r[-1] == "better")
     lines.append(

@@ -20,7 +20,8 @@ COLUMNS = (
 )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns with a dashed rule under the header."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
@@ -87,8 +88,8 @@ def summary_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
     rows = [summary_row(r) for r in records]
     if any(r.get("baseline") for r in records):
         rows = [[*row, *baseline_cells(r)] for row, r in zip(rows, records, strict=True)]
-        return _table((*COLUMNS, "baseline", "change"), rows)
-    return _table(COLUMNS, rows)
+        return text_table((*COLUMNS, "baseline", "change"), rows)
+    return text_table(COLUMNS, rows)
 
 
 ACCURACY_COLUMNS = ("accuracy", "value", "threshold", "FP32 reference", "ratio", "pass")
@@ -111,7 +112,7 @@ def accuracy_rows(accuracy: Mapping[str, Any]) -> list[list[str]]:
 
 def accuracy_table(accuracy: Mapping[str, Any]) -> list[str]:
     """Every accuracy metric of a record, with where the FP32 reference comes from."""
-    lines = _table(ACCURACY_COLUMNS, accuracy_rows(accuracy))
+    lines = text_table(ACCURACY_COLUMNS, accuracy_rows(accuracy))
     details = [
         f"precision {accuracy['precision']}" if accuracy.get("precision") else "",
         f"target {accuracy['target_ratio'] * 100:g} % of FP32"
@@ -145,7 +146,7 @@ def failure_text(record: Mapping[str, Any]) -> str:
     rows = [
         [c["name"], c["value"], c["bound"], check_result(c), c.get("detail", "")] for c in checks
     ]
-    lines.extend(_table(("check", "value", "expected", "result", "detail"), rows))
+    lines.extend(text_table(("check", "value", "expected", "result", "detail"), rows))
     if record["invalid_reasons"]:
         lines.append("")
         lines.append("INVALID because:")
