@@ -253,9 +253,20 @@ class MlperfSession:
             else:
                 from pytest_mlperf.accuracy.evaluate import assess_accuracy
 
-                verdict, accuracy, threshold_text = assess_accuracy(
-                    backend, request, parsed, outcome.log_dir, self.progress
-                )
+                metadata = (outcome.details or {}).get("harness_metadata") or {}
+                if metadata.get("accuracy"):  # NVIDIA's harness scored it: judge and cross-check
+                    from pytest_mlperf.accuracy.harness import assess_harness_accuracy
+
+                    _ours, recomputed, _t = assess_accuracy(
+                        backend, request, parsed, outcome.log_dir, self.progress
+                    )
+                    verdict, accuracy, threshold_text = assess_harness_accuracy(
+                        request, parsed, metadata, outcome.log_dir, recomputed
+                    )
+                else:
+                    verdict, accuracy, threshold_text = assess_accuracy(
+                        backend, request, parsed, outcome.log_dir, self.progress
+                    )
             record = build_record(
                 nodeid=nodeid,
                 benchmark=spec.variant.name,

@@ -295,3 +295,32 @@ def test_plugin_end_to_end_on_the_standin(
     }
     assert props["mlperf.host.check.docker"] == "ok"
     assert props["mlperf.host.quick_flag"] == "--test_run"
+
+
+@pytest.mark.parametrize(("score", "outcome"), [("90.5", "passed"), ("89.0", "failed")])
+def test_accuracy_judged_on_our_target_from_harness_metadata(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path, score: str, outcome: str
+) -> None:
+    harness = make_harness(pytester.path, standin_logs, accuracy=score)
+    scratch = pytester.mkdir("scratch")
+    result = pytester.runpytest(
+        "--mlperf-backend=nvidia",
+        f"--mlperf-harness-dir={harness}",
+        f"--mlperf-scratch-path={scratch}",
+        "--mlperf-devices=none",
+        "--mlperf-benchmarks=bert",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-mode=accuracy",
+        "--mlperf-fast",
+    )
+    item = load_results(pytester.path)["items"][0]
+    assert item["verdict"]["outcome"] == outcome
+    accuracy = item["accuracy"]
+    assert accuracy["source"] == "harness" and accuracy["value"] == float(score)
+    assert accuracy["threshold"] == 89.96526  # our data's 99 % target, not the harness's alone
+    assert accuracy["recomputed"] is None  # no converted data set in the scratch path
+    if outcome == "failed":
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(["*F1*89.000*>= 89.965 (99 % of FP32 90.874)*FAIL*"])
+    else:
+        result.assert_outcomes(passed=1)
