@@ -106,6 +106,31 @@ def _compare(run_a: Path, run_b: Path, tolerance: str) -> int:
     return 0
 
 
+def _doctor(values: dict[str, str | None], as_json: bool) -> int:
+    """``doctor``: the preflight table (or JSON); 1 when a check fails, 2 on bad input."""
+    from pytest_mlperf.catalog import default_dirs, load_catalog
+    from pytest_mlperf.config import OptionSpec, parse_run_config
+    from pytest_mlperf.doctor import doctor_input, doctor_table, exit_code, run_doctor
+    from pytest_mlperf.plugin import BUILTIN_BACKENDS
+
+    def get(spec: OptionSpec) -> str | None:
+        return values.get(spec.name)
+
+    try:
+        catalog = load_catalog(default_dirs())
+        run_config = parse_run_config(get, catalog, list(BUILTIN_BACKENDS), Path.cwd())
+        lines = run_doctor(doctor_input(run_config))
+    except MlperfError as exc:
+        print(f"pytest-mlperf doctor: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        json.dump([line.to_dict() for line in lines], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print("\n".join(doctor_table(lines)))
+    return exit_code(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pytest-mlperf`` console script."""
     parser = argparse.ArgumentParser(prog="pytest-mlperf", description=__doc__)
@@ -135,7 +160,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_compare.add_argument(
         "--tolerance", default="5", help="percent change still called 'same'. Default: 5"
     )
+    p_doctor = sub.add_parser(
+        "doctor",
+        help="preflight: will a run work on this host? one table, each line a verdict and the fix",
+    )
+    for name, text in (
+        ("benchmarks", "comma list (bert, 3d-unet, ...). Default: all"),
+        ("backend", "auto, reference or nvidia. Default: auto"),
+        ("harness-dir", "NVIDIA harness checkout (closed/NVIDIA)"),
+        ("scratch-path", "MLPERF_SCRATCH_PATH: where data, models and engines go"),
+        ("cache-dir", "reference backend's model cache"),
+    ):
+        p_doctor.add_argument(f"--{name}", help=text)
+    p_doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        keys = ("benchmarks", "backend", "harness_dir", "scratch_path", "cache_dir")
+        return _doctor({k: getattr(args, k) for k in keys}, args.json)
     if args.command == "parse":
         return _parse(args.directory, args.dataset, args.benchmark, args.fp32_reference)
     if args.command == "compare":

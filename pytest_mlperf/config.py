@@ -119,6 +119,19 @@ OPTIONS = (
         ("none", "cpu", "gpu", "mig"),
     ),
     OptionSpec(
+        "submission_checks",
+        "MLPerf v4.1 submission-checker rules on each result: off, fail (a broken rule fails "
+        "the item) or warn. Default: off.",
+        "off",
+        ("off", "fail", "warn"),
+    ),
+    OptionSpec(
+        "reuse",
+        "Reuse an identical earlier result (same provenance) from the results dir instead of "
+        "running again. Default: off.",
+        flag=True,
+    ),
+    OptionSpec(
         "docker_host",
         "Comma list of Docker engines (unix://, tcp://, ssh://) workers map to. Default: DOCKER_HOST.",
     ),
@@ -176,6 +189,8 @@ class RunConfig:
     baseline: ResultsFile | None = None
     tolerance_pct: float = DEFAULT_TOLERANCE_PCT
     save_baseline: Path | None = None
+    reuse: bool = False
+    submission_checks: str = "off"
 
     def config_ver_for(self, variant: Variant) -> str:
         """The config_ver option, or the variant's own first one when the option is unset."""
@@ -291,6 +306,11 @@ def parse_run_config(
     results_dir = Path(text(by_name["results_dir"]) or "mlperf-results").expanduser()
     if not results_dir.is_absolute():
         results_dir = rootdir / results_dir
+    existing = next(p for p in (results_dir, *results_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(
+            f"--mlperf-results-dir: {str(results_dir)!r} cannot be a directory: {str(existing)!r} is a file"
+        )
     thresholds_value = text(by_name["thresholds"])
     thresholds_file = None
     if thresholds_value:
@@ -342,6 +362,11 @@ def parse_run_config(
         baseline=baseline,
         tolerance_pct=tolerance_pct,
         save_baseline=save_baseline,
+        submission_checks=_choice(
+            by_name["submission_checks"], text(by_name["submission_checks"]) or "off"
+        ),
+        reuse=raw["reuse"] is True
+        or (isinstance(raw["reuse"], str) and _truthy(raw["reuse"], "mlperf_reuse")),
         **nvidia,  # type: ignore[arg-type]
     )
 

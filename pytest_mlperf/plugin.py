@@ -49,6 +49,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Print a side-by-side table of two runs' results (results.json, a run dir or a "
         "results dir: its newest finished run) and exit; runs nothing.",
     )
+    group.addoption(
+        "--mlperf-doctor",
+        action="store_true",
+        default=False,
+        dest="mlperf_doctor",
+        help="Preflight: check this host for the selected benchmarks (system, GPU architecture, "
+        "disk, Docker, NVIDIA runtime, fabric manager, rootless Docker, proxies), print one "
+        "table and exit (1 when a check fails); builds and runs nothing.",
+    )
 
 
 def _raw_getter(config: pytest.Config) -> Any:
@@ -121,7 +130,18 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         _load(config)
     except (ConfigError, DataError) as exc:
         raise pytest.UsageError(str(exc)) from exc
+    if config.getoption("mlperf_doctor", False):
+        return _doctor(config)
     return None
+
+
+def _doctor(config: pytest.Config) -> int:
+    """``--mlperf-doctor``: print the preflight table, run nothing; 1 when a check fails."""
+    from pytest_mlperf.doctor import doctor_input, doctor_table, exit_code, run_doctor
+
+    lines = run_doctor(doctor_input(config.stash[RUN_CONFIG_KEY][0]))
+    print("\n".join(doctor_table(lines)))
+    return exit_code(lines)
 
 
 def pytest_configure(config: pytest.Config) -> None:

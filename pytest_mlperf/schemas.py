@@ -12,7 +12,16 @@ from referencing import Registry, Resource
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.errors import DataError
 
-SCHEMA_NAMES = ("benchmark", "thresholds", "result", "results", "host", "system")
+SCHEMA_NAMES = (
+    "benchmark",
+    "thresholds",
+    "result",
+    "results",
+    "host",
+    "system",
+    "preflight",
+    "submission",
+)
 
 
 @cache

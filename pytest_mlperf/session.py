@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from pytest_mlperf.backends.base import Backend, RunRequest
+from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
 from pytest_mlperf.baseline import Comparison, compare_to_baseline, save_baseline, with_baseline
 from pytest_mlperf.catalog import Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
 from pytest_mlperf.items import RECORDS_KEY, MlperfCollector, MlperfItem, RunFailed
 from pytest_mlperf.placement import Placement
+from pytest_mlperf.provenance import digest, find_reusable, provenance
 from pytest_mlperf.report.terminal import summary_table
 from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
 from pytest_mlperf.results.record import MlperfResult, build_record
@@ -64,6 +65,7 @@ class MlperfSession:
         self._backend_error: str | None = None
         self._plan: list[ItemSpec] = []
         self._shared: SharedPreparation | None = None
+        self._index_error: str | None = None
         self._logged_work: list[str] = []
         self._baseline_message: str | None = None
 
@@ -233,7 +235,10 @@ class MlperfSession:
                 outdir=log_dir,
                 overrides=dict(overrides or {}),
             )
-            outcome = backend.run(request, self.progress)
+            prov, outcome = self._provenance(request, backend.describe())
+            if outcome is None:
+                outcome = backend.run(request, self.progress)
+            prov["settings_sha256"] = digest(outcome.settings)
             parsed = parse_dir(outcome.log_dir)
             if outcome.compare is not None:
                 parsed.warnings.extend(outcome.compare(parsed))
@@ -267,6 +272,25 @@ class MlperfSession:
                     verdict, accuracy, threshold_text = assess_accuracy(
                         backend, request, parsed, outcome.log_dir, self.progress
                     )
+            submission: dict[str, Any] | None = None
+            if self.run_config.submission_checks != "off":
+                from pytest_mlperf.submission import (
+                    apply_to_verdict,
+                    check_item,
+                    load_rules,
+                    submission_record,
+                )
+
+                rules = check_item(
+                    load_rules(),
+                    spec.variant.name,
+                    spec.scenario,
+                    spec.mode,
+                    parsed.loadgen,
+                    parsed.errors,
+                )
+                verdict = apply_to_verdict(verdict, rules, self.run_config.submission_checks)
+                submission = submission_record(rules, self.run_config.submission_checks)
             record = build_record(
                 nodeid=nodeid,
                 benchmark=spec.variant.name,
@@ -294,6 +318,8 @@ class MlperfSession:
             record["worker"] = self.placement.worker
             record["device"] = outcome.settings.get("device")
             record["docker_host"] = self.placement.docker_host
+            record["provenance"] = prov
+            record["submission"] = submission
             validate(record, "result", f"result record of {nodeid}")
             atomic_write_json(log_dir / "result.json", record)
         except Exception as exc:
@@ -312,6 +338,42 @@ class MlperfSession:
         result = MlperfResult(record)
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
         return result
+
+    def _provenance(
+        self, request: RunRequest, host: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], RunOutcome | None]:
+        """The run's provenance; with ``--mlperf-reuse``, an identical earlier result's outcome."""
+        prov = provenance(
+            benchmark_data=request.benchmark.raw,
+            variant=request.variant.name,
+            scenario=request.scenario,
+            mode=request.mode,
+            config_ver=request.config_ver,
+            fast=request.fast,
+            overrides=request.overrides,
+            backend=self.backend_name,
+            system=self.system,
+            calibrate=self.run_config.calibrate,
+            host=host,
+        )
+        if not self.run_config.reuse:
+            return prov, None
+        parts = (request.variant.name, request.scenario, request.mode)
+        earlier = find_reusable(self.run_config.results_dir, self.store.root, parts, prov["id"])
+        if earlier is None:
+            return prov, None
+        path, old = earlier
+        prov["status"] = "reused"
+        prov["reused_from"] = str(path)
+        self.progress(f"{request.variant.name} {request.scenario} {request.mode}: reusing {path}")
+        outcome = RunOutcome(
+            log_dir=Path(old["log_dir"]),
+            settings=dict(old.get("settings") or {}),
+            run_seconds=float((old.get("timing") or {}).get("run_s", 0.0)),
+            calibration=old.get("calibration"),
+            details=old.get("backend_details"),
+        )
+        return prov, outcome
 
     def _compare_baseline(self, spec: ItemSpec, parsed: ParsedLog, fast: bool) -> Comparison | None:
         """The item's metric against ``--mlperf-baseline`` (performance items only)."""
@@ -412,7 +474,11 @@ class MlperfSession:
             records = [crashed]
         self.records.extend(records)
         self.host = getattr(report, "mlperf_host", None) or self.host
-        self.write_index(finished=False)
+        try:
+            self.write_index(finished=False)
+        except MlperfError as exc:  # e.g. disk full: say so, keep running, never INTERNALERROR
+            self._index_error = str(exc)
+            self.progress(str(exc))
 
     def _crash_record(self, report: pytest.TestReport) -> dict[str, Any] | None:
         """A generated item that died with its worker (xdist reports it, with no record)."""
@@ -463,7 +529,8 @@ class MlperfSession:
         if self._backend is not None:
             later = self._backend.describe().get("work_done", [])[len(self._logged_work) :]
             if later and self._shared is not None:  # e.g. models first needed by a fixture
-                self._shared.log(self.placement.worker, list(later), None)
+                with contextlib.suppress(MlperfError):
+                    self._shared.log(self.placement.worker, list(later), None)
             self._backend.close()
         if self.is_worker or not self.records:
             return
@@ -486,6 +553,10 @@ class MlperfSession:
         terminalreporter.section("MLPerf results")
         for line in summary_table(self.records):
             terminalreporter.write_line(line)
+        if self._index_error:
+            terminalreporter.write_line(
+                f"results.json could not be written: {self._index_error}", red=True
+            )
         terminalreporter.write_line(f"results: {self.store.index_path}")
         preparations = read_preparations(self.store.root)
         if preparations:

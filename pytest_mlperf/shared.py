@@ -60,9 +60,12 @@ class SharedPreparation:
         """Append one line to the run's preparation log (``seconds`` None: work done later)."""
         phase = "prepare" if seconds is not None else "later"
         entry = {"worker": worker, "seconds": seconds, "work": work, "phase": phase}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+        except OSError as exc:
+            raise BackendError(f"cannot write {self.log_path}: {exc.strerror or exc}") from exc
 
     def _state(self) -> dict[str, Any] | None:
         try:

@@ -324,3 +324,26 @@ def test_accuracy_judged_on_our_target_from_harness_metadata(
         result.stdout.fnmatch_lines(["*F1*89.000*>= 89.965 (99 % of FP32 90.874)*FAIL*"])
     else:
         result.assert_outcomes(passed=1)
+
+
+def test_container_killed_mid_run_fails_the_item_then_relaunches(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    backend = backend_for(harness, tmp_path, timeout_s=60.0)
+    prepare(backend)
+    set_conf(harness, mode="hang")
+    name = backend.info["container"]
+    threading.Timer(2.0, lambda: docker_client.containers.get(name).kill()).start()
+    start = time.perf_counter()
+    with pytest.raises(BackendError) as info:
+        backend.run(request(tmp_path), lambda _l: None)
+    assert time.perf_counter() - start < 30  # not the 60 s timeout
+    assert str(info.value).startswith("harness run exited with code 137:")  # SIGKILL, said plainly
+    assert "harness is hanging" in str(info.value)  # with the output tail
+    set_conf(harness, mode="ok")
+    again = backend_for(harness, tmp_path)
+    prepare(again)
+    assert again.info["container_action"] == "relaunched"
+    assert again.run(request(tmp_path, name="after"), lambda _l: None).log_dir.is_dir()

@@ -163,5 +163,19 @@ def item_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
         + accuracy_html
         + f'<table class="mlperf mlperf-metrics">{figure_rows}</table>'
         + plots_html(record)
-        + f"<p>Logs: {' · '.join(links)}</p></div>"
+        + f"<p>Logs: {' · '.join(links)}</p>"
+        + _provenance_html(record)
+        + "</div>"
+    )
+
+
+def _provenance_html(record: Mapping[str, Any]) -> str:
+    """``fresh`` or ``reused`` (and from where), with the provenance id."""
+    prov = record.get("provenance")
+    if not prov:
+        return ""
+    source = f" from {html.escape(prov['reused_from'])}" if prov.get("reused_from") else ""
+    return (
+        f'<p class="mlperf-provenance">Result: <b>{html.escape(prov["status"])}</b>{source}; '
+        f"provenance {html.escape(prov['id'][:16])}</p>"
     )

@@ -56,7 +56,8 @@ def summary_row(record: Mapping[str, Any]) -> list[str]:
         shown,
         unit or "-",
         record.get("threshold") or "-",
-        record["verdict"]["outcome"].upper(),
+        record["verdict"]["outcome"].upper()
+        + (" (reused)" if (record.get("provenance") or {}).get("status") == "reused" else ""),
     ]
 
 

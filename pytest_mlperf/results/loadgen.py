@@ -161,6 +161,16 @@ def parse_detail(path: Path) -> ParsedLog:
     parsed.perf_constraints_met = _bool(lg.get("result_perf_constraints_met"))
     _set_metric(parsed)
     _derive_reasons(parsed)
+    if (
+        parsed.mode == "performance"
+        and parsed.result_validity is not None
+        and parsed.metric_value is None
+    ):
+        # cut short after the validity line: a "VALID" without its figure proves nothing
+        parsed.invalid_reasons.append(
+            Reason("incomplete_log", f"{path.name}: no {parsed.metric_name} logged")
+        )
+        parsed.result_validity = None
     return parsed
 
 
@@ -259,7 +269,8 @@ def parse_dir(directory: Path) -> ParsedLog:
                 return parsed
             problems.append(f"{detail}: no result_validity (log incomplete)")
             if not summary.is_file():
-                parsed.invalid_reasons.append(Reason("incomplete_log", problems[-1]))
+                if not any(r.code == "incomplete_log" for r in parsed.invalid_reasons):
+                    parsed.invalid_reasons.append(Reason("incomplete_log", problems[-1]))
                 return parsed
     if summary.is_file():
         parsed = parse_summary(summary)

@@ -224,6 +224,8 @@ class NvidiaBackend:
             self.info["image_built"] = self.container.ensure_image(
                 tag, dockerfile, dockerfile.parent
             )
+        self.info["harness_commit"] = commit
+        self.info["image"] = tag
         file_mounts: dict[str, str] = {}
         spec = match_system(self.host, load_systems())
         if spec is not None and not harness_knows(harness_dir, spec.system_id):

@@ -1,0 +1,426 @@
+"""Preflight doctor: will a run work on this host? One table, each line a verdict and the fix.
+
+Runs in seconds and builds, downloads and starts nothing: it reuses the host probe
+(:func:`~pytest_mlperf.host.probe.probe_host`, with injectable command runner, NVML loader
+and Docker client), the host checks (:mod:`pytest_mlperf.host.checks`), the known-system
+data (``benchmarks/systems``) and ``benchmarks/preflight/<round>.json`` (GPU architectures
+and disk sizes per benchmark, validated by ``schemas/preflight.schema.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mlperf._paths import data_dir
+from pytest_mlperf.errors import DataError
+from pytest_mlperf.host.checks import FIX_DOCKER, FIX_DRIVER, FIX_RUNTIME, check_host
+from pytest_mlperf.host.commands import Runner, run_command
+from pytest_mlperf.host.probe import HostRecord, _load_nvml, probe_host
+from pytest_mlperf.schemas import validate
+
+if TYPE_CHECKING:
+    from pytest_mlperf.config import RunConfig
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+PROXY_KEYS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+_GB = 1e9
+
+
+@dataclass(frozen=True)
+class DoctorLine:
+    """One check: its verdict (ok, warn, FAIL), what was found and the fix."""
+
+    check: str
+    verdict: str
+    found: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DoctorInput:
+    """What the doctor is asked about: the selected benchmarks and where they would run."""
+
+    families: tuple[str, ...]
+    backend: str  # auto, reference, nvidia (or a plugin's)
+    harness_dir: Path | None = None
+    scratch_path: Path | None = None
+    cache_dir: Path | None = None
+    round: str = "v4.1"
+
+
+def load_preflight(round_: str = "v4.1", path: Path | None = None) -> dict[str, Any]:
+    """``benchmarks/preflight/<round>.json``, validated."""
+    path = path or data_dir("benchmarks") / "preflight" / f"{round_}.json"
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read preflight data: {exc}") from exc
+    validate(raw, "preflight", str(path))
+    return raw
+
+
+def gpu_architecture(name: str, data: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(architecture, compute capability) of a GPU name, from the data's name patterns."""
+    for arch in data["architectures"]:
+        if any(re.search(p, name, re.IGNORECASE) for p in arch["gpu_patterns"]):
+            return str(arch["name"]), str(arch["compute_capability"])
+    return None
+
+
+class _Info:
+    """A Docker client stand-in that answers ``info()`` once fetched (or re-raises)."""
+
+    def __init__(self, factory: Callable[[], Any] | None) -> None:
+        self.info_dict: dict[str, Any] | None = None
+        self.error: Exception | None = None
+        try:
+            if factory is None:
+                import docker
+
+                client: Any = docker.from_env(timeout=5)
+            else:
+                client = factory()
+            self.info_dict = dict(client.info())
+        except Exception as exc:  # noqa: BLE001 - any reason: engine unreachable
+            self.error = exc
+
+    def info(self) -> dict[str, Any]:
+        if self.info_dict is None:
+            raise self.error or RuntimeError("no Docker engine")
+        return self.info_dict
+
+
+def _redact(url: str) -> str:
+    """Hide credentials in a proxy URL (``http://user:pw@host`` → ``http://***@host``)."""
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def effective_backend(inp: DoctorInput, record: HostRecord) -> tuple[str, str]:
+    """The backend a run would use, and why (``auto``'s rule: harness dir + GPUs → nvidia)."""
+    if inp.backend != "auto":
+        return inp.backend, f"--mlperf-backend={inp.backend}"
+    if inp.harness_dir is not None and record.gpus:
+        return "nvidia", "auto: harness dir set and GPUs found"
+    why = "no --mlperf-harness-dir" if inp.harness_dir is None else "no GPU found"
+    return "reference", f"auto: {why}"
+
+
+def diagnose(
+    inp: DoctorInput,
+    record: HostRecord,
+    docker_info: Mapping[str, Any] | None,
+    data: Mapping[str, Any],
+    env: Mapping[str, str],
+    disk_free: Callable[[Path], int | None],
+) -> list[DoctorLine]:
+    """Every check, from probed facts only (tests pass captured ones)."""
+    backend, why = effective_backend(inp, record)
+    gpu_run = backend == "nvidia"
+    # A GPU-harness requirement fails the doctor only when the run would use the harness.
+    miss = FAIL if gpu_run else WARN
+    lines = [
+        DoctorLine(
+            "backend",
+            OK,
+            f"{backend} ({why}); benchmarks: {', '.join(inp.families)}",
+            ""
+            if gpu_run or backend != "reference"
+            else "for NVIDIA's harness: --mlperf-backend=nvidia --mlperf-harness-dir=DIR",
+        )
+    ]
+    reqs = {r.name: r for r in check_host(record, want_gpus=True)}
+    gpus = reqs["gpus"]
+    if not record.gpus:
+        lines.append(
+            DoctorLine(
+                "gpus",
+                miss,
+                "no GPU: "
+                + (
+                    "; ".join(e for e in record.errors if e.startswith(("NVML", "nvidia-smi")))
+                    or gpus.found
+                )
+                + ("" if gpu_run else " (the reference backend runs on the CPU)"),
+                FIX_DRIVER,
+            )
+        )
+    else:
+        lines.append(
+            DoctorLine(
+                "gpus",
+                OK,
+                f"{gpus.found}; driver {record.driver_version}, CUDA {record.cuda_version}",
+            )
+        )
+    lines.append(_system(inp, record, miss))
+    lines.append(_architecture(inp, record, data, miss))
+    lines.append(_disk(inp, backend, data, disk_free))
+    docker = reqs["docker"]
+    lines.append(
+        DoctorLine(
+            "docker", OK if docker.ok else miss, docker.found, "" if docker.ok else FIX_DOCKER
+        )
+    )
+    runtime = reqs["nvidia-container-runtime"]
+    if not record.docker_reachable:
+        lines.append(
+            DoctorLine("nvidia-runtime", miss, "not checked: no Docker engine", FIX_RUNTIME)
+        )
+    else:
+        lines.append(
+            DoctorLine(
+                "nvidia-runtime",
+                OK if runtime.ok else miss,
+                runtime.found,
+                "" if runtime.ok else FIX_RUNTIME,
+            )
+        )
+    fm = reqs["fabric-manager"]
+    lines.append(DoctorLine("fabric-manager", OK if fm.ok else miss, fm.found, fm.fix))
+    lines.append(_rootless(docker_info, miss))
+    lines.append(_proxy(env, docker_info))
+    return lines
+
+
+def _system(inp: DoctorInput, record: HostRecord, miss: str) -> DoctorLine:
+    from pytest_mlperf.backends.nvidia.custom_system import (
+        harness_knows,
+        load_systems,
+        match_system,
+        system_entry,
+    )
+
+    if not record.gpus:
+        return DoctorLine("system", miss, "no GPU: nothing for the harness to recognise")
+    desc = f"{len(record.gpus)}x {', '.join(record.gpu_names)}"
+    spec = match_system(record, load_systems())
+    if spec is None:
+        return DoctorLine(
+            "system",
+            miss,
+            f"{desc} is in no benchmarks/systems/*.json: the harness would stop with "
+            "'Detected system did not match any known systems'",
+            "add benchmarks/systems/<name>.json (schema system: GPU name and count, harness "
+            "configs), or use a harness that knows this system",
+        )
+    if inp.harness_dir is None:
+        return DoctorLine(
+            "system",
+            OK,
+            f"{desc} = {spec.name} (system_id {spec.system_id}); harness not given, so "
+            "whether it knows the system is checked at run time",
+        )
+    if harness_knows(inp.harness_dir, spec.system_id):
+        return DoctorLine("system", OK, f"{desc} = {spec.system_id}, known to the harness")
+    system_entry(spec, record)  # what would be written: fails here, not at run time
+    return DoctorLine(
+        "system",
+        OK,
+        f"{desc} = {spec.name}; unknown to the harness, so custom system {spec.system_id} is "
+        f"generated (custom_list.py + configs for {', '.join(sorted(spec.configs))})",
+    )
+
+
+def _architecture(
+    inp: DoctorInput, record: HostRecord, data: Mapping[str, Any], miss: str
+) -> DoctorLine:
+    if not record.gpus:
+        return DoctorLine("gpu-architecture", miss, "no GPU")
+    bad: list[str] = []
+    found: list[str] = []
+    for name in record.gpu_names:
+        arch = gpu_architecture(name, data)
+        label = f"{name}: {arch[0]} (sm {arch[1]})" if arch else f"{name}: unknown architecture"
+        found.append(label)
+        for family in inp.families:
+            if family not in data["benchmarks"]:
+                continue  # no preflight data (e.g. a plugin's benchmark): said below
+            allowed = data["benchmarks"][family]["architectures"]
+            if arch is None or arch[0] not in allowed:
+                bad.append(f"{family} needs {'/'.join(allowed) or '?'}")
+    if bad:
+        return DoctorLine(
+            "gpu-architecture",
+            miss,
+            "; ".join(found) + " — " + "; ".join(sorted(set(bad))),
+            "run on a supported GPU, or deselect those benchmarks (--mlperf-benchmarks)",
+        )
+    known = [f for f in inp.families if f in data["benchmarks"]]
+    unknown = [f for f in inp.families if f not in data["benchmarks"]]
+    return DoctorLine(
+        "gpu-architecture",
+        OK,
+        "; ".join(found)
+        + (f" — supported by {', '.join(known)} (round {data['round']})" if known else "")
+        + (f"; no preflight data for {', '.join(unknown)}" if unknown else ""),
+    )
+
+
+def _disk(
+    inp: DoctorInput,
+    backend: str,
+    data: Mapping[str, Any],
+    disk_free: Callable[[Path], int | None],
+) -> DoctorLine:
+    benches = data["benchmarks"]
+    if backend == "nvidia":
+        if inp.scratch_path is None:
+            return DoctorLine(
+                "disk",
+                FAIL,
+                "no scratch path",
+                "set --mlperf-scratch-path=DIR (data, models, engines)",
+            )
+        where = inp.scratch_path
+        need = 0.0
+        parts = []
+        for family in inp.families:
+            for part in benches.get(family, {}).get("scratch", []):
+                if (where / part["path"]).exists():
+                    continue  # already downloaded / built
+                need += float(part["gb"])
+                parts.append(f"{family} {part['what']} {part['gb']:g}")
+    else:
+        where = inp.cache_dir or Path.cwd()
+        need = sum(float(benches.get(f, {}).get("reference_cache_gb", 0)) for f in inp.families)
+        parts = [f"reference models {need:g}"]
+    free = disk_free(where)
+    if free is None:
+        return DoctorLine("disk", WARN, f"cannot read free space for {where}", "")
+    text = (
+        f"{free / _GB:.1f} GB free at {where}; needs ~{need:.1f} GB "
+        f"({'; '.join(parts) or 'all present'}; estimates, {data['round']})"
+    )
+    if free < need * _GB:
+        return DoctorLine(
+            "disk",
+            FAIL,
+            text,
+            f"free {need - free / _GB:.1f} GB there, or point "
+            + ("--mlperf-scratch-path" if backend == "nvidia" else "--mlperf-cache-dir")
+            + " at a larger disk",
+        )
+    return DoctorLine("disk", OK, text)
+
+
+def _rootless(info: Mapping[str, Any] | None, miss: str) -> DoctorLine:
+    if info is None:
+        return DoctorLine("rootless-docker", OK, "not checked: no Docker engine")
+    options = [str(o) for o in info.get("SecurityOptions") or []]
+    if any("rootless" in o for o in options):
+        return DoctorLine(
+            "rootless-docker",
+            miss,
+            "Docker runs rootless: the NVIDIA runtime cannot set up device cgroups",
+            "nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place (as root), "
+            "or use the rootful engine (DOCKER_HOST=unix:///var/run/docker.sock)",
+        )
+    return DoctorLine("rootless-docker", OK, "rootful engine")
+
+
+def _proxy(env: Mapping[str, str], info: Mapping[str, Any] | None) -> DoctorLine:
+    shell = {
+        k: env.get(k) or env.get(k.lower()) for k in PROXY_KEYS if env.get(k) or env.get(k.lower())
+    }
+    engine: dict[str, str] = {}
+    if info is not None:
+        for key, name in (("HttpProxy", "HTTP_PROXY"), ("HttpsProxy", "HTTPS_PROXY")):
+            if info.get(key):
+                engine[name] = str(info[key])
+    shown = ", ".join(f"{k}={_redact(v or '')}" for k, v in sorted(shell.items())) or "none"
+    web = {k: v for k, v in shell.items() if k != "NO_PROXY"}
+    if not web and not engine:
+        return DoctorLine("proxy", OK, "no proxy set (direct network access)")
+    if web and info is None:
+        return DoctorLine("proxy", OK, f"shell: {shown}; engine not checked")
+    if web and not engine:
+        return DoctorLine(
+            "proxy",
+            WARN,
+            f"shell: {shown}; Docker engine: none — image builds and pulls run in the engine "
+            "and would bypass the proxy",
+            "systemd drop-in /etc/systemd/system/docker.service.d/http-proxy.conf with "
+            "Environment=HTTP_PROXY=... HTTPS_PROXY=... NO_PROXY=..., then systemctl "
+            "daemon-reload && systemctl restart docker",
+        )
+    if engine and not web:
+        return DoctorLine(
+            "proxy",
+            WARN,
+            f"Docker engine: {', '.join(f'{k}={_redact(v)}' for k, v in engine.items())}; "
+            "shell: none — downloads inside the container get no proxy",
+            'export HTTP_PROXY/HTTPS_PROXY, or set "proxies" in ~/.docker/config.json',
+        )
+    return DoctorLine("proxy", OK, f"shell: {shown}; Docker engine has a proxy too")
+
+
+def _disk_free(path: Path) -> int | None:
+    """Free bytes on the file system holding ``path`` (or its nearest existing parent)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
+
+
+def run_doctor(
+    inp: DoctorInput,
+    runner: Runner = run_command,
+    nvml_loader: Callable[[], Any] = _load_nvml,
+    docker_client: Callable[[], Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    disk_free: Callable[[Path], int | None] = _disk_free,
+    data: Mapping[str, Any] | None = None,
+) -> list[DoctorLine]:
+    """Probe this host (everything injectable) and diagnose it."""
+    data = data or load_preflight(inp.round)
+    engine = _Info(docker_client)
+    record = probe_host(runner, nvml_loader, docker_client=lambda: engine, want_gpus=True)
+    return diagnose(
+        inp, record, engine.info_dict, data, os.environ if env is None else env, disk_free
+    )
+
+
+def doctor_table(lines: Sequence[DoctorLine]) -> list[str]:
+    """The table as printed, with a closing summary line."""
+    from pytest_mlperf.report.terminal import text_table
+
+    rows = [[d.check, d.verdict, d.found, d.fix] for d in lines]
+    out = ["pytest-mlperf doctor", *text_table(("check", "verdict", "found", "fix"), rows)]
+    fails = [d.check for d in lines if d.verdict == FAIL]
+    warns = [d.check for d in lines if d.verdict == WARN]
+    out.append(
+        f"doctor: {len(fails)} failed ({', '.join(fails) or '-'}), "
+        f"{len(warns)} warning(s) ({', '.join(warns) or '-'})"
+    )
+    return out
+
+
+def exit_code(lines: Sequence[DoctorLine]) -> int:
+    """0 when no check failed, else 1."""
+    return 1 if any(d.verdict == FAIL for d in lines) else 0
+
+
+def doctor_input(run_config: RunConfig) -> DoctorInput:
+    """What to ask the doctor for the parsed options (benchmark families in option order)."""
+    families = tuple(dict.fromkeys(v.family for v in run_config.variants))
+    return DoctorInput(
+        families,
+        run_config.backend,
+        run_config.harness_dir,
+        run_config.scratch_path,
+        run_config.cache_dir,
+    )

@@ -1,0 +1,266 @@
+"""Submission readiness: the MLCommons submission checker's per-result rules on one item.
+
+The rules' figures are data, ``benchmarks/submission/<round>.json`` (schema
+``schemas/submission.schema.json``), taken from the round's submission checker. Each rule
+reads what LoadGen logged (``effective_*``/``result_*`` keys and error records of
+``mlperf_log_detail.txt``) and says the figure, the bound and, where a run was INVALID
+because of its targets, the value to set next in ``user.conf``.
+
+Rules covered: ``loadgen_errors``, ``seeds``, ``min_duration``, ``min_queries`` (Offline:
+samples per query), ``early_stopping``, ``latency_bound``, ``performance_sample_count``.
+Not covered yet: accuracy-log truncation, the ``accuracy.txt`` hash, compliance tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pytest_mlperf._paths import data_dir
+from pytest_mlperf.errors import DataError
+from pytest_mlperf.schemas import validate
+from pytest_mlperf.verdict import FAILED, Check, Verdict
+
+SUBMISSION_CHECKS = ("off", "fail", "warn")
+ROUND = "v4.1"
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule on one result: passed or not, the figure, the bound, the next value to try."""
+
+    rule: str
+    passed: bool
+    value: str
+    bound: str
+    suggestion: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@cache
+def load_rules(round_: str = ROUND) -> dict[str, Any]:
+    """``benchmarks/submission/<round>.json``, validated."""
+    path = data_dir("benchmarks") / "submission" / f"{round_}.json"
+    return load_rules_file(path)
+
+
+def load_rules_file(path: Path) -> dict[str, Any]:
+    """A submission rules file, validated (raises DataError naming the file and field)."""
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read submission rules: {exc}") from exc
+    validate(raw, "submission", str(path))
+    return raw
+
+
+def _num(loadgen: Mapping[str, Any], key: str) -> float | None:
+    value = loadgen.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _ms(ns: float) -> str:
+    return f"{ns / 1e6:.3f} ms"
+
+
+def check_item(
+    rules: Mapping[str, Any],
+    benchmark: str,
+    scenario: str,
+    mode: str,
+    loadgen: Mapping[str, Any],
+    errors: list[str],
+) -> list[RuleResult]:
+    """Apply every rule that concerns this item (accuracy items: LoadGen errors only)."""
+    out = [
+        RuleResult(
+            "loadgen_errors",
+            not errors,
+            f"{len(errors)} error(s)" + (f": {errors[0]}" if errors else ""),
+            "no LoadGen error in mlperf_log_detail.txt",
+        )
+    ]
+    if mode != "performance":
+        return out
+    bench = rules["benchmarks"].get(benchmark)
+    out.append(_seeds(rules, loadgen))
+    out.append(_min_duration(rules, scenario, loadgen))
+    if bench is not None:
+        out.append(_min_queries(bench, scenario, loadgen))
+        out.append(_performance_sample_count(bench, loadgen))
+    if scenario != "Offline":
+        met = loadgen.get("early_stopping_met")
+        out.append(
+            RuleResult(
+                "early_stopping",
+                met is True,
+                "met" if met is True else "not met" if met is False else "not logged",
+                "early_stopping_met = true",
+                ""
+                if met is True
+                else "run more queries: raise min_query_count, or lower the target so "
+                "the tail latency estimate stays within bounds",
+            )
+        )
+    bound = (bench or {}).get("latency_constraint_ns", {}).get(scenario)
+    if bound is not None:
+        out.append(_latency(scenario, int(bound), loadgen))
+    return out
+
+
+def _seeds(rules: Mapping[str, Any], loadgen: Mapping[str, Any]) -> RuleResult:
+    wrong = [
+        f"{key.removeprefix('effective_')}={loadgen.get(key)}"
+        for key, want in rules["seeds"].items()
+        if loadgen.get(key) != want
+    ]
+    return RuleResult(
+        "seeds",
+        not wrong,
+        ", ".join(wrong) or "official",
+        f"the {rules['round']} seeds: "
+        + ", ".join(f"{k.removeprefix('effective_')}={v}" for k, v in rules["seeds"].items()),
+        ""
+        if not wrong
+        else f"run with LoadGen {rules['round'].lstrip('v')} (its built-in mlperf.conf sets "
+        "these seeds) and do not set seeds in user.conf",
+    )
+
+
+def _min_duration(
+    rules: Mapping[str, Any], scenario: str, loadgen: Mapping[str, Any]
+) -> RuleResult:
+    want = int(rules["min_duration_ms"])
+    effective = _num(loadgen, "effective_min_duration_ms")
+    met = loadgen.get("result_min_duration_met")
+    ok = effective is not None and effective >= want and met is not False
+    value = f"min_duration {effective:.0f} ms" if effective is not None else "not logged"
+    if met is False:
+        value += ", run shorter than that"
+    suggestion = ""
+    if not ok:
+        suggestion = "min_duration = 600000 (mlperf.conf's); remove any lower value from user.conf"
+        qps = _num(loadgen, "result_samples_per_second")
+        if scenario == "Offline" and met is False and qps:
+            suggestion = (
+                f"offline_expected_qps = {qps * 1.1:.1f} (measured {qps:.1f} samples/s + 10 %)"
+            )
+    return RuleResult("min_duration", ok, value, f">= {want} ms (and met)", suggestion)
+
+
+def _min_queries(bench: Mapping[str, Any], scenario: str, loadgen: Mapping[str, Any]) -> RuleResult:
+    if scenario == "Offline":
+        want = int(bench["offline_min_samples_per_query"])
+        spq = _num(loadgen, "effective_samples_per_query")
+        ok = spq is not None and spq >= want
+        qps = _num(loadgen, "result_samples_per_second")
+        suggestion = ""
+        if not ok and qps:
+            suggestion = f"offline_expected_qps = {max(qps, want / 600.0) * 1.1:.1f}"
+        return RuleResult(
+            "min_queries",
+            ok,
+            f"{spq:.0f} samples per query" if spq is not None else "not logged",
+            f">= {want} samples per query",
+            suggestion,
+        )
+    want = int(bench["min_queries"].get(scenario, 1))
+    count = _num(loadgen, "result_query_count")
+    if count is None:
+        count = _num(loadgen, "effective_min_query_count")
+    ok = count is not None and count >= want
+    suggestion = ""
+    if not ok:
+        if scenario == "SingleStream":
+            p90 = _num(loadgen, "result_90.00_percentile_latency_ns")
+            if p90:
+                suggestion = f"single_stream_expected_latency_ns = {p90:.0f} (measured p90)"
+        elif scenario == "Server":
+            qps = _num(loadgen, "result_completed_samples_per_sec")
+            suggestion = f"min_query_count = {want}" + (
+                f"; at the measured {qps:.1f} samples/s that takes {want / qps:.0f} s"
+                if qps
+                else ""
+            )
+    return RuleResult(
+        "min_queries",
+        ok,
+        f"{count:.0f} queries" if count is not None else "not logged",
+        f">= {want} queries",
+        suggestion,
+    )
+
+
+def _performance_sample_count(bench: Mapping[str, Any], loadgen: Mapping[str, Any]) -> RuleResult:
+    want = int(bench["performance_sample_count"])
+    count = _num(loadgen, "effective_performance_sample_count")
+    ok = count is not None and count >= want
+    return RuleResult(
+        "performance_sample_count",
+        ok,
+        f"{count:.0f}" if count is not None else "not logged",
+        f">= {want}",
+        "" if ok else f"performance_sample_count_override = {want} (or remove the override)",
+    )
+
+
+def _latency(scenario: str, bound_ns: int, loadgen: Mapping[str, Any]) -> RuleResult:
+    key = "result_99.00_percentile_latency_ns"
+    p99 = _num(loadgen, key)
+    ok = p99 is not None and p99 <= bound_ns
+    suggestion = ""
+    if not ok and p99:
+        target = _num(loadgen, "effective_target_qps")
+        done = _num(loadgen, "result_completed_samples_per_sec")
+        base = target or done
+        if base:
+            suggestion = (
+                f"server_target_qps = {base * bound_ns / p99 * 0.95:.1f} "
+                f"({base:.1f} × bound/p99 × 0.95)"
+            )
+    return RuleResult(
+        "latency_bound",
+        ok,
+        f"p99 {_ms(p99)}" if p99 is not None else "not logged",
+        f"<= {_ms(bound_ns)} ({scenario})",
+        suggestion,
+    )
+
+
+def apply_to_verdict(verdict: Verdict, results: list[RuleResult], mode: str) -> Verdict:
+    """Add one check per failed rule; ``fail`` fails the item, ``warn`` only reports them."""
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return Verdict(
+            verdict.outcome,
+            [*verdict.checks, Check("submission", f"{len(results)} rules", "all met", True)],
+            list(verdict.reasons),
+        )
+    checks = list(verdict.checks)
+    reasons = list(verdict.reasons)
+    for r in failed:
+        detail = f"{ROUND} submission rule" + (f"; next: {r.suggestion}" if r.suggestion else "")
+        if mode == "warn":
+            detail += " (warning only: --mlperf-submission-checks=warn)"
+        checks.append(Check(f"submission:{r.rule}", r.value, r.bound, mode == "warn", detail))
+        if mode == "fail":
+            reasons.append(f"submission {r.rule}: {r.value} (expected {r.bound}) {detail}")
+    outcome = FAILED if mode == "fail" and verdict.outcome != "error" else verdict.outcome
+    return Verdict(outcome, checks, reasons)
+
+
+def submission_record(results: list[RuleResult], mode: str) -> dict[str, Any]:
+    """The ``submission`` object of a result record."""
+    return {
+        "round": ROUND,
+        "mode": mode,
+        "ready": all(r.passed for r in results),
+        "rules": [r.to_dict() for r in results],
+    }

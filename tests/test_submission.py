@@ -1,0 +1,169 @@
+"""Submission-readiness rules (v4.1 submission checker), each failing on purpose."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mlperf.errors import DataError
+from pytest_mlperf.results.loadgen import parse_dir
+from pytest_mlperf.submission import apply_to_verdict, check_item, load_rules, load_rules_file
+from pytest_mlperf.verdict import Check, Verdict
+from tests.conftest import RunMlperf
+
+RULES = load_rules()
+SEEDS = dict(RULES["seeds"])
+
+
+def server_log(**change: Any) -> dict[str, Any]:
+    """What a good bert-99 Server run logs (the keys the rules read)."""
+    log: dict[str, Any] = {
+        **SEEDS,
+        "effective_min_duration_ms": 600000,
+        "result_min_duration_met": True,
+        "result_query_count": 300000,
+        "effective_performance_sample_count": 10833,
+        "early_stopping_met": True,
+        "effective_target_qps": 500.0,
+        "result_completed_samples_per_sec": 499.0,
+        "result_99.00_percentile_latency_ns": 100_000_000,
+    }
+    log.update(change)
+    return log
+
+
+def failed(
+    log: dict[str, Any], scenario: str = "Server", errors: list[str] | None = None
+) -> dict[str, Any]:
+    results = check_item(RULES, "bert-99", scenario, "performance", log, errors or [])
+    return {r.rule: r for r in results if not r.passed}
+
+
+def test_a_good_server_run_meets_every_rule() -> None:
+    results = check_item(RULES, "bert-99", "Server", "performance", server_log(), [])
+    assert {r.rule for r in results} == {
+        "loadgen_errors",
+        "seeds",
+        "min_duration",
+        "min_queries",
+        "performance_sample_count",
+        "early_stopping",
+        "latency_bound",
+    }
+    assert all(r.passed for r in results), [r for r in results if not r.passed]
+
+
+def test_wrong_seed() -> None:
+    bad = failed(server_log(effective_qsl_rng_seed=2085463073848966840))
+    assert set(bad) == {"seeds"}
+    assert "qsl_rng_seed=2085463073848966840" in bad["seeds"].value
+    assert "qsl_rng_seed=3066443479025735752" in bad["seeds"].bound
+
+
+def test_short_run() -> None:
+    bad = failed(server_log(effective_min_duration_ms=1000, result_min_duration_met=False))
+    assert set(bad) == {"min_duration"}
+    assert bad["min_duration"].value.startswith("min_duration 1000 ms")
+    assert bad["min_duration"].bound == ">= 600000 ms (and met)"
+
+
+def test_too_few_queries_suggests_from_measured_figures() -> None:
+    bad = failed(server_log(result_query_count=1000))
+    assert set(bad) == {"min_queries"}
+    assert (
+        bad["min_queries"].value == "1000 queries"
+        and bad["min_queries"].bound == ">= 270336 queries"
+    )
+    assert "at the measured 499.0 samples/s that takes 542 s" in bad["min_queries"].suggestion
+    single = failed(
+        server_log(result_query_count=500, **{"result_90.00_percentile_latency_ns": 2_500_000}),
+        "SingleStream",
+    )
+    assert (
+        single["min_queries"].suggestion
+        == "single_stream_expected_latency_ns = 2500000 (measured p90)"
+    )
+    offline = failed(
+        {**server_log(), "effective_samples_per_query": 5000, "result_samples_per_second": 250.0},
+        "Offline",
+    )
+    assert offline["min_queries"].bound == ">= 10833 samples per query"
+    assert offline["min_queries"].suggestion == "offline_expected_qps = 275.0"
+
+
+def test_early_stopping_not_met() -> None:
+    bad = failed(server_log(early_stopping_met=False))
+    assert set(bad) == {"early_stopping"} and bad["early_stopping"].value == "not met"
+
+
+def test_latency_bound_missed_suggests_target_qps() -> None:
+    bad = failed(server_log(**{"result_99.00_percentile_latency_ns": 150_000_000}))
+    assert set(bad) == {"latency_bound"}
+    assert bad["latency_bound"].value == "p99 150.000 ms"
+    assert bad["latency_bound"].bound == "<= 130.000 ms (Server)"
+    # 500 × 130/150 × 0.95 = 411.67
+    assert bad["latency_bound"].suggestion.startswith("server_target_qps = 411.7 ")
+
+
+def test_performance_sample_count() -> None:
+    bad = failed(server_log(effective_performance_sample_count=64))
+    assert set(bad) == {"performance_sample_count"}
+    assert (
+        bad["performance_sample_count"].suggestion
+        == "performance_sample_count_override = 10833 (or remove the override)"
+    )
+
+
+def test_loadgen_error() -> None:
+    bad = failed(server_log(), errors=["error_invalid_config: bad"])
+    assert set(bad) == {"loadgen_errors"} and "error_invalid_config" in bad["loadgen_errors"].value
+
+
+def test_fail_and_warn_modes() -> None:
+    results = check_item(
+        RULES, "bert-99", "Server", "performance", server_log(early_stopping_met=False), []
+    )
+    passed = Verdict("passed", [Check("validity", "VALID", "VALID", True)])
+    failing = apply_to_verdict(passed, results, "fail")
+    assert failing.outcome == "failed"
+    assert any(r.startswith("submission early_stopping: not met") for r in failing.reasons)
+    warning = apply_to_verdict(passed, results, "warn")
+    assert warning.outcome == "passed" and not warning.reasons
+    assert any(c.name == "submission:early_stopping" for c in warning.checks)
+
+
+def test_rules_file_is_validated(tmp_path: Path) -> None:
+    raw = json.loads(json.dumps(RULES))
+    raw["benchmarks"]["bert-99"]["min_queries"]["Sever"] = 5
+    path = tmp_path / "v4.1.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(DataError, match="benchmarks/bert-99/min_queries"):
+        load_rules_file(path)
+
+
+def test_real_loadgen_run_fails_the_rules_it_breaks(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    args = ("--mlperf-benchmarks=tiny", "--mlperf-scenarios=Offline", "--mlperf-fast")
+    result = run_mlperf(*args, "--mlperf-submission-checks=fail")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*submission:seeds*", "*submission:min_duration*"])
+    [path] = (pytester.path / "mlperf-results").glob("*/tiny-99/Offline/performance/result.json")
+    record = json.loads(path.read_text())
+    rules = {r["rule"]: r for r in record["submission"]["rules"]}
+    assert record["submission"]["ready"] is False
+    assert not rules["seeds"]["passed"] and not rules["min_duration"]["passed"]
+    assert rules["loadgen_errors"]["passed"]
+    # the seeds the installed LoadGen's built-in mlperf.conf set are not v4.1's
+    parsed = parse_dir(Path(record["log_dir"]))
+    logged = {k: parsed.loadgen[k] for k in SEEDS}
+    assert logged != SEEDS and all(isinstance(v, int) for v in logged.values())
+
+    warn = run_mlperf(*args, "--mlperf-submission-checks=warn")
+    warn.assert_outcomes(passed=1)
+    bad = run_mlperf(*args, "--mlperf-submission-checks=maybe")
+    assert bad.ret == 4
+    bad.stderr.fnmatch_lines(["*--mlperf-submission-checks*'maybe'*valid: off, fail, warn*"])
