@@ -279,12 +279,3 @@ def parse_dir(directory: Path) -> ParsedLog:
     if problems:
         raise ParseError("; ".join(problems))
     raise ParseError(f"no LoadGen logs in {directory}: expected {DETAIL} or {SUMMARY}")
-
-
-def count_accuracy_entries(path: Path) -> int:
-    """Count the entries of ``mlperf_log_accuracy.json`` without loading it whole."""
-    count = 0
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            count += chunk.count(b'"qsl_idx"')
-    return count
