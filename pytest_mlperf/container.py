@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,18 @@ def image_key(dockerfile: Path, context: Path, harness_commit: str) -> str:
         digest.update(str(path.relative_to(context)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def engine_errors(engine: str) -> Iterator[None]:
+    """Turn a Docker engine that stopped answering into a :class:`BackendError` naming it."""
+    import docker.errors
+    import requests
+
+    try:
+        yield
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise BackendError(f"the Docker engine {engine} did not answer: {exc}") from exc
 
 
 class HarnessContainer:
@@ -219,6 +232,13 @@ class HarnessContainer:
                 f"container {spec.name!r} exited at once ({container.status}):\n{logs}"
             )
         return container
+
+    def is_running(self) -> bool:
+        """Whether the container is still up (it may have died or the engine restarted)."""
+        if self.container is None:
+            return False
+        self.container.reload()
+        return bool(self.container.status == "running")
 
     def remove(self) -> None:
         """Remove the container (tests and explicit cleanup only)."""

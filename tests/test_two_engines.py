@@ -12,72 +12,93 @@ from typing import Any
 
 import pytest
 
+from pytest_mlperf.errors import BackendError
 from tests.conftest import load_results
-from tests.standin import make_harness
-from tests.test_nvidia_docker import docker_client, standin_logs  # noqa: F401 - shared fixtures
+from tests.standin import make_harness, set_conf
+from tests.test_nvidia_docker import (  # noqa: F401 - shared fixtures
+    backend_for,
+    docker_client,
+    prepare,
+    request,
+    standin_logs,
+)
 
 pytestmark = pytest.mark.docker
 ROOT = Path("/var/run/pytest-mlperf-docker-b")
+DATA_ROOT = "/var/lib/pytest-mlperf-docker-b"
 SOCKET = f"unix://{ROOT}/docker.sock"
 
 
-@pytest.fixture(scope="module")
-def second_engine(docker_client: Any) -> Iterator[str]:  # noqa: F811
+class EngineB:
     """A second dockerd with its own data root, exec root, pid file and socket."""
-    import docker
 
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import docker
+
+        ROOT.mkdir(parents=True, exist_ok=True)
+        with open(ROOT / "dockerd.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    "dockerd",
+                    "--data-root",
+                    DATA_ROOT,
+                    "--exec-root",
+                    str(ROOT / "exec"),
+                    "--pidfile",
+                    str(ROOT / "docker.pid"),
+                    "--host",
+                    SOCKET,
+                    "--bridge",
+                    "none",
+                    "--iptables=false",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                docker.DockerClient(base_url=SOCKET).ping()  # asks the engine for its API version
+                return
+            except Exception:  # noqa: BLE001
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.skip(
+                        f"the second dockerd did not start: {(ROOT / 'dockerd.log').read_text()[-500:]}"
+                    )
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+        self.proc = None
+
+    def client(self) -> Any:
+        import docker
+
+        return docker.DockerClient(base_url=SOCKET)
+
+
+@pytest.fixture(scope="module")
+def engine_b(docker_client: Any) -> Iterator[EngineB]:  # noqa: F811
     if os.geteuid() != 0 or shutil.which("dockerd") is None:
         pytest.skip("a second Docker engine needs root and dockerd")
-    ROOT.mkdir(parents=True, exist_ok=True)
-    log = open(ROOT / "dockerd.log", "w")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        [
-            "dockerd",
-            "--data-root",
-            "/var/lib/pytest-mlperf-docker-b",
-            "--exec-root",
-            str(ROOT / "exec"),
-            "--pidfile",
-            str(ROOT / "docker.pid"),
-            "--host",
-            SOCKET,
-            "--bridge",
-            "none",
-            "--iptables=false",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            client = docker.DockerClient(base_url=SOCKET)  # asks the engine for its API version
-            client.ping()
-            break
-        except Exception:  # noqa: BLE001
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.terminate()
-                pytest.skip(
-                    f"the second dockerd did not start: {(ROOT / 'dockerd.log').read_text()[-500:]}"
-                )
-            time.sleep(0.3)
-    yield SOCKET
-    for container in client.containers.list(
-        all=True, filters={"label": "pytest-mlperf.managed=true"}
-    ):
-        container.remove(force=True)
-    for image in client.images.list(name="pytest-mlperf/harness"):
-        client.images.remove(image.id, force=True)
-    for container in client.containers.list(all=True):
-        container.remove(force=True)
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
-    shutil.rmtree("/var/lib/pytest-mlperf-docker-b", ignore_errors=True)
+    engine = EngineB()
+    engine.start()
+    yield engine
+    if engine.proc is not None:
+        for container in engine.client().containers.list(all=True):
+            container.remove(force=True)
+    engine.stop()
+    shutil.rmtree(DATA_ROOT, ignore_errors=True)
 
 
 def test_workers_map_to_two_hosts_and_results_merge(
-    second_engine: str,
+    engine_b: EngineB,
     pytester: pytest.Pytester,
     standin_logs: Path,  # noqa: F811
 ) -> None:
@@ -93,13 +114,13 @@ def test_workers_map_to_two_hosts_and_results_merge(
         "--mlperf-benchmarks=bert",
         "--mlperf-scenarios=Offline,SingleStream",
         "--mlperf-fast",
-        f"--mlperf-docker-host=unix:///var/run/docker.sock,{second_engine}",
+        f"--mlperf-docker-host=unix:///var/run/docker.sock,{SOCKET}",
         f"--mlperf-cache-dir={pytester.path / 'cache'}",
     )
     result.assert_outcomes(passed=2)
     data = load_results(pytester.path)
     hosts = {i["docker_host"] for i in data["items"]}
-    assert hosts == {"unix:///var/run/docker.sock", second_engine}
+    assert hosts == {"unix:///var/run/docker.sock", SOCKET}
     built = sorted(
         w for p in data["preparations"] for w in p["work"] if w.startswith("built image")
     )
@@ -107,3 +128,26 @@ def test_workers_map_to_two_hosts_and_results_merge(
     for item in data["items"]:
         assert item["verdict"]["outcome"] == "passed"
         assert Path(item["log_dir"]).is_relative_to(Path(item["item_dir"]))  # fetched back
+
+
+def test_engine_stopped_mid_session_then_started_again(
+    engine_b: EngineB,
+    tmp_path: Path,
+    standin_logs: Path,  # noqa: F811
+) -> None:
+    from pytest_mlperf.placement import Placement
+
+    harness = make_harness(tmp_path, standin_logs)
+    backend = backend_for(harness, tmp_path, placement=Placement(docker_host=SOCKET))
+    prepare(backend)
+    set_conf(harness, mode="ok")
+    assert backend.run(request(tmp_path, name="before"), lambda _l: None).log_dir.is_dir()
+    engine_b.stop()
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match=rf"the Docker engine {SOCKET} did not answer"):
+        backend.run(request(tmp_path, name="down"), lambda _l: None)
+    assert time.perf_counter() - start < 30
+    engine_b.start()  # its containers come back stopped: the next item relaunches
+    outcome = backend.run(request(tmp_path, name="after"), lambda _l: None)
+    assert outcome.log_dir.is_dir()
+    assert backend.info["container_action"] == "relaunched mid-session"

@@ -32,7 +32,7 @@ from pytest_mlperf.backends.nvidia.harness import (
     run_args,
 )
 from pytest_mlperf.catalog import Benchmark
-from pytest_mlperf.container import ContainerSpec, HarnessContainer, image_key
+from pytest_mlperf.container import ContainerSpec, HarnessContainer, engine_errors, image_key
 from pytest_mlperf.errors import BackendError
 from pytest_mlperf.host.checks import Requirement, check_host, describe_failures, failed
 from pytest_mlperf.host.commands import Runner, run_command
@@ -102,6 +102,7 @@ class NvidiaBackend:
         #: what ``prepare`` actually did (image built, container launched, steps run, provisioning)
         self.work_done: list[str] = []
         self.devices: list[str] | None = None
+        self._cspec: ContainerSpec | None = None
         self._nvml_loader = nvml_loader
         self.host: HostRecord | None = None
         self.requirements: list[Requirement] = []
@@ -135,8 +136,32 @@ class NvidiaBackend:
         data.update(self.info)
         return data
 
+    @property
+    def _engine(self) -> str:
+        return self.settings.placement.docker_host or "(DOCKER_HOST or the local socket)"
+
     def prepare(self, plan: Sequence[tuple[Benchmark, str]], progress: Progress) -> None:
         """Probe, (provision), check; then image, container and the staged harness steps."""
+        with engine_errors(self._engine):
+            self._prepare(plan, progress)
+
+    def run(self, request: RunRequest, progress: Progress) -> RunOutcome:
+        """``make run`` for one item; a container that died since is relaunched first."""
+        with engine_errors(self._engine):
+            self._ensure_running(progress)
+            return self._run(request, progress)
+
+    def _ensure_running(self, progress: Progress) -> None:
+        if self.container is None or self.container.is_running():
+            return
+        if self._cspec is None:
+            raise BackendError(f"container {self.settings.container!r} is no longer running")
+        action = self.container.ensure_container(self._cspec)
+        progress(f"container {self._cspec.name}: {action} mid-session (it had stopped)")
+        self.info["container_action"] = f"{action} mid-session"
+        self.work_done.append(f"{action} container {self._cspec.name} mid-session")
+
+    def _prepare(self, plan: Sequence[tuple[Benchmark, str]], progress: Progress) -> None:
         s = self.settings
         self._probe_and_check(progress)
         if s.container is None and (s.harness_dir is None or not s.harness_dir.is_dir()):
@@ -255,6 +280,7 @@ class NvidiaBackend:
             gpus=gpus,
             nvidia_runtime=gpus is not None and "nvidia" in self.host.docker_runtimes,
         )
+        self._cspec = cspec
         action = self.container.ensure_container(cspec)
         self.info.update(
             image=tag, harness_commit=commit, container=cspec.name, container_action=action
@@ -332,7 +358,7 @@ class NvidiaBackend:
             progress(f"harness steps already done (markers in {markers}): {', '.join(done)}")
         self.info["stages_skipped"] = done
 
-    def run(self, request: RunRequest, progress: Progress) -> RunOutcome:
+    def _run(self, request: RunRequest, progress: Progress) -> RunOutcome:
         """``make run`` for one item into its own LOG_DIR; a result from elsewhere is impossible."""
         if self.container is None or self.quick is None:
             raise BackendError("the nvidia backend was not prepared")
