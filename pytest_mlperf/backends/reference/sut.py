@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,8 @@ class _Sut:
         self.engine = engine
         self.batch_size = batch_size
         self.error: BaseException | None = None
+        #: set by a SIGINT/SIGTERM during the run: stop computing, answer at once
+        self.interrupted = threading.Event()
         self._queue: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         if threaded:
@@ -72,7 +75,7 @@ class _Sut:
             self._worker.start()
 
     def _run_batch(self, ids: Sequence[int], indices: NDArray[np.int64]) -> None:
-        if self.error is not None:
+        if self.error is not None or self.interrupted.is_set():
             # LoadGen cannot be stopped mid-run: answer at once, paced so the remaining
             # queries until its minimum duration stay few
             time.sleep(0.001)
@@ -190,18 +193,33 @@ def run_loadgen(
     # and for runs longer than a minute (a full 600 s bert Server run would write ~100 MB).
     log.enable_trace = scenario == "Server" and settings.min_duration_ms <= 60_000
     start = time.perf_counter()
+    # No exception may cross LoadGen's C++ frames: during the run, SIGINT/SIGTERM only set a
+    # flag (the SUT then answers at once); the interrupt is raised once LoadGen returns.
+    previous = _defer_signals(sut_impl.interrupted)
     try:
         lg.StartTestWithLogSettings(sut, qsl, settings, log)
     finally:
         elapsed = time.perf_counter() - start
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         sut_impl.stop()
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
-    if isinstance(sut_impl.error, KeyboardInterrupt):
-        raise sut_impl.error
+    if sut_impl.interrupted.is_set() or isinstance(sut_impl.error, KeyboardInterrupt):
+        raise KeyboardInterrupt("interrupted during the LoadGen run")
     if sut_impl.error is not None:
         raise BackendError(f"inference failed during the LoadGen run: {sut_impl.error!r}")
     return elapsed
+
+
+def _defer_signals(flag: threading.Event) -> dict[int, Any]:
+    """Replace the SIGINT/SIGTERM handlers by ``flag.set``; returns the previous ones."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda _s, _f: flag.set())
+    return previous
 
 
 def _noop(_samples: Sequence[int]) -> None:
