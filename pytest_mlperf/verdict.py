@@ -40,6 +40,13 @@ class Verdict:
     checks: list[Check] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_checks(cls, checks: list[Check]) -> Verdict:
+        """Failed when any check failed; each failed check becomes one reason line."""
+        failed = [c for c in checks if not c.passed]
+        reasons = [f"{c.name}: {c.value} (expected {c.bound}) {c.detail}".strip() for c in failed]
+        return cls(FAILED if failed else PASSED, checks, reasons)
+
     @property
     def passed(self) -> bool:
         """True when nothing failed."""
@@ -99,9 +106,7 @@ def judge_performance(parsed: ParsedLog, fast: bool, threshold: Threshold | None
     checks = [_validity_check(parsed, fast)]
     if threshold is not None:
         checks.append(_threshold_check(parsed, threshold))
-    failed = [c for c in checks if not c.passed]
-    reasons = [f"{c.name}: {c.value} (expected {c.bound}) {c.detail}".strip() for c in failed]
-    return Verdict(FAILED if failed else PASSED, checks, reasons)
+    return Verdict.from_checks(checks)
 
 
 def judge_accuracy_unevaluated(
@@ -158,6 +163,4 @@ def judge_accuracy(
                 + (f" ({accuracy['precision']})" if accuracy.get("precision") else ""),
             )
         )
-    failed = [c for c in checks if not c.passed]
-    reasons = [f"{c.name}: {c.value} (expected {c.bound}) {c.detail}".strip() for c in failed]
-    return Verdict(FAILED if failed else PASSED, checks, reasons)
+    return Verdict.from_checks(checks)
