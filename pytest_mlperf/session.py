@@ -292,14 +292,7 @@ class MlperfSession:
                 verdict = apply_to_verdict(verdict, rules, self.run_config.submission_checks)
                 submission = submission_record(rules, self.run_config.submission_checks)
             record = build_record(
-                nodeid=nodeid,
-                benchmark=spec.variant.name,
-                scenario=spec.scenario,
-                mode=spec.mode,
-                config_ver=spec.config_ver,
-                backend=self.backend_name,
-                system=self.system,
-                fast=run_fast,
+                **self._identity(spec, nodeid, run_fast),
                 parsed=parsed,
                 verdict=verdict,
                 log_dir=outcome.log_dir,
@@ -323,11 +316,16 @@ class MlperfSession:
             validate(record, "result", f"result record of {nodeid}")
             atomic_write_json(log_dir / "result.json", record)
         except Exception as exc:
-            record = self._error_record(spec, nodeid, log_dir, exc, started)
+            record = self._error_record(spec, nodeid, log_dir, exc, started, run_fast)
             raise RunFailed(MlperfResult(record), exc) from exc
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
             record = self._error_record(
-                spec, nodeid, log_dir, BackendError("interrupted (Ctrl-C or SIGTERM)"), started
+                spec,
+                nodeid,
+                log_dir,
+                BackendError("interrupted (Ctrl-C or SIGTERM)"),
+                started,
+                run_fast,
             )
             record["verdict"]["outcome"] = "interrupted"
             if not self.is_worker:  # no report will carry it: write it now
@@ -413,20 +411,32 @@ class MlperfSession:
         """A result record for an item that failed before it could run."""
         return MlperfResult(self._error_record(spec, nodeid, None, exc, time.perf_counter()))
 
+    def _identity(self, spec: ItemSpec, nodeid: str, fast: bool) -> dict[str, Any]:
+        """The record fields that say which item ran where."""
+        return {
+            "nodeid": nodeid,
+            "benchmark": spec.variant.name,
+            "scenario": spec.scenario,
+            "mode": spec.mode,
+            "config_ver": spec.config_ver,
+            "backend": self.backend_name,
+            "system": self.system,
+            "fast": fast,
+        }
+
     def _error_record(
-        self, spec: ItemSpec, nodeid: str, log_dir: Path | None, exc: Exception, started: float
+        self,
+        spec: ItemSpec,
+        nodeid: str,
+        log_dir: Path | None,
+        exc: Exception,
+        started: float,
+        fast: bool | None = None,
     ) -> dict[str, Any]:
         message = f"{type(exc).__name__}: {exc}"
         verdict = Verdict("error", [Check("run", "error", "a result", False, message)], [message])
         record = build_record(
-            nodeid=nodeid,
-            benchmark=spec.variant.name,
-            scenario=spec.scenario,
-            mode=spec.mode,
-            config_ver=spec.config_ver,
-            backend=self.backend_name,
-            system=self.system,
-            fast=self.run_config.fast,
+            **self._identity(spec, nodeid, self.run_config.fast if fast is None else fast),
             parsed=None,
             verdict=verdict,
             log_dir=log_dir or self.store.root,

@@ -61,5 +61,6 @@ def test_b_long_run(mlperf_run):
     items = json.loads(results.read_text())["items"]
     assert [i["verdict"]["outcome"] for i in items] == ["passed", "interrupted"]
     assert items[1]["nodeid"] == "test_long.py::test_b_long_run"
+    assert items[1]["fast"] is True  # the record says how the interrupted run was asked for
     data = json.loads(results.read_text())
     assert data["finished"]  # sessionfinish still ran
