@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pytest_mlperf.errors import DataError
@@ -35,6 +36,21 @@ class AccuracyFigures:
     seconds: float = 0.0
     dataset: str = ""
     problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_log(
+        cls, kind: str, primary: str, samples: int, dataset: Path, log: Path
+    ) -> AccuracyFigures:
+        """Empty figures for scoring ``log`` against a data set of ``samples`` samples."""
+        size = log.stat().st_size if log.is_file() else 0
+        return cls(
+            kind=kind,
+            primary=primary,
+            metrics={},
+            samples=samples,
+            dataset=str(dataset),
+            log_bytes=size,
+        )
 
     @property
     def value(self) -> float:

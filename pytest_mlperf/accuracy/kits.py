@@ -88,14 +88,7 @@ def load_kits(path: Path) -> KitsDataset:
 def evaluate_kits(log: Path, dataset: KitsDataset) -> AccuracyFigures:
     """Mean DICE (and per class) of the responses in ``log`` against ``dataset``."""
     started = time.perf_counter()
-    figures = AccuracyFigures(
-        kind="kits",
-        primary="DICE",
-        metrics={},
-        samples=len(dataset.keys),
-        dataset=str(dataset.path),
-        log_bytes=log.stat().st_size if log.is_file() else 0,
-    )
+    figures = AccuracyFigures.for_log("kits", "DICE", len(dataset.keys), dataset.path, log)
     totals = {"composite": 0.0, **{name: 0.0 for name, _ in CLASSES}}
     seen: set[int] = set()
     with np.load(dataset.path, allow_pickle=False) as archive:

@@ -314,14 +314,7 @@ def score_predictions(
 def evaluate_squad(log: Path, dataset: SquadDataset) -> AccuracyFigures:
     """F1 and exact match of the responses in ``log`` against ``dataset``."""
     started = time.perf_counter()
-    figures = AccuracyFigures(
-        kind="squad",
-        primary="F1",
-        metrics={},
-        samples=len(dataset.features),
-        dataset=str(dataset.path),
-        log_bytes=log.stat().st_size if log.is_file() else 0,
-    )
+    figures = AccuracyFigures.for_log("squad", "F1", len(dataset.features), dataset.path, log)
     predictions = predictions_from_log(log, dataset, figures)
     em, f1, _ = score_predictions(predictions, dataset.questions.values())
     figures.metrics = {"F1": f1, "exact_match": em}
