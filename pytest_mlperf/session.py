@@ -278,6 +278,7 @@ class MlperfSession:
                     apply_to_verdict,
                     check_item,
                     load_rules,
+                    stage_and_check_accuracy,
                     submission_record,
                 )
 
@@ -289,8 +290,16 @@ class MlperfSession:
                     parsed.loadgen,
                     parsed.errors,
                 )
+                staged = None
+                if accuracy is not None:
+                    staged, more = stage_and_check_accuracy(
+                        load_rules(), outcome.log_dir, log_dir / "submission", accuracy
+                    )
+                    rules.extend(more)
                 verdict = apply_to_verdict(verdict, rules, self.run_config.submission_checks)
                 submission = submission_record(rules, self.run_config.submission_checks)
+                if staged is not None:
+                    submission["accuracy_dir"] = str(staged)
             record = build_record(
                 **self._identity(spec, nodeid, run_fast),
                 parsed=parsed,

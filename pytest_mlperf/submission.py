@@ -7,14 +7,19 @@ reads what LoadGen logged (``effective_*``/``result_*`` keys and error records o
 because of its targets, the value to set next in ``user.conf``.
 
 Rules covered: ``loadgen_errors``, ``seeds``, ``min_duration``, ``min_queries`` (Offline:
-samples per query), ``early_stopping``, ``latency_bound``, ``performance_sample_count``.
-Not covered yet: accuracy-log truncation, the ``accuracy.txt`` hash, compliance tests.
+samples per query), ``early_stopping``, ``latency_bound``, ``performance_sample_count``; for
+accuracy items, on the accuracy directory :func:`stage_accuracy` writes as a submission holds
+it: ``accuracy_target`` (the figure ``accuracy.txt`` states), ``accuracy_hash`` (its
+``hash=`` line is the SHA-256 of the full log) and ``accuracy_log_truncated``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+import re
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -231,6 +236,162 @@ def _latency(scenario: str, bound_ns: int, loadgen: Mapping[str, Any]) -> RuleRe
         f"p99 {_ms(p99)}" if p99 is not None else "not logged",
         f"<= {_ms(bound_ns)} ({scenario})",
         suggestion,
+    )
+
+
+ACCURACY_LOG = "mlperf_log_accuracy.json"
+ACCURACY_TXT = "accuracy.txt"
+_HASH_LINE = re.compile(r"^hash=(\w+)$")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (accuracy logs reach hundreds of MB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def accuracy_lines(metrics: Mapping[str, float]) -> list[str]:
+    """The lines the round's accuracy script prints, which the checker's patterns read.
+
+    SQuAD (``F1``): ``{"exact_match": 80.1, "f1": 87.9}``; KiTS19 (``DICE``):
+    ``Accuracy: mean = 0.86170, kidney = 0.9347, tumor = 0.7887``.
+    """
+    if "F1" in metrics:
+        em = metrics.get("exact_match", 0.0)
+        return [f'{{"exact_match": {em:.4f}, "f1": {metrics["F1"]:.4f}}}']
+    if "DICE" in metrics:
+        return [
+            f"Accuracy: mean = {metrics['DICE']:.5f}, "
+            f"kidney = {metrics.get('kidney_DICE', 0.0):.4f}, "
+            f"tumor = {metrics.get('tumor_DICE', 0.0):.4f}"
+        ]
+    return [f"{name} = {value}" for name, value in metrics.items()]
+
+
+def stage_accuracy(
+    rules: Mapping[str, Any], log_dir: Path, dest: Path, metrics: Mapping[str, float]
+) -> Path:
+    """Write the accuracy directory as a submission holds it; returns ``dest``.
+
+    ``accuracy.txt``: the harness's own (when ``log_dir`` has one) or the accuracy script's
+    lines for ``metrics``, then ``hash=<SHA-256 of the full log>``; the log itself cut to
+    its first and last ``viewable_bytes`` when above ``max_log_bytes`` (as MLCommons'
+    truncate_accuracy_log.py does); the detail and summary logs copied.
+    """
+    acc = rules["accuracy"]
+    log = log_dir / ACCURACY_LOG
+    dest.mkdir(parents=True, exist_ok=True)
+    own = log_dir / ACCURACY_TXT
+    if own.is_file():
+        lines = [
+            line
+            for line in own.read_text(encoding="utf-8", errors="replace").splitlines()
+            if not _HASH_LINE.match(line)
+        ]
+    else:
+        lines = accuracy_lines(metrics)
+    lines.append(f"hash={sha256_file(log)}")
+    (dest / ACCURACY_TXT).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    size, view = log.stat().st_size, int(acc["viewable_bytes"])
+    if size > int(acc["max_log_bytes"]):
+        with log.open("rb") as src, (dest / ACCURACY_LOG).open("wb") as out:
+            out.write(src.read(view))
+            out.write(b"\n\n...\n\n")
+            src.seek(size - view)
+            out.write(src.read(view))
+    else:
+        shutil.copyfile(log, dest / ACCURACY_LOG)
+    for name in ("mlperf_log_detail.txt", "mlperf_log_summary.txt"):
+        if (log_dir / name).is_file():
+            shutil.copyfile(log_dir / name, dest / name)
+    return dest
+
+
+def check_accuracy_dir(
+    rules: Mapping[str, Any],
+    staged: Path,
+    full_log: Path,
+    metric: str,
+    threshold: float | None,
+) -> list[RuleResult]:
+    """The checker's accuracy-directory rules on ``staged``, against the untruncated log."""
+    acc = rules["accuracy"]
+    text = staged / ACCURACY_TXT
+    lines: Sequence[str] = (
+        text.read_text(encoding="utf-8", errors="replace").splitlines() if text.is_file() else []
+    )
+    pattern = acc["patterns"].get(metric)
+    figure = None
+    if pattern:
+        for line in lines:
+            m = re.match(pattern, line)
+            if m:
+                figure = float(m.group(1))
+    if figure is None:
+        target = RuleResult(
+            "accuracy_target",
+            False,
+            f"no {metric} line in {ACCURACY_TXT}" if text.is_file() else f"no {ACCURACY_TXT}",
+            f"{metric} >= {threshold}" if threshold is not None else f"a {metric} line",
+            "write the accuracy script's output to accuracy.txt",
+        )
+    else:
+        target = RuleResult(
+            "accuracy_target",
+            threshold is None or figure >= threshold,
+            f"{metric} {figure:g}",
+            f">= {threshold:g}" if threshold is not None else "no target",
+        )
+    hashes = [m.group(1) for line in lines if (m := _HASH_LINE.match(line))]
+    want = sha256_file(full_log) if full_log.is_file() else None
+    if not hashes:
+        hash_rule = RuleResult(
+            "accuracy_hash",
+            False,
+            f"no hash= line in {ACCURACY_TXT}",
+            "hash=<SHA-256 of the full mlperf_log_accuracy.json>",
+            "append hash=<sha256sum of the untruncated log> to accuracy.txt before truncating",
+        )
+    else:
+        hash_rule = RuleResult(
+            "accuracy_hash",
+            hashes[-1] == want,
+            f"hash={hashes[-1][:16]}…",
+            f"hash={want[:16]}… (the full log)" if want else "the full log (missing)",
+            "" if hashes[-1] == want else "recompute the hash from the log this run wrote",
+        )
+    staged_log = staged / ACCURACY_LOG
+    limit = int(acc["max_log_bytes"])
+    size = staged_log.stat().st_size if staged_log.is_file() else None
+    truncated = RuleResult(
+        "accuracy_log_truncated",
+        size is not None and size <= limit,
+        f"{size} bytes" if size is not None else f"no {ACCURACY_LOG}",
+        f"<= {limit} bytes",
+        ""
+        if size is not None and size <= limit
+        else "truncate it (first and last 4 KiB) after writing the hash, as "
+        "truncate_accuracy_log.py does",
+    )
+    return [target, hash_rule, truncated]
+
+
+def stage_and_check_accuracy(
+    rules: Mapping[str, Any], log_dir: Path, dest: Path, accuracy: Mapping[str, Any]
+) -> tuple[Path, list[RuleResult]]:
+    """Stage an accuracy item's directory (see :func:`stage_accuracy`) and check it."""
+    metrics = {str(m["name"]): float(m["value"]) for m in accuracy.get("metrics") or []}
+    staged = stage_accuracy(rules, log_dir, dest, metrics)
+    threshold = accuracy.get("threshold")
+    return staged, check_accuracy_dir(
+        rules,
+        staged,
+        log_dir / ACCURACY_LOG,
+        str(accuracy.get("metric")),
+        float(threshold) if threshold is not None else None,
     )
 
 

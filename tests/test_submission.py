@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,14 @@ import pytest
 
 from pytest_mlperf.errors import DataError
 from pytest_mlperf.results.loadgen import parse_dir
-from pytest_mlperf.submission import apply_to_verdict, check_item, load_rules, load_rules_file
+from pytest_mlperf.submission import (
+    apply_to_verdict,
+    check_accuracy_dir,
+    check_item,
+    load_rules,
+    load_rules_file,
+    stage_accuracy,
+)
 from pytest_mlperf.verdict import Check, Verdict
 from tests.conftest import RunMlperf
 
@@ -167,3 +176,121 @@ def test_real_loadgen_run_fails_the_rules_it_breaks(
     bad = run_mlperf(*args, "--mlperf-submission-checks=maybe")
     assert bad.ret == 4
     bad.stderr.fnmatch_lines(["*--mlperf-submission-checks*'maybe'*valid: off, fail, warn*"])
+
+
+def _accuracy_log(path: Path, entries: int) -> Path:
+    """A LoadGen-shaped accuracy log of ``entries`` responses."""
+    rows = [
+        json.dumps({"seq_id": i, "qsl_idx": i % 97, "data": f"{i:08X}" * 8}) for i in range(entries)
+    ]
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "mlperf_log_accuracy.json").write_text("[\n" + ",\n".join(rows) + "\n]\n")
+    return path
+
+
+def test_staged_accuracy_dir_meets_the_accuracy_rules(tmp_path: Path) -> None:
+    log_dir = _accuracy_log(tmp_path / "run", 2000)
+    full = log_dir / "mlperf_log_accuracy.json"
+    assert full.stat().st_size > 100_000
+    staged = stage_accuracy(RULES, log_dir, tmp_path / "staged", {"F1": 88.5, "exact_match": 81.0})
+    text = (staged / "accuracy.txt").read_text()
+    assert text.splitlines()[0] == '{"exact_match": 81.0000, "f1": 88.5000}'
+    assert f"hash={hashlib.sha256(full.read_bytes()).hexdigest()}" in text
+    cut = (staged / "mlperf_log_accuracy.json").read_bytes()
+    assert len(cut) <= 10240
+    assert cut.startswith(full.read_bytes()[:4096]) and cut.endswith(full.read_bytes()[-4096:])
+    rules = check_accuracy_dir(RULES, staged, full, "F1", 88.0)
+    assert [(r.rule, r.passed) for r in rules] == [
+        ("accuracy_target", True),
+        ("accuracy_hash", True),
+        ("accuracy_log_truncated", True),
+    ]
+    # a figure below the target
+    [target, _h, _t] = check_accuracy_dir(RULES, staged, full, "F1", 89.0)
+    assert not target.passed and target.value == "F1 88.5" and target.bound == ">= 89"
+
+
+def test_accuracy_rules_fail_on_purpose(tmp_path: Path) -> None:
+    log_dir = _accuracy_log(tmp_path / "run", 2000)
+    full = log_dir / "mlperf_log_accuracy.json"
+    staged = stage_accuracy(RULES, log_dir, tmp_path / "staged", {"DICE": 0.86, "kidney_DICE": 0.9})
+    assert (
+        (staged / "accuracy.txt")
+        .read_text()
+        .startswith("Accuracy: mean = 0.86000, kidney = 0.9000, tumor = 0.0000\n")
+    )
+    txt = staged / "accuracy.txt"
+    good = txt.read_text()
+
+    def broken(rule: str) -> Any:
+        [result] = [
+            r for r in check_accuracy_dir(RULES, staged, full, "DICE", 0.85) if r.rule == rule
+        ]
+        assert not result.passed, result
+        return result
+
+    # missing hash
+    txt.write_text("\n".join(line for line in good.splitlines() if not line.startswith("hash=")))
+    assert broken("accuracy_hash").value == "no hash= line in accuracy.txt"
+    # a hash of another log (the run was redone after hashing)
+    txt.write_text(good.replace("hash=", "hash=0"))
+    assert broken("accuracy_hash").suggestion
+    txt.write_text(good)
+    # untruncated log in the accuracy directory
+    shutil.copyfile(full, staged / "mlperf_log_accuracy.json")
+    result = broken("accuracy_log_truncated")
+    assert result.value == f"{full.stat().st_size} bytes" and result.bound == "<= 10240 bytes"
+    # no figure in accuracy.txt
+    txt.write_text(good.replace("Accuracy: mean", "mean"))
+    assert broken("accuracy_target").value == "no DICE line in accuracy.txt"
+
+
+def test_harness_accuracy_txt_is_kept_and_an_old_hash_replaced(tmp_path: Path) -> None:
+    log_dir = _accuracy_log(tmp_path / "run", 10)
+    (log_dir / "accuracy.txt").write_text('{"exact_match": 83.1, "f1": 90.2}\nhash=stale\n')
+    staged = stage_accuracy(RULES, log_dir, tmp_path / "staged", {"F1": 1.0})
+    lines = (staged / "accuracy.txt").read_text().splitlines()
+    assert lines[0] == '{"exact_match": 83.1, "f1": 90.2}' and len(lines) == 2
+    assert lines[1] != "hash=stale"
+    # a small log is copied whole and is within the limit
+    assert (staged / "mlperf_log_accuracy.json").read_bytes() == (
+        log_dir / "mlperf_log_accuracy.json"
+    ).read_bytes()
+    assert all(
+        r.passed
+        for r in check_accuracy_dir(RULES, staged, log_dir / "mlperf_log_accuracy.json", "F1", 90.0)
+    )
+
+
+def test_accuracy_item_gets_a_staged_submission_dir(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-mode=accuracy",
+        "--mlperf-fast",
+        "--mlperf-submission-checks=fail",
+    )
+    [path] = (pytester.path / "mlperf-results").glob("*/tiny-99/Offline/accuracy/result.json")
+    record = json.loads(path.read_text())
+    rules = {r["rule"]: r for r in record["submission"]["rules"]}
+    assert set(rules) == {
+        "loadgen_errors",
+        "accuracy_target",
+        "accuracy_hash",
+        "accuracy_log_truncated",
+    }
+    assert rules["accuracy_hash"]["passed"] and rules["accuracy_log_truncated"]["passed"]
+    met = record["accuracy"]["value"] >= record["accuracy"]["threshold"]
+    assert rules["accuracy_target"]["passed"] is met
+    result.assert_outcomes(**({"passed": 1} if met else {"failed": 1}))
+    staged = Path(record["submission"]["accuracy_dir"])
+    assert staged == path.parent / "submission"
+    full = Path(record["log_dir"]) / "mlperf_log_accuracy.json"
+    assert (
+        (staged / "accuracy.txt")
+        .read_text()
+        .endswith(f"hash={hashlib.sha256(full.read_bytes()).hexdigest()}\n")
+    )
+    assert (staged / "mlperf_log_detail.txt").is_file()
