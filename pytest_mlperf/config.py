@@ -126,6 +126,11 @@ OPTIONS = (
         ("off", "fail", "warn"),
     ),
     OptionSpec(
+        "compliance",
+        "Compliance tests to add per benchmark×scenario: TEST01 (accuracy in performance "
+        "mode) or off. Default: off.",
+    ),
+    OptionSpec(
         "reuse",
         "Reuse an identical earlier result (same provenance) from the results dir instead of "
         "running again. Default: off.",
@@ -138,7 +143,15 @@ OPTIONS = (
 )
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
 #: The options that make the plugin generate benchmark items.
-SELECTION_OPTIONS = ("benchmarks", "scenarios", "mode", "config_ver", "backend", "fast")
+SELECTION_OPTIONS = (
+    "benchmarks",
+    "scenarios",
+    "mode",
+    "config_ver",
+    "backend",
+    "fast",
+    "compliance",
+)
 
 #: Reads an option's raw value: None when the user did not set it anywhere.
 RawGetter = Callable[[OptionSpec], "str | bool | None"]
@@ -191,18 +204,20 @@ class RunConfig:
     save_baseline: Path | None = None
     reuse: bool = False
     submission_checks: str = "off"
+    #: compliance tests (``TEST01``): one more item per benchmark×scenario, after its modes
+    compliance: tuple[str, ...] = ()
 
     def config_ver_for(self, variant: Variant) -> str:
         """The config_ver option, or the variant's own first one when the option is unset."""
         return self.config_ver or variant.config_vers[0]
 
     def items(self) -> list[ItemSpec]:
-        """Every benchmark × scenario × mode, in a stable order."""
+        """Every benchmark × scenario × mode, then its compliance tests, in a stable order."""
         return [
             ItemSpec(variant, scenario, mode, self.config_ver_for(variant))
             for variant in self.variants
             for scenario in self.scenarios[variant.name]
-            for mode in self.modes
+            for mode in (*self.modes, *self.compliance)
         ]
 
 
@@ -365,10 +380,22 @@ def parse_run_config(
         submission_checks=_choice(
             by_name["submission_checks"], text(by_name["submission_checks"]) or "off"
         ),
+        compliance=_compliance(text(by_name["compliance"]), variants, catalog),
         reuse=raw["reuse"] is True
         or (isinstance(raw["reuse"], str) and _truthy(raw["reuse"], "mlperf_reuse")),
         **nvidia,  # type: ignore[arg-type]
     )
+
+
+def _compliance(
+    value: str | None, variants: Sequence[Variant], catalog: Catalog
+) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    from pytest_mlperf.compliance import parse_tests
+
+    benches = list({v.family: catalog.benchmark(v.name) for v in variants}.values())
+    return parse_tests(value, benches)
 
 
 def _path(value: str | None, rootdir: Path) -> Path | None:

@@ -72,6 +72,8 @@ class MlperfItem(pytest.Item):
         self.result: MlperfResult | None = None
         for marker in ("mlperf", spec.variant.name, spec.variant.family, spec.scenario, spec.mode):
             self.add_marker(marker)
+        if spec.mode not in ("performance", "accuracy"):
+            self.add_marker("compliance")
         if runner.run_config.split == "none":
             # needs the whole machine: with `--dist loadgroup` these items share one worker
             self.add_marker(pytest.mark.xdist_group(name=f"mlperf-{runner.placement.host_key}"))

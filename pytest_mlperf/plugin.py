@@ -156,6 +156,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{scenario}: MLPerf {scenario} scenario items")
     for mode in ("performance", "accuracy"):
         config.addinivalue_line("markers", f"{mode}: MLPerf {mode}-mode items")
+    config.addinivalue_line("markers", "compliance: MLPerf compliance-test items (TEST01)")
+    config.addinivalue_line("markers", "TEST01: MLPerf compliance TEST01 items")
     if config.option.help or config.option.version:
         return
     try:

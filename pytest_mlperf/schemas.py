@@ -21,6 +21,7 @@ SCHEMA_NAMES = (
     "system",
     "preflight",
     "submission",
+    "compliance",
 )
 
 

@@ -68,6 +68,8 @@ class MlperfSession:
         self._index_error: str | None = None
         self._logged_work: list[str] = []
         self._baseline_message: str | None = None
+        #: (benchmark, scenario, mode, config_ver, fast) → log dir of a finished run
+        self._finished: dict[tuple[str, str, str, str, bool], Path] = {}
 
     # -- collection -------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -165,7 +167,7 @@ class MlperfSession:
                     dict.fromkeys(
                         (self.catalog.benchmark(s.variant.name), s.scenario)
                         for s in self._plan
-                        if s.mode == "performance"
+                        if s.mode != "accuracy"
                     )
                 )
                 self._shared = shared = SharedPreparation(
@@ -235,43 +237,28 @@ class MlperfSession:
                 outdir=log_dir,
                 overrides=dict(overrides or {}),
             )
-            prov, outcome = self._provenance(request, backend.describe())
-            if outcome is None:
-                outcome = backend.run(request, self.progress)
-            prov["settings_sha256"] = digest(outcome.settings)
-            parsed = parse_dir(outcome.log_dir)
-            if outcome.compare is not None:
-                parsed.warnings.extend(outcome.compare(parsed))
-            threshold = None
+            compliance: dict[str, Any] | None = None
             comparison: Comparison | None = None
             accuracy: dict[str, Any] | None = None
             threshold_text: str | None = None
-            if spec.mode == "performance":
-                threshold = threshold_override or self.thresholds.lookup(
-                    self.system, spec.variant.name, spec.scenario, spec.config_ver
+            if spec.mode in ("performance", "accuracy"):
+                prov, outcome = self._provenance(request, backend.describe())
+                if outcome is None:
+                    outcome = backend.run(request, self.progress)
+                parsed = parse_dir(outcome.log_dir)
+                if outcome.compare is not None:
+                    parsed.warnings.extend(outcome.compare(parsed))
+                verdict, threshold_text, comparison, accuracy = self._judge(
+                    spec, request, backend, outcome, parsed, run_fast, threshold_override
                 )
-                verdict = judge_performance(parsed, run_fast, threshold)
-                threshold_text = threshold.describe() if threshold else None
-                comparison = self._compare_baseline(spec, parsed, run_fast)
-                if comparison is not None:
-                    verdict = with_baseline(verdict, comparison)
-            else:
-                from pytest_mlperf.accuracy.evaluate import assess_accuracy
+            else:  # a compliance test (TEST01): its own runs, verified together
+                from pytest_mlperf.compliance import run_compliance
 
-                metadata = (outcome.details or {}).get("harness_metadata") or {}
-                if metadata.get("accuracy"):  # NVIDIA's harness scored it: judge and cross-check
-                    from pytest_mlperf.accuracy.harness import assess_harness_accuracy
-
-                    _ours, recomputed, _t = assess_accuracy(
-                        backend, request, parsed, outcome.log_dir, self.progress
-                    )
-                    verdict, accuracy, threshold_text = assess_harness_accuracy(
-                        request, parsed, metadata, outcome.log_dir, recomputed
-                    )
-                else:
-                    verdict, accuracy, threshold_text = assess_accuracy(
-                        backend, request, parsed, outcome.log_dir, self.progress
-                    )
+                prov, _ = self._provenance(request, backend.describe(), reuse=False)
+                outcome, parsed, verdict, compliance = run_compliance(
+                    backend, request, self._earlier(spec, run_fast), self.progress
+                )
+            prov["settings_sha256"] = digest(outcome.settings)
             submission: dict[str, Any] | None = None
             if self.run_config.submission_checks != "off":
                 from pytest_mlperf.submission import (
@@ -322,8 +309,12 @@ class MlperfSession:
             record["docker_host"] = self.placement.docker_host
             record["provenance"] = prov
             record["submission"] = submission
+            record["compliance"] = compliance
             validate(record, "result", f"result record of {nodeid}")
             atomic_write_json(log_dir / "result.json", record)
+            if spec.mode in ("performance", "accuracy"):  # a compliance test may reuse it
+                key = (spec.variant.name, spec.scenario, spec.mode, spec.config_ver, run_fast)
+                self._finished[key] = outcome.log_dir
         except Exception as exc:
             record = self._error_record(spec, nodeid, log_dir, exc, started, run_fast)
             raise RunFailed(MlperfResult(record), exc) from exc
@@ -346,8 +337,60 @@ class MlperfSession:
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
         return result
 
+    def _judge(
+        self,
+        spec: ItemSpec,
+        request: RunRequest,
+        backend: Backend,
+        outcome: RunOutcome,
+        parsed: ParsedLog,
+        run_fast: bool,
+        threshold_override: Threshold | None,
+    ) -> tuple[Verdict, str | None, Comparison | None, dict[str, Any] | None]:
+        """A performance or accuracy item's verdict, threshold text, baseline and accuracy."""
+        threshold = None
+        comparison: Comparison | None = None
+        accuracy: dict[str, Any] | None = None
+        threshold_text: str | None = None
+        if spec.mode == "performance":
+            threshold = threshold_override or self.thresholds.lookup(
+                self.system, spec.variant.name, spec.scenario, spec.config_ver
+            )
+            verdict = judge_performance(parsed, run_fast, threshold)
+            threshold_text = threshold.describe() if threshold else None
+            comparison = self._compare_baseline(spec, parsed, run_fast)
+            if comparison is not None:
+                verdict = with_baseline(verdict, comparison)
+        else:
+            from pytest_mlperf.accuracy.evaluate import assess_accuracy
+
+            metadata = (outcome.details or {}).get("harness_metadata") or {}
+            if metadata.get("accuracy"):  # NVIDIA's harness scored it: judge and cross-check
+                from pytest_mlperf.accuracy.harness import assess_harness_accuracy
+
+                _ours, recomputed, _t = assess_accuracy(
+                    backend, request, parsed, outcome.log_dir, self.progress
+                )
+                verdict, accuracy, threshold_text = assess_harness_accuracy(
+                    request, parsed, metadata, outcome.log_dir, recomputed
+                )
+            else:
+                verdict, accuracy, threshold_text = assess_accuracy(
+                    backend, request, parsed, outcome.log_dir, self.progress
+                )
+        return verdict, threshold_text, comparison, accuracy
+
+    def _earlier(self, spec: ItemSpec, fast: bool) -> dict[str, Path]:
+        """Log directories of this process's finished runs of the same item, by mode."""
+        out = {}
+        for mode in ("performance", "accuracy"):
+            key = (spec.variant.name, spec.scenario, mode, spec.config_ver, fast)
+            if key in self._finished:
+                out[mode] = self._finished[key]
+        return out
+
     def _provenance(
-        self, request: RunRequest, host: Mapping[str, Any]
+        self, request: RunRequest, host: Mapping[str, Any], reuse: bool = True
     ) -> tuple[dict[str, Any], RunOutcome | None]:
         """The run's provenance; with ``--mlperf-reuse``, an identical earlier result's outcome."""
         prov = provenance(
@@ -363,7 +406,7 @@ class MlperfSession:
             calibrate=self.run_config.calibrate,
             host=host,
         )
-        if not self.run_config.reuse:
+        if not (self.run_config.reuse and reuse):
             return prov, None
         parts = (request.variant.name, request.scenario, request.mode)
         earlier = find_reusable(self.run_config.results_dir, self.store.root, parts, prov["id"])

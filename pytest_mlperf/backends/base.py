@@ -33,6 +33,10 @@ class RunRequest:
     fast: bool
     outdir: Path
     overrides: Mapping[str, float] = field(default_factory=dict)
+    #: a compliance test's run (``TEST01``): the backend runs the performance QSL in every mode
+    compliance: str | None = None
+    #: the audit run of a compliance test: ``audit.config`` settings LoadGen must read
+    audit: Mapping[str, int] | None = None
 
 
 @dataclass

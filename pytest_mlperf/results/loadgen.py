@@ -143,7 +143,9 @@ def parse_detail(path: Path) -> ParsedLog:
             if isinstance(value, str) and value.strip() and value.strip() not in parsed.advice:
                 parsed.advice.append(value.strip())
             continue
-        if key.startswith(("result_", "effective_")) or key == "early_stopping_met":
+        if key.startswith(("result_", "effective_", "early_stopping_latency_")) or (
+            key == "early_stopping_met"
+        ):
             parsed.loadgen[key] = value
         if key == "loadgen_version":
             parsed.loadgen_version = str(value)

@@ -265,7 +265,7 @@ class ReferenceBackend:
         bench, scenario = request.benchmark, request.scenario
         ref = _reference(bench)
         precision = precision_for(bench, request.config_ver)
-        if request.mode == "accuracy":
+        if request.mode == "accuracy" and request.compliance is None:
             # every sample of the evaluation set once; reuse a calibration, never wait for one
             engine = self._eval_engine(bench, precision, progress)
             calibration = self._calibration.get((bench.name, precision, scenario))
@@ -287,6 +287,16 @@ class ReferenceBackend:
         settings, applied = make_settings(bench.mlperf_conf_model, scenario, request.mode, values)
         applied["precision"] = precision
         progress(f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({applied})")
+        # LoadGen reads audit.config from the path it is given, by default from the working
+        # directory: only a compliance audit run gets one, any stray file is never read
+        audit = request.outdir / "audit.config"
+        if request.audit is not None:
+            from pytest_mlperf.compliance import audit_config_text
+
+            audit.write_text(audit_config_text(request.audit), encoding="utf-8")
+            applied["audit_config"] = dict(request.audit)
+        elif audit.exists():
+            raise BackendError(f"{audit} exists before the run: LoadGen would read it")
         seconds = run_loadgen(
             engine,
             settings,
@@ -294,6 +304,7 @@ class ReferenceBackend:
             scenario,
             int(ref["batch_size"][scenario]),
             engine.samples.count,
+            audit,
         )
         progress(
             f"{request.variant.name} {scenario} {request.mode}: LoadGen done in {seconds:.1f} s"

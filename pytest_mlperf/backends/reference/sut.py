@@ -180,8 +180,13 @@ def run_loadgen(
     scenario: str,
     batch_size: int,
     performance_count: int,
+    audit_config: Path | None = None,
 ) -> float:
-    """Run one LoadGen test into ``outdir``; returns its wall time in seconds."""
+    """Run one LoadGen test into ``outdir``; returns its wall time in seconds.
+
+    ``audit_config``: the only ``audit.config`` LoadGen may read (a compliance audit run
+    writes it); None: one in ``outdir``, which is new and so has none.
+    """
     sut_impl = _Sut(engine, batch_size, threaded=scenario == "Server")
     sut = lg.ConstructSUT(sut_impl.issue, sut_impl.flush)
     qsl = lg.ConstructQSL(engine.samples.count, performance_count, _noop, _noop)
@@ -197,7 +202,9 @@ def run_loadgen(
     # flag (the SUT then answers at once); the interrupt is raised once LoadGen returns.
     previous = _defer_signals(sut_impl.interrupted)
     try:
-        lg.StartTestWithLogSettings(sut, qsl, settings, log)
+        lg.StartTestWithLogSettings(
+            sut, qsl, settings, log, str(audit_config or outdir / "audit.config")
+        )
     finally:
         elapsed = time.perf_counter() - start
         for signum, handler in previous.items():
