@@ -349,6 +349,29 @@ class HarnessContainer:
                 tar.extractall(dest, members=members, filter="data")
         return True
 
+    def put_file(self, path: str, content: bytes) -> None:
+        """Write ``content`` to ``path`` in the container (Docker API archive, any engine)."""
+        import io
+        import posixpath
+        import tarfile
+
+        import docker.errors
+
+        if self.container is None:
+            raise BackendError("no container to write into")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(posixpath.basename(path))
+            info.size = len(content)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
+        try:
+            ok = self.container.put_archive(posixpath.dirname(path) or "/", buf.getvalue())
+        except docker.errors.APIError as exc:
+            raise BackendError(f"cannot write {path} in the container: {exc}") from exc
+        if not ok:
+            raise BackendError(f"cannot write {path} in the container")
+
     def path_exists(self, path: str) -> bool:
         """Whether ``path`` exists inside the container."""
         return self.exec(["test", "-e", path]).exit_code == 0

@@ -24,6 +24,8 @@ def run_tiny(
     fast: bool = True,
     overrides: Mapping[str, float] | None = None,
     variant: str = "tiny-99",
+    compliance: str | None = None,
+    audit: Mapping[str, int] | None = None,
 ) -> Path:
     """Run one LoadGen test of the tiny benchmark into ``outdir``."""
     catalog = tiny_catalog()
@@ -37,6 +39,8 @@ def run_tiny(
         fast=fast,
         outdir=outdir,
         overrides=dict(overrides or {}),
+        compliance=compliance,
+        audit=audit,
     )
     backend.run(request, no_progress)
     return outdir

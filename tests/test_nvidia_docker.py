@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -347,3 +348,72 @@ def test_container_killed_mid_run_fails_the_item_then_relaunches(
     prepare(again)
     assert again.info["container_action"] == "relaunched"
     assert again.run(request(tmp_path, name="after"), lambda _l: None).log_dir.is_dir()
+
+
+@pytest.fixture(scope="module")
+def compliance_logs(
+    tmp_path_factory: pytest.TempPathFactory, standin_logs: Path, model_cache: Path
+) -> Path:
+    """The stand-in's logs plus real Offline accuracy and TEST01 audit runs of one QSL."""
+    from pytest_mlperf.compliance import audit_settings
+    from tests.conftest import TINY_DIR
+
+    root = tmp_path_factory.mktemp("compliance-logs")
+    shutil.copytree(standin_logs, root, dirs_exist_ok=True)
+    backend = ReferenceBackend(model_cache)
+    bench = load_catalog([*default_dirs(), TINY_DIR]).benchmark("tiny-99")
+    audit = audit_settings("TEST01", bench)
+    run_tiny(backend, root / "Offline-accuracy", "Offline", "accuracy", compliance="TEST01")
+    run_tiny(
+        backend,
+        root / "Offline-audit",
+        "Offline",
+        overrides={"min_duration_ms": 0},
+        compliance="TEST01",
+        audit=audit,
+    )
+    return root
+
+
+@pytest.mark.parametrize("cheat", [False, True])
+def test_test01_through_the_harness(
+    docker_client: Any,
+    pytester: pytest.Pytester,
+    compliance_logs: Path,
+    model_cache: Path,
+    cheat: bool,
+) -> None:
+    harness = make_harness(pytester.path, compliance_logs)
+    if cheat:  # the audit run answered something else than the accuracy run for one sample
+        log = harness / "standin-logs" / "Offline-audit" / "mlperf_log_accuracy.json"
+        entries = json.loads(log.read_text())
+        entries[0]["data"] = "00" * (len(entries[0]["data"]) // 2)
+        log.write_text(json.dumps(entries))
+    scratch = pytester.mkdir("scratch")
+    result = pytester.runpytest(
+        "--mlperf-backend=nvidia",
+        f"--mlperf-harness-dir={harness}",
+        f"--mlperf-scratch-path={scratch}",
+        "--mlperf-devices=none",
+        "--mlperf-benchmarks=bert",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-mode=all",
+        "--mlperf-compliance=TEST01",
+        "--mlperf-fast",
+    )
+    items = {i["mode"]: i for i in load_results(pytester.path)["items"]}
+    comp = items["TEST01"]["compliance"]
+    # the session's performance and accuracy items are reused; only the audit runs again
+    assert comp["runs"]["performance_dir"] == items["performance"]["log_dir"]
+    assert comp["runs"]["accuracy_dir"] == items["accuracy"]["log_dir"]
+    assert [c for c in calls(harness) if c.startswith("audit")] == ["audit bert Offline"]
+    assert not (harness / "audit.config").exists()  # removed after the audit run
+    assert items["TEST01"]["loadgen"]["effective_accuracy_log_sampling_target"] == 4096
+    acc = comp["accuracy"]
+    if cheat:
+        assert acc["mismatched"] == 1 and acc["matched"] == acc["sampled"] - 1
+        assert items["TEST01"]["verdict"]["outcome"] == "failed"
+        result.stdout.fnmatch_lines(["*TEST01:accuracy*1 differ*FAIL*"])
+    else:
+        assert acc["mismatched"] == 0 and acc["matched"] == acc["sampled"] > 0
+        assert items["TEST01"]["verdict"]["outcome"] == "passed"

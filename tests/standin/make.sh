@@ -60,7 +60,16 @@ full="$bench-99"
 if [ "$cv" = high_accuracy ]; then full="$bench-99.9"; fi
 out="$LOG_DIR/STANDIN_SYSTEM_TRT/$full/$scen"
 mkdir -p "$out"
-cp /work/standin-logs/"$scen"/mlperf_log_* "$out"/
+# logs of a real LoadGen run: <Scenario>/, or <Scenario>-accuracy/ (AccuracyOnly) and
+# <Scenario>-audit/ (audit.config in the working directory: a compliance audit) when given
+src=/work/standin-logs/"$scen"
+if [ "$mode" = AccuracyOnly ] && [ -d "$src-accuracy" ]; then src="$src-accuracy"; fi
+if [ -f audit.config ]; then
+  echo "[I] Found audit.config: compliance audit run"
+  echo "audit $bench $scen" >> /work/standin-calls.log
+  if [ -d "$src-audit" ]; then src="$src-audit"; fi
+fi
+cp "$src"/mlperf_log_* "$out"/
 case "$scen" in
   Offline) key=result_samples_per_second ;;
   Server) key=result_completed_samples_per_sec ;;

@@ -85,6 +85,9 @@ class NvidiaBackend:
     """NVIDIA's closed-division harness in its container, one ``make run`` per item."""
 
     name = "nvidia"
+    #: accuracy mode runs the data set the performance QSL holds: a compliance test may
+    #: compare its audit run with the session's accuracy item (same qsl_idx, same sample)
+    accuracy_runs_performance_qsl = True
     #: Host, image, container and staged steps are per host: one process prepares at a time.
     serial_prepare = True
 
@@ -380,10 +383,29 @@ class NvidiaBackend:
         progress(
             f"{request.variant.name} {request.scenario} {request.mode}: make run RUN_ARGS='{args}'"
         )
+        # A compliance audit: LoadGen reads audit.config from the directory the harness runs
+        # in (MLCommons TEST01 part I); it is removed right after, so no other run reads it.
+        audit = f"{self._cspec.workdir if self._cspec else '/work'}/audit.config"
+        if request.audit is not None:
+            if self.settings.placement.split != "none":
+                raise BackendError(
+                    "a compliance audit cannot run with --mlperf-split: its audit.config in the "
+                    "shared harness directory would be read by the other workers' runs"
+                )
+            from pytest_mlperf.compliance import audit_config_text
+
+            self.container.put_file(audit, audit_config_text(request.audit).encode())
+        elif self.container.path_exists(audit):
+            raise BackendError(
+                f"{audit} exists in the container: every run would be a compliance audit; "
+                "remove it"
+            )
         try:
             result = self.container.exec(argv, timeout=timeout)
         finally:
             self.container.fetch(inner, log_dir)  # keep whatever was written, even on Ctrl-C
+            if request.audit is not None:
+                self.container.exec(["rm", "-f", audit])
         output = request.outdir / "harness-output.txt"
         atomic_write_text(output, "\n".join(result.tail) + "\n")
         if result.timed_out:
