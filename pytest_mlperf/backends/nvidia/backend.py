@@ -397,8 +397,7 @@ class NvidiaBackend:
             self.container.put_file(audit, audit_config_text(request.audit).encode())
         elif self.container.path_exists(audit):
             raise BackendError(
-                f"{audit} exists in the container: every run would be a compliance audit; "
-                "remove it"
+                f"{audit} exists in the container: every run would be a compliance audit; remove it"
             )
         try:
             result = self.container.exec(argv, timeout=timeout)
