@@ -349,6 +349,16 @@ class HarnessContainer:
                 tar.extractall(dest, members=members, filter="data")
         return True
 
+    def image_identity(self) -> dict[str, Any]:
+        """The running container's image: its content ID and registry digests (if pulled)."""
+        if self.container is None:
+            return {}
+        image = self.container.image
+        return {
+            "image_id": str(image.id),
+            "image_digests": sorted(str(d) for d in (image.attrs.get("RepoDigests") or [])),
+        }
+
     def put_file(self, path: str, content: bytes) -> None:
         """Write ``content`` to ``path`` in the container (Docker API archive, any engine)."""
         import io

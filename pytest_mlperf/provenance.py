@@ -4,7 +4,7 @@ The provenance ``id`` is the SHA-256 of every input that determines a run's Load
 settings and outcome, taken before the run: the benchmark data (the whole data file),
 variant, scenario, mode, config_ver, shortened run or not, per-item overrides, backend,
 system, calibration on/off, the software facts the backend reports (harness commit and
-image, driver and CUDA versions, LoadGen and ONNX Runtime versions, threads, CPUs) and the
+image tag and content ID (and registry digests), driver and CUDA versions, LoadGen and ONNX Runtime versions, threads, CPUs) and the
 plugin version. After the run, ``settings_sha256`` records the hash of the effective
 LoadGen settings the backend used (which, with calibration, depend on the machine too).
 """
@@ -26,6 +26,7 @@ SOFTWARE_FACTS = (
     "harness_commit",
     "image",
     "image_id",
+    "image_digests",
     "driver_version",
     "cuda_version",
     "gpu_count",

@@ -255,6 +255,16 @@ def test_prebuilt_image_and_existing_container(
     attached = backend_for(harness, tmp_path, container=built.info["container"])
     prepare(attached)
     assert attached.info["container_action"] == "attached"
+    # provenance names the image's content ID, however it was chosen; a rebuild under the
+    # same tag is another ID
+    image_id = docker_client.images.get(image).id
+    assert image_id.startswith("sha256:")
+    for backend in (built, with_image, attached):
+        assert backend.describe()["image_id"] == image_id
+        assert backend.describe()["image_digests"] == []  # built here, never pushed
+    from pytest_mlperf.provenance import SOFTWARE_FACTS
+
+    assert {"image", "image_id", "image_digests"} <= set(SOFTWARE_FACTS)
     missing = backend_for(harness, tmp_path, image="pytest-mlperf/no-such-image:1")
     with pytest.raises(BackendError, match="image 'pytest-mlperf/no-such-image:1' not found"):
         prepare(missing)

@@ -184,6 +184,9 @@ class NvidiaBackend:
         else:
             assert s.harness_dir is not None
             self._launch(s.harness_dir, s.scratch_path, progress)
+        # the image's content ID, not only its tag: a rebuilt image under the same tag is
+        # another provenance
+        self.info.update(self.container.image_identity())
         self.quick = (
             detect_quick_flag(s.harness_dir)
             if s.harness_dir
