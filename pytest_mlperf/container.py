@@ -17,6 +17,8 @@ from pytest_mlperf.errors import BackendError
 
 MANAGED_LABEL = "pytest-mlperf.managed"
 KEY_LABEL = "pytest-mlperf.key"
+#: How long a freshly launched container must stay up to count as started.
+START_GRACE_S = 1.0
 # Runs the command in its own session (setsid in a background job does not fork, so $! is
 # the session and process-group id), records that id, and waits for the exit status, so a
 # timeout or Ctrl-C can stop the whole process group. User values only ever travel as
@@ -221,17 +223,34 @@ class HarnessContainer:
                 ]
         try:
             container = self.client.containers.run(**kwargs)
-            container.reload()
+            self._survives_start(container, spec)
         except docker.errors.APIError as exc:
             raise BackendError(
                 f"launching container {spec.name!r} from {spec.image!r} failed: {exc}"
             ) from exc
-        if container.status != "running":
-            logs = container.logs(tail=30).decode(errors="replace")
-            raise BackendError(
-                f"container {spec.name!r} exited at once ({container.status}):\n{logs}"
-            )
         return container
+
+    def _survives_start(self, container: Any, spec: ContainerSpec) -> None:
+        """Watch a fresh container for :data:`START_GRACE_S`: one that exits is an error.
+
+        Right after ``run`` the status still says ``running`` for an entrypoint that fails a
+        few milliseconds later, so one look is not enough; a reload every 0.1 s is cheap.
+        """
+        deadline = time.monotonic() + START_GRACE_S
+        while True:
+            container.reload()
+            if container.status != "running" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if container.status == "running":
+            return
+        state = container.attrs.get("State") or {}
+        logs = container.logs(tail=30).decode(errors="replace").rstrip()
+        raise BackendError(
+            f"container {spec.name!r} from {spec.image!r} exited at once "
+            f"({container.status}, exit code {state.get('ExitCode')}); kept for "
+            f"`docker logs {spec.name}`; its last output:\n{logs or '(no output)'}"
+        )
 
     def is_running(self) -> bool:
         """Whether the container is still up (it may have died or the engine restarted)."""

@@ -427,3 +427,42 @@ def test_test01_through_the_harness(
     else:
         assert acc["mismatched"] == 0 and acc["matched"] == acc["sampled"] > 0
         assert items["TEST01"]["verdict"]["outcome"] == "passed"
+
+
+def test_container_that_exits_at_once_errors_every_item(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    """An image whose entrypoint fails a moment after it starts (a bad config): a single
+    status look right after `docker run` still says running; the start grace period
+    (START_GRACE_S) catches it."""
+    harness = make_harness(pytester.path, standin_logs)
+    dockerfile = harness / "docker" / "Dockerfile.x86_64"
+    dockerfile.write_text(
+        dockerfile.read_text()
+        + 'ENTRYPOINT ["sh", "-c", "echo bad config: no such system >&2; sleep 0.3; exit 3"]\n'
+    )
+    scratch = pytester.mkdir("scratch")
+    result = pytester.runpytest(
+        "--mlperf-backend=nvidia",
+        f"--mlperf-harness-dir={harness}",
+        f"--mlperf-scratch-path={scratch}",
+        "--mlperf-devices=none",
+        "--mlperf-benchmarks=bert",
+        "--mlperf-scenarios=Offline,SingleStream",
+        "--mlperf-fast",
+    )
+    result.assert_outcomes(errors=2)
+    assert "INTERNALERROR" not in result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*container 'pytest-mlperf-*' from 'pytest-mlperf/harness:*' exited at once "
+            "(exited, exit code 3)*",
+            "bad config: no such system",
+        ]
+    )
+    items = load_results(pytester.path)["items"]
+    assert [i["verdict"]["outcome"] for i in items] == ["error", "error"]
+    for item in items:
+        (error,) = item["errors"]
+        assert "exited at once (exited, exit code 3)" in error, error
+        assert error.endswith("its last output:\nbad config: no such system"), error
