@@ -14,6 +14,10 @@ from pytest_mlperf.schemas import validate
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 CONFIG_VERS = ("default", "high_accuracy", "triton", "triton_high_accuracy")
+MODES = ("performance", "accuracy")
+#: Seconds before a harness run is stopped when a benchmark file has no ``timeouts_s``
+#: (keyed by shortened run or not).
+DEFAULT_TIMEOUT_S = {True: 1800.0, False: 7200.0}
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +39,23 @@ class Benchmark:
         """The scenario's latency bound (Server), or None."""
         bound = self.scenarios.get(scenario, {}).get("latency_bound_ms")
         return None if bound is None else float(bound)
+
+    def harness_timeout(self, scenario: str, mode: str, fast: bool) -> tuple[float, str]:
+        """Seconds before one harness run is stopped, and where the figure comes from.
+
+        From ``timeouts_s/<mode>/<fast|full>/<scenario>`` in the benchmark file, else
+        :data:`DEFAULT_TIMEOUT_S`.
+        """
+        run = "fast" if fast else "full"
+        table = self.raw.get("timeouts_s")
+        if table is None:
+            return (
+                DEFAULT_TIMEOUT_S[fast],
+                f"built-in default for a {run} run ({self.source.name} has no timeouts_s)",
+            )
+        return float(table[mode][run][scenario]), (
+            f"{self.source.name} timeouts_s/{mode}/{run}/{scenario}"
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,15 @@ def load_benchmark(path: Path) -> Benchmark:
             missing = [s for s in raw["scenarios"] if s not in reference[key]]
             if missing:
                 raise DataError(f"{path}: field reference/{key}: no entry for {missing}")
+    timeouts = raw.get("timeouts_s")
+    if timeouts is not None:
+        for mode in MODES:
+            for run in ("fast", "full"):
+                missing = [s for s in raw["scenarios"] if s not in timeouts[mode][run]]
+                if missing:
+                    raise DataError(
+                        f"{path}: field timeouts_s/{mode}/{run}: no entry for {missing}"
+                    )
     return Benchmark(
         name=raw["name"],
         round=raw["round"],

@@ -107,7 +107,10 @@ OPTIONS = (
         "devices", "GPUs for the harness container: all, none, or 0,1 / MIG UUIDs. Default: all."
     ),
     OptionSpec(
-        "timeout", "Seconds before a harness run is stopped. Default: 1800 fast, 7200 full."
+        "timeout",
+        "Seconds before a harness run (nvidia) is stopped. Default: per benchmark, scenario, "
+        "mode and fast/full run from the benchmark data (timeouts_s); 1800 fast, 7200 full "
+        "for data without one.",
     ),
     OptionSpec(
         "cuda_runfile", "CUDA runfile path for --mlperf-provision. Default: from host data."

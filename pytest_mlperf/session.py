@@ -457,6 +457,10 @@ class MlperfSession:
             "baseline": str(rc.baseline.path) if rc.baseline else None,
             "baseline_run_id": rc.baseline.run_id if rc.baseline else None,
             "tolerance_pct": rc.tolerance_pct,
+            "timeout_s": rc.timeout_s,
+            "timeout_source": "--mlperf-timeout"
+            if rc.timeout_s is not None
+            else "per item: the benchmark data's timeouts_s (each item's settings)",
         }
 
     def error_result(self, spec: ItemSpec, nodeid: str, exc: Exception) -> MlperfResult:

@@ -168,8 +168,16 @@ def test_run_per_item_log_dir_and_quick_flag(
         outcome.details
         and outcome.details["harness_metadata"]["system_name"] == "STANDIN_SYSTEM_TRT"
     )
+    assert (outcome.settings["timeout_s"], outcome.settings["timeout_source"]) == (
+        1800.0,
+        "bert.json timeouts_s/performance/fast/Offline",
+    )
     full = backend.run(request(tmp_path, "SingleStream", fast=False), lambda _l: None)
     assert full.settings["quick_flag"] is None and "--test_run" not in full.settings["run_args"]
+    assert (full.settings["timeout_s"], full.settings["timeout_source"]) == (
+        3600.0,
+        "bert.json timeouts_s/performance/full/SingleStream",
+    )
 
 
 def test_v40_harness_gets_fast_not_test_run(
@@ -221,7 +229,10 @@ def test_hung_harness_is_stopped_by_the_timeout(
     prepare(backend)
     set_conf(harness, mode="hang")
     start = time.perf_counter()
-    with pytest.raises(BackendError, match=r"harness run timed out after 3 s and was stopped"):
+    with pytest.raises(
+        BackendError,
+        match=r"harness run timed out after 3 s and was stopped \(timeout from --mlperf-timeout\)",
+    ):
         backend.run(request(tmp_path), lambda _l: None)
     assert time.perf_counter() - start < 30
     assert backend.container is not None

@@ -55,7 +55,6 @@ STAGES: tuple[tuple[str, bool], ...] = (
     ("preprocess_data", True),
     ("build", False),
 )
-DEFAULT_TIMEOUT_S = {True: 1800.0, False: 7200.0}  # fast, full
 
 
 @dataclass(frozen=True)
@@ -382,9 +381,10 @@ class NvidiaBackend:
             request.benchmark.name, request.scenario, request.mode, request.config_ver, quick
         )
         argv = ["make", "run", f"RUN_ARGS={args}", f"LOG_DIR={inner}"]
-        timeout = self.settings.timeout_s or DEFAULT_TIMEOUT_S[request.fast]
+        timeout, timeout_source = self.timeout_for(request)
         progress(
-            f"{request.variant.name} {request.scenario} {request.mode}: make run RUN_ARGS='{args}'"
+            f"{request.variant.name} {request.scenario} {request.mode}: make run RUN_ARGS='{args}' "
+            f"(timeout {timeout:g} s from {timeout_source})"
         )
         # A compliance audit: LoadGen reads audit.config from the directory the harness runs
         # in (MLCommons TEST01 part I); it is removed right after, so no other run reads it.
@@ -412,7 +412,8 @@ class NvidiaBackend:
         atomic_write_text(output, "\n".join(result.tail) + "\n")
         if result.timed_out:
             raise BackendError(
-                f"harness run timed out after {timeout:g} s and was stopped; last output:\n{result.tail_text(15)}"
+                f"harness run timed out after {timeout:g} s and was stopped (timeout from "
+                f"{timeout_source}); last output:\n{result.tail_text(15)}"
             )
         tail = result.tail_text(15)
         if result.exit_code != 0:
@@ -448,11 +449,18 @@ class NvidiaBackend:
                 else ",".join(self._devices() or []),
                 "quick_flag": quick,
                 "timeout_s": timeout,
+                "timeout_source": timeout_source,
             },
             run_seconds=result.seconds,
             details={"harness_metadata": metadata, "harness_output": str(output)},
             compare=compare,
         )
+
+    def timeout_for(self, request: RunRequest) -> tuple[float, str]:
+        """``--mlperf-timeout``, else the benchmark data's figure for this item."""
+        if self.settings.timeout_s is not None:
+            return self.settings.timeout_s, "--mlperf-timeout"
+        return request.benchmark.harness_timeout(request.scenario, request.mode, request.fast)
 
     def accuracy_data(self, request: RunRequest, progress: Progress) -> AccuracyData | None:
         """A converted data set under ``<scratch>/pytest-mlperf/datasets/`` lets us recompute.
