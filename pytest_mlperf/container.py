@@ -19,6 +19,14 @@ MANAGED_LABEL = "pytest-mlperf.managed"
 KEY_LABEL = "pytest-mlperf.key"
 #: How long a freshly launched container must stay up to count as started.
 START_GRACE_S = 1.0
+#: Capabilities added to Docker's default set: SYS_ADMIN, because NVIDIA's kernel driver
+#: grants its privileged controls (vboost, power limits, MIG instances) only with it.
+CAPABILITIES = ("SYS_ADMIN",)
+#: seccomp: Docker's default profile refuses set_mempolicy, which the harness's NUMA
+#: binding calls; both as NVIDIA's own container launch sets them.
+SECURITY_OPTIONS = ("apparmor=unconfined", "seccomp=unconfined")
+#: /dev/shm of a GPU container (Docker's default is 64 MB), as NVIDIA's launch sets it.
+SHM_SIZE = "32g"
 # Runs the command in its own session (setsid in a background job does not fork, so $! is
 # the session and process-group id), records that id, and waits for the exit status, so a
 # timeout or Ctrl-C can stop the whole process group. User values only ever travel as
@@ -52,9 +60,47 @@ class ContainerSpec:
                 None if self.gpus is None else tuple(self.gpus),
                 self.nvidia_runtime,
                 self.workdir,
+                (CAPABILITIES, SECURITY_OPTIONS, SHM_SIZE, "memlock=-1"),  # the launch flags
             )
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def launch_options(spec: ContainerSpec) -> dict[str, Any]:
+    """The ``containers.run`` arguments for ``spec``; README "Container flags" says why each."""
+    from docker.types import DeviceRequest, Ulimit
+
+    volumes = {host: {"bind": inner, "mode": "rw"} for host, inner in spec.mounts.items()}
+    volumes.update(
+        {host: {"bind": inner, "mode": "ro"} for host, inner in spec.file_mounts.items()}
+    )
+    kwargs: dict[str, Any] = {
+        "image": spec.image,
+        "name": spec.name,
+        "command": ["tail", "-f", "/dev/null"],
+        "detach": True,
+        "labels": {MANAGED_LABEL: "true", KEY_LABEL: spec.key},
+        "volumes": volumes,
+        "environment": dict(spec.environment),
+        "working_dir": spec.workdir,
+        "cap_add": list(CAPABILITIES),
+        # the host's network: what the harness downloads need, no NAT, and it works on
+        # engines started without a default bridge (--bridge=none)
+        "network_mode": "host",
+        "security_opt": list(SECURITY_OPTIONS),
+    }
+    if spec.gpus is not None:
+        kwargs["shm_size"] = SHM_SIZE
+        kwargs["ulimits"] = [Ulimit(name="memlock", soft=-1, hard=-1)]
+        if spec.nvidia_runtime:
+            kwargs["runtime"] = "nvidia"
+        if list(spec.gpus) == ["all"]:
+            kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        else:
+            kwargs["device_requests"] = [
+                DeviceRequest(device_ids=list(spec.gpus), capabilities=[["gpu"]])
+            ]
+    return kwargs
 
 
 @dataclass
@@ -190,37 +236,8 @@ class HarnessContainer:
 
     def _launch(self, spec: ContainerSpec) -> Any:
         import docker.errors
-        from docker.types import DeviceRequest
 
-        volumes = {host: {"bind": inner, "mode": "rw"} for host, inner in spec.mounts.items()}
-        volumes.update(
-            {host: {"bind": inner, "mode": "ro"} for host, inner in spec.file_mounts.items()}
-        )
-        kwargs: dict[str, Any] = {
-            "image": spec.image,
-            "name": spec.name,
-            "command": ["tail", "-f", "/dev/null"],
-            "detach": True,
-            "labels": {MANAGED_LABEL: "true", KEY_LABEL: spec.key},
-            "volumes": volumes,
-            "environment": dict(spec.environment),
-            "working_dir": spec.workdir,
-            "cap_add": ["SYS_ADMIN", "SYS_TIME"],
-            # the host's network: what the harness downloads need, no NAT, and it works on
-            # engines started without a default bridge (--bridge=none)
-            "network_mode": "host",
-            "security_opt": ["apparmor=unconfined", "seccomp=unconfined"],
-        }
-        if spec.gpus is not None:
-            kwargs["shm_size"] = "32g"
-            if spec.nvidia_runtime:
-                kwargs["runtime"] = "nvidia"
-            if list(spec.gpus) == ["all"]:
-                kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
-            else:
-                kwargs["device_requests"] = [
-                    DeviceRequest(device_ids=list(spec.gpus), capabilities=[["gpu"]])
-                ]
+        kwargs = launch_options(spec)
         try:
             container = self.client.containers.run(**kwargs)
             self._survives_start(container, spec)

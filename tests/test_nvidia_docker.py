@@ -477,3 +477,36 @@ def test_container_that_exits_at_once_errors_every_item(
         (error,) = item["errors"]
         assert "exited at once (exited, exit code 3)" in error, error
         assert error.endswith("its last output:\nbad config: no such system"), error
+
+
+def test_container_flags_are_the_documented_ones(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    """What the engine actually holds for a launched container (README "Container flags")."""
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+    host = docker_client.containers.get(backend.info["container"]).attrs["HostConfig"]
+    assert [c.removeprefix("CAP_") for c in host["CapAdd"]] == ["SYS_ADMIN"]  # no SYS_TIME
+    assert sorted(host["SecurityOpt"]) == ["apparmor=unconfined", "seccomp=unconfined"]
+    assert host["NetworkMode"] == "host"
+    scratch = (tmp_path / "scratch").resolve()
+    assert sorted(host["Binds"]) == sorted(
+        [f"{harness.resolve()}:/work:rw", f"{scratch}:{scratch}:rw"]
+    )
+    assert not host.get("DeviceRequests") and not host.get("Ulimits")  # --mlperf-devices=none
+
+
+def test_gpu_containers_get_devices_shm_and_memlock() -> None:
+    """GPU flags cannot be launched without a GPU engine: check what would be asked for."""
+    from pytest_mlperf.container import ContainerSpec, launch_options
+
+    spec = ContainerSpec("img", "name", {"/h": "/work"}, gpus=["0", "1"], nvidia_runtime=True)
+    options = launch_options(spec)
+    assert options["shm_size"] == "32g" and options["runtime"] == "nvidia"
+    assert [(u.name, u.soft, u.hard) for u in options["ulimits"]] == [("memlock", -1, -1)]
+    (request,) = options["device_requests"]
+    assert request.device_ids == ["0", "1"] and request.capabilities == [["gpu"]]
+    assert (
+        launch_options(ContainerSpec("img", "name", {}, gpus=["all"]))["device_requests"][0].count
+        == -1
+    )
