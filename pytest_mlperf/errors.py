@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pytest_mlperf.redact import redact
+
 
 class MlperfError(Exception):
-    """Root of every error pytest-mlperf raises on purpose."""
+    """Root of every error pytest-mlperf raises on purpose; its message has secrets masked.
+
+    Every failure text (terminal, JUnit, HTML, the records' ``errors``) comes from here, so
+    this is where a harness output tail with a token in it is masked.
+    """
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            args = (redact(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class ConfigError(MlperfError):

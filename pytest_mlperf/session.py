@@ -20,6 +20,7 @@ from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
 from pytest_mlperf.items import RECORDS_KEY, MlperfCollector, MlperfItem, RunFailed
 from pytest_mlperf.placement import Placement
 from pytest_mlperf.provenance import digest, find_reusable, provenance
+from pytest_mlperf.redact import redact, redact_obj
 from pytest_mlperf.report.terminal import summary_table
 from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
 from pytest_mlperf.results.record import MlperfResult, build_record
@@ -60,7 +61,7 @@ class MlperfSession:
         )
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.records: list[dict[str, Any]] = []
-        self.host: dict[str, Any] = {}
+        self._host: dict[str, Any] = {}
         self._backend: Backend | None = None
         self._backend_error: str | None = None
         self._plan: list[ItemSpec] = []
@@ -70,6 +71,15 @@ class MlperfSession:
         self._baseline_message: str | None = None
         #: (benchmark, scenario, mode, config_ver, fast) → log dir of a finished run
         self._finished: dict[tuple[str, str, str, str, bool], Path] = {}
+
+    @property
+    def host(self) -> dict[str, Any]:
+        """The backend's host record (results.json, JUnit and HTML), secrets masked."""
+        return self._host
+
+    @host.setter
+    def host(self, value: Mapping[str, Any]) -> None:
+        self._host = redact_obj(value)
 
     # -- collection -------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -140,6 +150,7 @@ class MlperfSession:
         """Show a progress line in the terminal, even while output is captured."""
         if self.is_worker or self.config.get_verbosity() < 0:
             return
+        line = redact(line)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capman = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:

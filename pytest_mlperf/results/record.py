@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf.redact import redact_obj
 from pytest_mlperf.results.loadgen import ACCURACY, DETAIL, SUMMARY, ParsedLog
 from pytest_mlperf.verdict import Verdict
 
@@ -35,32 +36,36 @@ def build_record(
     details: Mapping[str, Any] | None = None,
     accuracy: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the record; ``parsed`` is None when the run produced no readable logs."""
+    """Assemble the record, secrets masked; ``parsed`` is None when the run produced no
+    readable logs."""
     fields = (parsed or ParsedLog(source="")).record_fields()
     if error:
         fields["errors"].append(error)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "nodeid": nodeid,
-        "benchmark": benchmark,
-        "scenario": scenario,
-        "mode": mode,
-        "config_ver": config_ver,
-        "backend": backend,
-        "system": system,
-        "fast": fast,
-        **fields,
-        "threshold": threshold,
-        "verdict": verdict.to_dict(),
-        "accuracy": dict(accuracy) if accuracy is not None else None,
-        "settings": dict(settings),
-        "calibration": dict(calibration) if calibration else None,
-        "timing": dict(timing),
-        "log_dir": str(log_dir),
-        "item_dir": str(item_dir or log_dir),
-        "backend_details": dict(details) if details else None,
-        "files": sorted(name for name in _LOG_FILES if (log_dir / name).is_file()),
-    }
+    record: dict[str, Any] = redact_obj(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "nodeid": nodeid,
+            "benchmark": benchmark,
+            "scenario": scenario,
+            "mode": mode,
+            "config_ver": config_ver,
+            "backend": backend,
+            "system": system,
+            "fast": fast,
+            **fields,
+            "threshold": threshold,
+            "verdict": verdict.to_dict(),
+            "accuracy": dict(accuracy) if accuracy is not None else None,
+            "settings": dict(settings),
+            "calibration": dict(calibration) if calibration else None,
+            "timing": dict(timing),
+            "log_dir": str(log_dir),
+            "item_dir": str(item_dir or log_dir),
+            "backend_details": dict(details) if details else None,
+            "files": sorted(name for name in _LOG_FILES if (log_dir / name).is_file()),
+        }
+    )
+    return record
 
 
 class MlperfResult:

@@ -11,12 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf.errors import MlperfError
+from pytest_mlperf.redact import redact, redact_obj
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+def atomic_write_text(path: Path, text: str, *, mask_secrets: bool = True) -> None:
+    """Write ``text`` (secrets masked) to ``path`` via a temporary file and ``os.replace``.
+
+    ``mask_secrets=False`` only for files that are not reports (generated harness code).
+    """
+    if mask_secrets:
+        text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -31,9 +37,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as indented JSON with every string's secrets masked, atomically."""
+    text = json.dumps(redact_obj(data), indent=2, sort_keys=False) + "\n"
     try:
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+        atomic_write_text(path, text, mask_secrets=False)  # masked string by string above
     except OSError as exc:
         raise MlperfError(f"cannot write {path}: {exc.strerror or exc}") from exc
 

@@ -2,7 +2,7 @@
 # Stand-in for NVIDIA's harness `make` (tests only): the same targets, the same output
 # layout (LOG_DIR/<system>/<benchmark>/<Scenario>/ with LoadGen logs and metadata.json),
 # v4.0's refusal of unknown flags and v4.1's silent ignoring of them.
-# /work/standin.conf may set MODE (ok, hang, unknown_system, exit_nonzero, wrong_dir,
+# /work/standin.conf may set MODE (ok, hang, unknown_system, exit_nonzero, leak, wrong_dir,
 # fail_step, disagree), FAIL_STEP and VERSION (4.0 or 4.1).
 MODE=ok
 VERSION=4.1
@@ -54,6 +54,19 @@ case "$MODE" in
   hang) echo "[I] harness is hanging"; sleep 3600; exit 0 ;;
   unknown_system) echo "[E] Detected system did not match any known systems. Exiting."; exit 0 ;;
   exit_nonzero) echo "[E] Traceback: TensorRT engine build failed"; exit 1 ;;
+  leak)
+    # prints planted secrets (from standin.conf), then fails: nothing of them may reach a report
+    echo "[I] env: HF_TOKEN=$LEAK_TOKEN"
+    echo "[I] using token $LEAK_TOKEN for the model download"
+    echo "[I] GET https://bot:$LEAK_PASSWORD@registry.example/v2/"
+    echo "[I] header Authorization: Bearer $LEAK_BEARER"
+    echo "[I] docker login as $LEAK_DOCKER_PAIR, password $LEAK_DOCKER_PASSWORD"
+    echo "-----BEGIN RSA PRIVATE KEY-----"
+    echo "$LEAK_PEM"
+    echo "$LEAK_PEM"
+    echo "-----END RSA PRIVATE KEY-----"
+    echo "[E] Traceback: TensorRT engine build failed"
+    exit 1 ;;
   wrong_dir) LOG_DIR=/work/build/logs/elsewhere ;;
 esac
 full="$bench-99"

@@ -143,7 +143,8 @@ def write_overlay(
             original_path.read_text(encoding="utf-8") if original_path.is_file() else default_header
         )
         target = overlay_dir / rel
-        atomic_write_text(target, _with_block(original, block))
+        # harness code mounted into the container, not a report: written as generated
+        atomic_write_text(target, _with_block(original, block), mask_secrets=False)
         mounts[str(target)] = f"/work/{rel.as_posix()}"
 
     emit(CUSTOM_LIST, "custom_systems = dict()\n", system_entry(spec, record))
