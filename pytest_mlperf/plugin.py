@@ -127,11 +127,17 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if compare:
         return _compare(config, compare)
     try:
-        _load(config)
+        run_config = _load(config)[0]
     except (ConfigError, DataError) as exc:
         raise pytest.UsageError(str(exc)) from exc
     if config.getoption("mlperf_doctor", False):
         return _doctor(config)
+    if run_config.enabled and not config.option.collectonly:
+        from pytest_mlperf.results.store import unwritable_problem
+
+        problem = unwritable_problem(run_config.results_dir)
+        if problem:  # e.g. a read-only mount: say so before anything runs
+            raise pytest.UsageError(f"--mlperf-results-dir: {problem}")
     return None
 
 

@@ -24,7 +24,12 @@ from pytest_mlperf.redact import redact, redact_obj
 from pytest_mlperf.report.terminal import summary_table
 from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
 from pytest_mlperf.results.record import MlperfResult, build_record
-from pytest_mlperf.results.store import RunStore, atomic_write_json, new_run_id
+from pytest_mlperf.results.store import (
+    RunStore,
+    atomic_write_json,
+    free_space_problem,
+    new_run_id,
+)
 from pytest_mlperf.schemas import validate
 from pytest_mlperf.shared import SharedPreparation, read_preparations
 from pytest_mlperf.thresholds import Threshold, ThresholdTable
@@ -237,6 +242,9 @@ class MlperfSession:
                     f"{spec.config_ver!r}; valid: {', '.join(config_vers)}"
                 )
             log_dir = self.store.item_dir(spec.variant.name, spec.scenario, spec.mode)
+            full = free_space_problem(log_dir)
+            if full:
+                raise MlperfError(full)
             bench = self.catalog.benchmark(spec.variant.name)
             request = RunRequest(
                 benchmark=bench,
@@ -327,8 +335,12 @@ class MlperfSession:
                 key = (spec.variant.name, spec.scenario, spec.mode, spec.config_ver, run_fast)
                 self._finished[key] = outcome.log_dir
         except Exception as exc:
-            record = self._error_record(spec, nodeid, log_dir, exc, started, run_fast)
-            raise RunFailed(MlperfResult(record), exc) from exc
+            cause: Exception = exc
+            full = free_space_problem(log_dir) if log_dir is not None else None
+            if full and full not in str(exc):  # the disk filled up during the run
+                cause = MlperfError(f"{full}; so: {type(exc).__name__}: {exc}")
+            record = self._error_record(spec, nodeid, log_dir, cause, started, run_fast)
+            raise RunFailed(MlperfResult(record), cause) from exc
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
             record = self._error_record(
                 spec,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from pytest_mlperf.backends.reference import ReferenceBackend
 from pytest_mlperf.errors import ParseError
 from pytest_mlperf.results.loadgen import DETAIL, SUMMARY, parse_dir
+from pytest_mlperf.results.store import MIN_FREE_BYTES
 from tests.conftest import TINY_CONFTEST, RunMlperf
 from tests.loadgen_runs import run_tiny
 
@@ -210,3 +214,140 @@ def test_two_sessions_at_once_share_the_build_and_keep_their_own_results(
             w for p in data["preparations"] for w in p["work"] if w.startswith("built model")
         ]
     assert len(builds) == 1  # one session built, the other waited on the lock and reused it
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB file system of its own (tmpfs), unmounted afterwards."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"mount is not permitted here: {done.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+#: conftest addition: fill the file system to the last byte before the SingleStream item
+#: starts, or (DURING) once its LoadGen run has created its log files.
+FILL = """
+import errno, os, threading, time
+from pathlib import Path
+
+ROOT, DURING = Path({root!r}), {during!r}
+
+def fill():
+    if DURING:
+        deadline = time.monotonic() + 120
+        pattern = "*/tiny-99/SingleStream/performance/mlperf_log_detail.txt"
+        while not list(ROOT.glob(pattern)) and time.monotonic() < deadline:
+            time.sleep(0.002)
+    fd = os.open(ROOT / "filler", os.O_WRONLY | os.O_CREAT)
+    for size in (1 << 16, 1 << 12, 1):
+        try:
+            while True:
+                os.write(fd, b"x" * size)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    os.close(fd)
+
+def pytest_runtest_setup(item):
+    if item.nodeid == "mlperf::tiny-99[SingleStream-performance]":
+        if DURING:
+            threading.Thread(target=fill, daemon=True).start()
+        else:
+            fill()
+"""
+
+
+def test_disk_full_mid_session_keeps_what_was_written(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester, small_tmpfs: Path
+) -> None:
+    """The results file system fills up after the first item: the next items fail with the
+    reason and the path, results.json keeps the first item (atomic replace), nothing is
+    left half-written, and the session ends normally."""
+    pytester.makeconftest(TINY_CONFTEST + FILL.format(root=str(small_tmpfs), during=False))
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline,SingleStream,Server",
+        "--mlperf-fast",
+        f"--mlperf-results-dir={small_tmpfs}",
+        "--junitxml=junit.xml",
+    )
+    assert shutil.disk_usage(small_tmpfs).free < MIN_FREE_BYTES  # it really was full
+    out = result.stdout.str()
+    assert "INTERNALERROR" not in out + result.stderr.str()
+    result.assert_outcomes(passed=1, failed=2)
+    (run,) = [p for p in small_tmpfs.iterdir() if p.is_dir()]
+    result.stdout.fnmatch_lines(
+        [
+            f"*cannot write {run}/results.json: No space left on device",  # a real ENOSPC
+            f"MlperfError: no space left for results: {run}/tiny-99/SingleStream/performance "
+            "has * bytes free (an item needs at least 1048576 for its logs)",
+            f"results.json could not be written: cannot write {run}/results.json: "
+            "No space left on device",
+        ]
+    )
+    data = json.loads((run / "results.json").read_text())  # the last complete version
+    assert [i["scenario"] for i in data["items"]] == ["Offline"]
+    assert data["items"][0]["verdict"]["outcome"] == "passed" and data["finished"] is None
+    first = json.loads((run / "tiny-99" / "Offline" / "performance" / "result.json").read_text())
+    assert first["verdict"]["outcome"] == "passed"
+    assert [p.name for p in small_tmpfs.rglob("*.tmp")] == []  # no half-written file
+    assert not (run / "tiny-99" / "SingleStream" / "performance" / "result.json").exists()
+    junit = (pytester.path / "junit.xml").read_text()  # the reports elsewhere have all three
+    assert junit.count("<testcase") == 3 and 'failures="2"' in junit
+    assert "no space left for results" in junit
+
+
+def test_disk_full_during_a_run_is_named_as_the_cause(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester, small_tmpfs: Path
+) -> None:
+    """The disk fills while LoadGen runs (it writes empty or cut logs without complaint):
+    the item's error says the disk is full, then what went wrong because of it."""
+    pytester.makeconftest(TINY_CONFTEST + FILL.format(root=str(small_tmpfs), during=True))
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline,SingleStream",
+        "--mlperf-fast",
+        f"--mlperf-results-dir={small_tmpfs}",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    (run,) = [p for p in small_tmpfs.iterdir() if p.is_dir()]
+    result.stdout.fnmatch_lines(
+        [
+            f"MlperfError: no space left for results: {run}/tiny-99/SingleStream/performance "
+            "has * bytes free (an item needs at least 1048576 for its logs); so: *Error: *"
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+    assert [p.name for p in small_tmpfs.rglob("*.tmp")] == []
+
+
+def test_read_only_results_directory_is_a_usage_error(
+    pytester: pytest.Pytester, small_tmpfs: Path
+) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    assert not os.access(small_tmpfs, os.W_OK)  # even for root
+    pytester.makeconftest(TINY_CONFTEST)
+    for target in (small_tmpfs, small_tmpfs / "results"):
+        result = pytester.runpytest("--mlperf-benchmarks=tiny", f"--mlperf-results-dir={target}")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(
+            [
+                f"ERROR: --mlperf-results-dir: '{target}' cannot be written: "
+                f"'{small_tmpfs}' is on a read-only file system"
+            ]
+        )
+    # collecting writes nothing, so it still works
+    listed = pytester.runpytest(
+        "--mlperf-benchmarks=tiny", f"--mlperf-results-dir={small_tmpfs}", "--collect-only", "-q"
+    )
+    assert listed.ret == pytest.ExitCode.OK

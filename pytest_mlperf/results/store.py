@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,38 @@ def atomic_write_json(path: Path, data: Any) -> None:
         atomic_write_text(path, text, mask_secrets=False)  # masked string by string above
     except OSError as exc:
         raise MlperfError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+#: An item does not start when the results file system has less than this free: LoadGen
+#: would write empty or cut logs without an error of its own.
+MIN_FREE_BYTES = 1 << 20
+
+
+def free_space_problem(path: Path) -> str | None:
+    """Why ``path``'s file system is too full for an item's logs, or None."""
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return None
+    if free >= MIN_FREE_BYTES:
+        return None
+    return (
+        f"no space left for results: {path} has {free} bytes free "
+        f"(an item needs at least {MIN_FREE_BYTES} for its logs)"
+    )
+
+
+def unwritable_problem(path: Path) -> str | None:
+    """Why the directory ``path`` (or the existing parent it would be made in) cannot be
+    written, or None. Uses access(2), which reports a read-only mount even to root."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return None
+    if os.access(existing, os.W_OK | os.X_OK):
+        return None
+    read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    why = "is on a read-only file system" if read_only else "is not writable (permission denied)"
+    return f"{str(path)!r} cannot be written: {str(existing)!r} {why}"
 
 
 def new_run_id(now: datetime | None = None) -> str:
