@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,14 @@ import numpy  # noqa: F401
 import onnx  # noqa: F401
 import onnxruntime  # noqa: F401
 import pytest
+
+import pytest_mlperf
+
+# The same for every pytest_mlperf module: a module first imported inside one in-process run
+# is dropped after it and imported afresh by the next, while caches in modules that stay
+# (functools caches of loaded data sets) would hold instances of the dropped classes.
+for _module in pkgutil.walk_packages(pytest_mlperf.__path__, "pytest_mlperf."):
+    importlib.import_module(_module.name)
 
 DATA = Path(__file__).parent / "data"
 TINY_DIR = DATA / "tiny"
