@@ -280,32 +280,19 @@ class MlperfSession:
             prov["settings_sha256"] = digest(outcome.settings)
             submission: dict[str, Any] | None = None
             if self.run_config.submission_checks != "off":
-                from pytest_mlperf.submission import (
-                    apply_to_verdict,
-                    check_item,
-                    load_rules,
-                    stage_and_check_accuracy,
-                    submission_record,
-                )
+                from pytest_mlperf.submission import judge_item
 
-                rules = check_item(
-                    load_rules(),
+                verdict, submission = judge_item(
+                    self.run_config.submission_checks,
                     spec.variant.name,
                     spec.scenario,
                     spec.mode,
-                    parsed.loadgen,
-                    parsed.errors,
+                    parsed,
+                    verdict,
+                    accuracy,
+                    outcome.log_dir,
+                    log_dir / "submission",
                 )
-                staged = None
-                if accuracy is not None:
-                    staged, more = stage_and_check_accuracy(
-                        load_rules(), outcome.log_dir, log_dir / "submission", accuracy
-                    )
-                    rules.extend(more)
-                verdict = apply_to_verdict(verdict, rules, self.run_config.submission_checks)
-                submission = submission_record(rules, self.run_config.submission_checks)
-                if staged is not None:
-                    submission["accuracy_dir"] = str(staged)
             record = build_record(
                 **self._identity(spec, nodeid, run_fast),
                 parsed=parsed,

@@ -27,6 +27,7 @@ from typing import Any
 
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.errors import DataError
+from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.schemas import validate
 from pytest_mlperf.verdict import FAILED, Check, Verdict
 
@@ -425,3 +426,31 @@ def submission_record(results: list[RuleResult], mode: str) -> dict[str, Any]:
         "ready": all(r.passed for r in results),
         "rules": [r.to_dict() for r in results],
     }
+
+
+def judge_item(
+    mode: str,
+    benchmark: str,
+    scenario: str,
+    item_mode: str,
+    parsed: ParsedLog,
+    verdict: Verdict,
+    accuracy: Mapping[str, Any] | None,
+    log_dir: Path,
+    staging: Path,
+) -> tuple[Verdict, dict[str, Any]]:
+    """Every rule that concerns one item (accuracy items: staged into ``staging`` first).
+
+    Returns the verdict with the rules applied (``mode`` ``fail`` or ``warn``) and the
+    record's ``submission`` object.
+    """
+    rules = load_rules()
+    results = check_item(rules, benchmark, scenario, item_mode, parsed.loadgen, parsed.errors)
+    staged = None
+    if accuracy is not None:
+        staged, more = stage_and_check_accuracy(rules, log_dir, staging, accuracy)
+        results.extend(more)
+    record = submission_record(results, mode)
+    if staged is not None:
+        record["accuracy_dir"] = str(staged)
+    return apply_to_verdict(verdict, results, mode), record
