@@ -130,10 +130,110 @@ def verify_accuracy(accuracy_log: Path, audit_log: Path) -> AccuracyMatch:
                 match.matched += 1
             else:
                 match.mismatched += 1
-                if len(match.mismatched_examples) < _EXAMPLES:
-                    match.mismatched_examples.append(entry.qsl_idx)
+                examples = match.mismatched_examples
+                if len(examples) < _EXAMPLES and entry.qsl_idx not in examples:
+                    examples.append(entry.qsl_idx)
     match.missing = sum(len(v) for k, v in sampled.items() if k not in seen)
     return match
+
+
+@dataclass
+class PartThree:
+    """TEST01 part III: the accuracy of the sampled responses against the accuracy run's own
+    responses to the same samples (for a SUT whose answers are not bit-exact)."""
+
+    metric: str
+    baseline: float
+    compliance: float
+    samples: int
+    tolerance: float
+
+    @property
+    def delta(self) -> float:
+        """|compliance − baseline| / baseline."""
+        if self.baseline == 0:
+            return 0.0 if self.compliance == 0 else float("inf")
+        return abs(self.compliance - self.baseline) / abs(self.baseline)
+
+    @property
+    def passed(self) -> bool:
+        """Within the tolerance, with at least one sample scored."""
+        return self.samples > 0 and self.delta <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**asdict(self), "delta": self.delta, "passed": self.passed}
+
+
+def _restrict(dataset: Any, indices: set[int]) -> Any:
+    """``dataset`` with only the samples ``indices`` (and, for SQuAD, their questions)."""
+    from pytest_mlperf.accuracy.kits import KitsDataset
+    from pytest_mlperf.accuracy.squad import SquadDataset
+
+    if isinstance(dataset, KitsDataset):
+        return replace(dataset, keys={i: k for i, k in dataset.keys.items() if i in indices})
+    if isinstance(dataset, SquadDataset):
+        features = {i: f for i, f in dataset.features.items() if i in indices}
+        qids = {f.qid for f in features.values()}
+        questions = {q: v for q, v in dataset.questions.items() if q in qids}
+        return replace(dataset, features=features, questions=questions)
+    raise TypeError(f"not a data set: {dataset!r}")
+
+
+def _write_subset(
+    source: Path, dest: Path, keep: Mapping[int, int], first_only: bool = True
+) -> int:
+    """Write the entries of ``source`` whose qsl_idx is in ``keep`` (renumbered to its value)."""
+    from pytest_mlperf.accuracy.reader import iter_accuracy_log
+
+    seen: set[int] = set()
+    rows: list[str] = []
+    for entry in iter_accuracy_log(source):
+        if entry.qsl_idx not in keep or (first_only and entry.qsl_idx in seen):
+            continue
+        seen.add(entry.qsl_idx)
+        rows.append(
+            json.dumps(
+                {"seq_id": len(rows), "qsl_idx": keep[entry.qsl_idx], "data": entry.data.hex()}
+            )
+        )
+    dest.write_text("[\n" + ",\n".join(rows) + "\n]\n", encoding="utf-8")
+    return len(rows)
+
+
+def part_three(
+    accuracy_log: Path,
+    audit_log: Path,
+    dataset_path: Path,
+    index_map: Mapping[int, int] | None,
+    workdir: Path,
+    tolerance: float,
+) -> PartThree:
+    """Score the audit run's sampled responses and the accuracy run's responses to the same
+    samples (its ``baseline``, as create_accuracy_baseline.sh makes it) on ``dataset_path``.
+
+    ``index_map``: QSL index → the data set's index, where they differ (the reference
+    backend's evaluation set holds a selection of the performance QSL); samples outside it
+    cannot be scored and are left out of both.
+    """
+    from pytest_mlperf.accuracy.evaluate import evaluate_log, load_dataset_cached
+    from pytest_mlperf.accuracy.reader import iter_accuracy_log
+
+    sampled = {e.qsl_idx for e in iter_accuracy_log(audit_log)}
+    keep = {
+        i: (index_map[i] if index_map is not None else i)
+        for i in sampled
+        if index_map is None or i in index_map
+    }
+    workdir.mkdir(parents=True, exist_ok=True)
+    baseline_log = workdir / "mlperf_log_accuracy_baseline.json"
+    compliance_log = workdir / "mlperf_log_accuracy_compliance.json"
+    _write_subset(accuracy_log, baseline_log, keep)
+    _write_subset(audit_log, compliance_log, keep)
+    dataset = _restrict(load_dataset_cached(dataset_path), set(keep.values()))
+    base = evaluate_log(baseline_log, dataset)
+    comp = evaluate_log(compliance_log, dataset)
+    return PartThree(base.primary, base.value, comp.value, comp.scored, tolerance)
 
 
 def score(parsed: ParsedLog) -> tuple[float | None, str | None]:
@@ -228,6 +328,7 @@ def checks(
     audit: ParsedLog,
     accuracy: AccuracyMatch,
     performance: PerformanceMatch,
+    part3: PartThree | str | None = None,
 ) -> list[Check]:
     """The verdict lines of a compliance item."""
     wrong = audit_applied(audit, values)
@@ -243,19 +344,27 @@ def checks(
         )
     ]
     detail = f"{accuracy.missing} sampled not in the accuracy log" if accuracy.missing else ""
+    passed = accuracy.passed
     if accuracy.mismatched:
-        detail = (
-            f"first differing qsl_idx: {', '.join(map(str, accuracy.mismatched_examples))}; "
-            "the SUT answers differently in performance mode (or is not deterministic: then "
-            f"{test} part III, the accuracy of the sampled responses, decides)"
-        )
+        detail = f"first differing qsl_idx: {', '.join(map(str, accuracy.mismatched_examples))}"
+        if isinstance(part3, PartThree):
+            passed = part3.passed and accuracy.matched + accuracy.mismatched > 0
+            detail += (
+                f"; part III: {part3.metric} of the audit run's answers to the {part3.samples} "
+                f"sampled samples {part3.compliance:.4f} vs the accuracy run's "
+                f"{part3.baseline:.4f}, Δ {part3.delta * 100:.3f} % "
+                f"(limit {part3.tolerance * 100:g} %)"
+                + ("" if part3.passed else ": the SUT answers differently in performance mode")
+            )
+        else:
+            detail += f"; part III not run: {part3 or 'no data set'}"
     out.append(
         Check(
             f"{test}:accuracy",
             f"{accuracy.matched} of {accuracy.sampled} sampled responses equal, "
             f"{accuracy.mismatched} differ",
-            "all equal the accuracy run's (at least one)",
-            accuracy.passed,
+            "all equal the accuracy run's, or (part III) their accuracy within the limit",
+            passed,
             detail,
         )
     )
@@ -286,16 +395,21 @@ def compliance_record(
     runs: Mapping[str, str],
     accuracy: AccuracyMatch,
     performance: PerformanceMatch,
+    part3: PartThree | str | None = None,
 ) -> dict[str, Any]:
-    """The record's ``compliance`` object."""
+    """The record's ``compliance`` object (``part3``: null, its figures, or why not run)."""
+    accurate = accuracy.passed or (
+        isinstance(part3, PartThree) and part3.passed and accuracy.mismatched > 0
+    )
     return {
         "test": test,
         "round": ROUND,
         "audit_config": dict(values),
         "runs": dict(runs),
         "accuracy": accuracy.to_dict(),
+        "part3": part3.to_dict() if isinstance(part3, PartThree) else part3,
         "performance": performance.to_dict(),
-        "passed": accuracy.passed and (performance.passed or not performance.judged),
+        "passed": accurate and (performance.passed or not performance.judged),
     }
 
 
@@ -347,6 +461,9 @@ def run_compliance(
     if outcome.compare is not None:
         audit.warnings.extend(outcome.compare(audit))
     accuracy = verify_accuracy(acc_dir / ACCURACY, outcome.log_dir / ACCURACY)
+    part3: PartThree | str | None = None
+    if accuracy.mismatched:
+        part3 = _part_three(backend, request, acc_dir / ACCURACY, outcome.log_dir, progress)
     performance = verify_performance(test, parse_dir(perf_dir), audit, request.fast)
     progress(
         f"{request.variant.name} {request.scenario} {test}: {accuracy.matched} of "
@@ -357,5 +474,50 @@ def run_compliance(
     runs.update(
         performance_dir=str(perf_dir), accuracy_dir=str(acc_dir), audit_dir=str(outcome.log_dir)
     )
-    verdict = Verdict.from_checks(checks(test, values, audit, accuracy, performance))
-    return outcome, audit, verdict, compliance_record(test, values, runs, accuracy, performance)
+    verdict = Verdict.from_checks(checks(test, values, audit, accuracy, performance, part3))
+    record = compliance_record(test, values, runs, accuracy, performance, part3)
+    return outcome, audit, verdict, record
+
+
+def _part_three(
+    backend: Backend,
+    request: RunRequest,
+    accuracy_log: Path,
+    audit_dir: Path,
+    progress: Progress,
+) -> PartThree | str:
+    """Run part III where the backend names a data set; else say why it cannot run."""
+    from pytest_mlperf.accuracy.evaluate import AccuracyProvider
+    from pytest_mlperf.accuracy.figures import DatasetError
+    from pytest_mlperf.results.loadgen import ACCURACY
+
+    table = load_tests()[request.mode].get("part3_tolerance") or {}
+    tolerance = table.get(f"{request.variant.target_ratio:g}")
+    if tolerance is None:
+        return f"no part III limit for a {request.variant.target_ratio:g} target in the data"
+    acc_request = replace(request, mode="accuracy", compliance=request.mode)
+    data = (
+        backend.accuracy_data(acc_request, progress)
+        if isinstance(backend, AccuracyProvider)
+        else None
+    )
+    if data is None:
+        return f"the {backend.name} backend names no data set to score the responses on"
+    index_map = getattr(backend, "compliance_index_map", None)
+    try:
+        result = part_three(
+            accuracy_log,
+            audit_dir / ACCURACY,
+            data.dataset,
+            index_map(acc_request, progress) if callable(index_map) else None,
+            audit_dir / "part3",
+            float(tolerance),
+        )
+    except DatasetError as exc:
+        return f"cannot score the sampled responses: {exc}"
+    progress(
+        f"{request.variant.name} {request.scenario} {request.mode} part III: {result.metric} "
+        f"{result.compliance:.4f} vs {result.baseline:.4f} on {result.samples} samples "
+        f"(Δ {result.delta * 100:.3f} %, limit {result.tolerance * 100:g} %)"
+    )
+    return result

@@ -234,6 +234,11 @@ class ReferenceBackend:
             precision=precision_for(bench, request.config_ver),
         )
 
+    def compliance_index_map(self, request: RunRequest, progress: Progress) -> dict[int, int]:
+        """Performance-QSL index → evaluation-set index, for scoring compliance samples."""
+        evalset = self._evalset(request.benchmark, progress)
+        return {perf: i for i, perf in enumerate(evalset.selection)}
+
     def _calibrated(
         self, bench: Benchmark, scenario: str, progress: Progress, precision: str | None
     ) -> dict[str, Any] | None:
