@@ -12,36 +12,31 @@ from typing import Any
 
 import pytest
 
-from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
-from pytest_mlperf.baseline import Comparison, compare_to_baseline, save_baseline, with_baseline
+from pytest_mlperf.backends.base import Backend
+from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.catalog import Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
-from pytest_mlperf.items import RECORDS_KEY, MlperfCollector, MlperfItem, RunFailed
+from pytest_mlperf.items import RECORDS_KEY, MlperfCollector, MlperfItem
 from pytest_mlperf.placement import Placement
-from pytest_mlperf.provenance import digest, find_reusable, provenance
 from pytest_mlperf.redact import redact, redact_obj
 from pytest_mlperf.report.terminal import summary_table
-from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
-from pytest_mlperf.results.record import MlperfResult, build_record
 from pytest_mlperf.results.store import (
     RunStore,
     atomic_write_json,
-    free_space_problem,
     new_run_id,
 )
-from pytest_mlperf.schemas import validate
+from pytest_mlperf.runner import ItemRunner
 from pytest_mlperf.shared import SharedPreparation, read_preparations
-from pytest_mlperf.thresholds import Threshold, ThresholdTable
-from pytest_mlperf.verdict import Check, Verdict, judge_performance
+from pytest_mlperf.thresholds import ThresholdTable
 
 RESULTS_SCHEMA_VERSION = 1
 _ITEM_ID = re.compile(
-    r"^mlperf::(.+)\[(Offline|Server|SingleStream|MultiStream)-(performance|accuracy)\]$"
+    r"^mlperf::(.+)\[(Offline|Server|SingleStream|MultiStream)-(performance|accuracy|TEST\d\d)\]$"
 )
 
 
-class MlperfSession:
+class MlperfSession(ItemRunner):
     """State and hook implementations of one pytest-mlperf run (one per process)."""
 
     def __init__(
@@ -216,245 +211,6 @@ class MlperfSession:
             return self.run_config.system
         return self._backend.system_name() if self._backend else "unknown"
 
-    # -- running ----------------------------------------------------------------------------
-    def run_item(
-        self,
-        spec: ItemSpec,
-        nodeid: str,
-        overrides: Mapping[str, float] | None = None,
-        fast: bool | None = None,
-        threshold_override: Threshold | None = None,
-    ) -> MlperfResult:
-        """Run one item and write its result.json; raises :class:`RunFailed` with a record.
-
-        ``fast`` and ``threshold_override`` replace the session's setting and the threshold
-        table's entry (hand-written tests through ``mlperf_run`` / the ``mlperf`` marker).
-        """
-        run_fast = self.run_config.fast if fast is None else fast
-        started = time.perf_counter()
-        log_dir: Path | None = None
-        try:
-            backend = self.backend()
-            config_vers = backend.supported_config_vers()
-            if spec.config_ver not in config_vers:
-                raise BackendError(
-                    f"the {backend.name} backend cannot run config_ver "
-                    f"{spec.config_ver!r}; valid: {', '.join(config_vers)}"
-                )
-            log_dir = self.store.item_dir(spec.variant.name, spec.scenario, spec.mode)
-            full = free_space_problem(log_dir)
-            if full:
-                raise MlperfError(full)
-            bench = self.catalog.benchmark(spec.variant.name)
-            request = RunRequest(
-                benchmark=bench,
-                variant=spec.variant,
-                scenario=spec.scenario,
-                mode=spec.mode,
-                config_ver=spec.config_ver,
-                fast=run_fast,
-                outdir=log_dir,
-                overrides=dict(overrides or {}),
-            )
-            compliance: dict[str, Any] | None = None
-            comparison: Comparison | None = None
-            accuracy: dict[str, Any] | None = None
-            threshold_text: str | None = None
-            if spec.mode in ("performance", "accuracy"):
-                prov, outcome = self._provenance(request, backend.describe())
-                if outcome is None:
-                    outcome = backend.run(request, self.progress)
-                parsed = parse_dir(outcome.log_dir)
-                if outcome.compare is not None:
-                    parsed.warnings.extend(outcome.compare(parsed))
-                verdict, threshold_text, comparison, accuracy = self._judge(
-                    spec, request, backend, outcome, parsed, run_fast, threshold_override
-                )
-            else:  # a compliance test (TEST01): its own runs, verified together
-                from pytest_mlperf.compliance import run_compliance
-
-                prov, _ = self._provenance(request, backend.describe(), reuse=False)
-                outcome, parsed, verdict, compliance = run_compliance(
-                    backend, request, self._earlier(spec, run_fast), self.progress
-                )
-            prov["settings_sha256"] = digest(outcome.settings)
-            submission: dict[str, Any] | None = None
-            if self.run_config.submission_checks != "off":
-                from pytest_mlperf.submission import judge_item
-
-                verdict, submission = judge_item(
-                    self.run_config.submission_checks,
-                    spec.variant.name,
-                    spec.scenario,
-                    spec.mode,
-                    parsed,
-                    verdict,
-                    accuracy,
-                    outcome.log_dir,
-                    log_dir / "submission",
-                )
-            record = build_record(
-                **self._identity(spec, nodeid, run_fast),
-                parsed=parsed,
-                verdict=verdict,
-                log_dir=outcome.log_dir,
-                settings=outcome.settings,
-                calibration=outcome.calibration,
-                timing={
-                    "run_s": round(outcome.run_seconds, 4),
-                    "item_s": round(time.perf_counter() - started, 4),
-                },
-                threshold=threshold_text,
-                item_dir=log_dir,
-                details=outcome.details,
-                accuracy=accuracy,
-            )
-            record["baseline"] = comparison.to_dict() if comparison else None
-            record["worker"] = self.placement.worker
-            record["device"] = outcome.settings.get("device")
-            record["docker_host"] = self.placement.docker_host
-            record["provenance"] = prov
-            record["submission"] = submission
-            record["compliance"] = compliance
-            validate(record, "result", f"result record of {nodeid}")
-            atomic_write_json(log_dir / "result.json", record)
-            if spec.mode in ("performance", "accuracy"):  # a compliance test may reuse it
-                key = (spec.variant.name, spec.scenario, spec.mode, spec.config_ver, run_fast)
-                self._finished[key] = outcome.log_dir
-        except Exception as exc:
-            cause: Exception = exc
-            full = free_space_problem(log_dir) if log_dir is not None else None
-            if full and full not in str(exc):  # the disk filled up during the run
-                cause = MlperfError(f"{full}; so: {type(exc).__name__}: {exc}")
-            record = self._error_record(spec, nodeid, log_dir, cause, started, run_fast)
-            raise RunFailed(MlperfResult(record), cause) from exc
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
-            record = self._error_record(
-                spec,
-                nodeid,
-                log_dir,
-                BackendError("interrupted (Ctrl-C or SIGTERM)"),
-                started,
-                run_fast,
-            )
-            record["verdict"]["outcome"] = "interrupted"
-            if not self.is_worker:  # no report will carry it: write it now
-                self.records.append(record)
-                with contextlib.suppress(MlperfError):
-                    self.write_index(finished=False)
-            raise
-        result = MlperfResult(record)
-        self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
-        return result
-
-    def _judge(
-        self,
-        spec: ItemSpec,
-        request: RunRequest,
-        backend: Backend,
-        outcome: RunOutcome,
-        parsed: ParsedLog,
-        run_fast: bool,
-        threshold_override: Threshold | None,
-    ) -> tuple[Verdict, str | None, Comparison | None, dict[str, Any] | None]:
-        """A performance or accuracy item's verdict, threshold text, baseline and accuracy."""
-        threshold = None
-        comparison: Comparison | None = None
-        accuracy: dict[str, Any] | None = None
-        threshold_text: str | None = None
-        if spec.mode == "performance":
-            threshold = threshold_override or self.thresholds.lookup(
-                self.system, spec.variant.name, spec.scenario, spec.config_ver
-            )
-            verdict = judge_performance(parsed, run_fast, threshold)
-            threshold_text = threshold.describe() if threshold else None
-            comparison = self._compare_baseline(spec, parsed, run_fast)
-            if comparison is not None:
-                verdict = with_baseline(verdict, comparison)
-        else:
-            from pytest_mlperf.accuracy.evaluate import assess_accuracy
-
-            metadata = (outcome.details or {}).get("harness_metadata") or {}
-            if metadata.get("accuracy"):  # NVIDIA's harness scored it: judge and cross-check
-                from pytest_mlperf.accuracy.harness import assess_harness_accuracy
-
-                _ours, recomputed, _t = assess_accuracy(
-                    backend, request, parsed, outcome.log_dir, self.progress
-                )
-                verdict, accuracy, threshold_text = assess_harness_accuracy(
-                    request, parsed, metadata, outcome.log_dir, recomputed
-                )
-            else:
-                verdict, accuracy, threshold_text = assess_accuracy(
-                    backend, request, parsed, outcome.log_dir, self.progress
-                )
-        return verdict, threshold_text, comparison, accuracy
-
-    def _earlier(self, spec: ItemSpec, fast: bool) -> dict[str, Path]:
-        """Log directories of this process's finished runs of the same item, by mode."""
-        out = {}
-        for mode in ("performance", "accuracy"):
-            key = (spec.variant.name, spec.scenario, mode, spec.config_ver, fast)
-            if key in self._finished:
-                out[mode] = self._finished[key]
-        return out
-
-    def _provenance(
-        self, request: RunRequest, host: Mapping[str, Any], reuse: bool = True
-    ) -> tuple[dict[str, Any], RunOutcome | None]:
-        """The run's provenance; with ``--mlperf-reuse``, an identical earlier result's outcome."""
-        prov = provenance(
-            benchmark_data=request.benchmark.raw,
-            variant=request.variant.name,
-            scenario=request.scenario,
-            mode=request.mode,
-            config_ver=request.config_ver,
-            fast=request.fast,
-            overrides=request.overrides,
-            backend=self.backend_name,
-            system=self.system,
-            calibrate=self.run_config.calibrate,
-            host=host,
-        )
-        if not (self.run_config.reuse and reuse):
-            return prov, None
-        parts = (request.variant.name, request.scenario, request.mode)
-        earlier = find_reusable(self.run_config.results_dir, self.store.root, parts, prov["id"])
-        if earlier is None:
-            return prov, None
-        path, old = earlier
-        prov["status"] = "reused"
-        prov["reused_from"] = str(path)
-        self.progress(f"{request.variant.name} {request.scenario} {request.mode}: reusing {path}")
-        outcome = RunOutcome(
-            log_dir=Path(old["log_dir"]),
-            settings=dict(old.get("settings") or {}),
-            run_seconds=float((old.get("timing") or {}).get("run_s", 0.0)),
-            calibration=old.get("calibration"),
-            details=old.get("backend_details"),
-        )
-        return prov, outcome
-
-    def _compare_baseline(self, spec: ItemSpec, parsed: ParsedLog, fast: bool) -> Comparison | None:
-        """The item's metric against ``--mlperf-baseline`` (performance items only)."""
-        baseline = self.run_config.baseline
-        if baseline is None:
-            return None
-        current = {
-            "benchmark": spec.variant.name,
-            "scenario": spec.scenario,
-            "mode": spec.mode,
-            "config_ver": spec.config_ver,
-            "system": self.system,
-            "fast": fast,
-            "metric": {
-                "name": parsed.metric_name,
-                "value": parsed.metric_value,
-                "unit": parsed.unit,
-            },
-        }
-        return compare_to_baseline(current, baseline, self.run_config.tolerance_pct)
-
     def settings_record(self) -> dict[str, Any]:
         """The run settings, for results.json and the HTML summary."""
         rc = self.run_config
@@ -472,51 +228,6 @@ class MlperfSession:
             if rc.timeout_s is not None
             else "per item: the benchmark data's timeouts_s (each item's settings)",
         }
-
-    def error_result(self, spec: ItemSpec, nodeid: str, exc: Exception) -> MlperfResult:
-        """A result record for an item that failed before it could run."""
-        return MlperfResult(self._error_record(spec, nodeid, None, exc, time.perf_counter()))
-
-    def _identity(self, spec: ItemSpec, nodeid: str, fast: bool) -> dict[str, Any]:
-        """The record fields that say which item ran where."""
-        return {
-            "nodeid": nodeid,
-            "benchmark": spec.variant.name,
-            "scenario": spec.scenario,
-            "mode": spec.mode,
-            "config_ver": spec.config_ver,
-            "backend": self.backend_name,
-            "system": self.system,
-            "fast": fast,
-        }
-
-    def _error_record(
-        self,
-        spec: ItemSpec,
-        nodeid: str,
-        log_dir: Path | None,
-        exc: Exception,
-        started: float,
-        fast: bool | None = None,
-    ) -> dict[str, Any]:
-        message = f"{type(exc).__name__}: {exc}"
-        verdict = Verdict("error", [Check("run", "error", "a result", False, message)], [message])
-        record = build_record(
-            **self._identity(spec, nodeid, self.run_config.fast if fast is None else fast),
-            parsed=None,
-            verdict=verdict,
-            log_dir=log_dir or self.store.root,
-            settings={},
-            calibration=None,
-            timing={"item_s": round(time.perf_counter() - started, 4)},
-            threshold=None,
-            error=message,
-        )
-        if log_dir is not None:
-            # if this write fails too, the record still reaches results.json via the report
-            with contextlib.suppress(MlperfError):
-                atomic_write_json(log_dir / "result.json", record)
-        return record
 
     # -- reporting --------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)

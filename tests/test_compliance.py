@@ -289,3 +289,10 @@ def test_verify_performance_problems() -> None:
     # a shortened run's INVALID is excused under --mlperf-fast, the figure is then not judged
     fast = verify_performance("TEST01", _perf("Offline", 500.0), invalid, fast=True)
     assert fast.problems == [] and fast.judged is False
+
+
+def test_a_crashed_compliance_item_is_recognised() -> None:
+    from pytest_mlperf.session import _ITEM_ID
+
+    match = _ITEM_ID.match("mlperf::tiny-99[Offline-TEST01]")
+    assert match is not None and match.groups() == ("tiny-99", "Offline", "TEST01")
