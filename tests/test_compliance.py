@@ -91,6 +91,7 @@ def test_test01_passes_on_the_reference_backend(
         "--mlperf-fast",
         "-m",
         "mlperf",
+        "--html=report.html",
     )
     result.assert_outcomes(passed=4)
     items = _items(pytester)
@@ -127,6 +128,12 @@ def test_test01_passes_on_the_reference_backend(
         assert checks["TEST01:performance"]["skipped"] is True
         assert comp["performance"]["judged"] is False
         assert comp["performance"]["ratio"] > 0
+    # the HTML report links the three runs each compliance item compared
+    html = (pytester.path / "report.html").read_text()
+    assert html.count("mlperf-compliance-runs") == 2
+    perf = Path(items["tiny-99[Offline-performance]"]["log_dir"]).relative_to(pytester.path)
+    assert str(perf) in html and "TEST01/accuracy" in html and "TEST01/audit" in html
+    assert "TEST01: " in html and " sampled responses equal the accuracy run" in html
     # no other run of the session read an audit.config
     for name in ("tiny-99[Offline-performance]", "tiny-99[SingleStream-performance]"):
         assert items[name]["loadgen"]["effective_accuracy_log_sampling_target"] == 0

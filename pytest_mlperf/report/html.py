@@ -164,8 +164,47 @@ def item_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
         + f'<table class="mlperf mlperf-metrics">{figure_rows}</table>'
         + plots_html(record)
         + f"<p>Logs: {' · '.join(links)}</p>"
+        + _compliance_html(record, report_dir)
         + _provenance_html(record)
         + "</div>"
+    )
+
+
+def _compliance_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
+    """A compliance item's three runs (linked, reused or not) and its comparison figures."""
+    comp = record.get("compliance")
+    if not comp:
+        return ""
+    runs = comp.get("runs") or {}
+    rows = []
+    for name in ("performance", "accuracy", "audit"):
+        path = runs.get(f"{name}_dir")
+        if not path:
+            continue
+        href = os.path.relpath(path, report_dir) if report_dir else Path(path).as_uri()
+        how = runs.get(name, "")
+        rows.append(
+            f"<tr><td>{name}</td><td>{html.escape('reused' if how.startswith('reused') else how)}"
+            f'</td><td><a href="{html.escape(href)}">{html.escape(path)}</a></td></tr>'
+        )
+    acc = comp.get("accuracy") or {}
+    part3 = comp.get("part3")
+    summary = (
+        f"{comp.get('test')}: {acc.get('matched', 0)} of {acc.get('sampled', 0)} sampled "
+        f"responses equal the accuracy run's"
+        + (
+            f"; part III {part3.get('metric')} {part3.get('compliance'):.4f} vs "
+            f"{part3.get('baseline'):.4f}"
+            if isinstance(part3, dict)
+            else f"; part III: {part3}"
+            if part3
+            else ""
+        )
+        + f"; {'passed' if comp.get('passed') else 'failed'}"
+    )
+    return (
+        f'<p class="mlperf-compliance">{html.escape(summary)}</p>'
+        f'<table class="mlperf mlperf-compliance-runs">{"".join(rows)}</table>'
     )
 
 
