@@ -36,6 +36,17 @@ def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, object]]:
             for key in ("threshold", "fp32_reference", "ratio"):
                 if m[key] is not None:
                     props.append((f"{prefix}.{m['name']}.{key}", m[key]))
+    compliance = record.get("compliance")
+    if compliance:
+        props.append((f"{prefix}.compliance_passed", compliance["passed"]))
+        acc, perf = compliance["accuracy"], compliance["performance"]
+        for key in ("sampled", "matched", "mismatched"):
+            props.append((f"{prefix}.accuracy_{key}", acc[key]))
+        if perf.get("ratio") is not None:
+            props.append((f"{prefix}.performance_ratio", perf["ratio"]))
+        part3 = compliance.get("part3")
+        if isinstance(part3, dict):
+            props.append((f"{prefix}.part3_delta", part3["delta"]))
     return props
 
 
