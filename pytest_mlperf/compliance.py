@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.catalog import Benchmark
-from pytest_mlperf.errors import ConfigError, DataError
+from pytest_mlperf.errors import ConfigError
 from pytest_mlperf.results.loadgen import ParsedLog
-from pytest_mlperf.schemas import validate
+from pytest_mlperf.schemas import load_data_file
 from pytest_mlperf.verdict import Check, Verdict, format_metric
 
 if TYPE_CHECKING:
@@ -39,11 +39,7 @@ _EXAMPLES = 5
 def load_tests(round_: str = ROUND) -> dict[str, Any]:
     """``benchmarks/compliance/<round>.json``, validated: test name → its rules."""
     path = data_dir("benchmarks") / "compliance" / f"{round_}.json"
-    try:
-        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read compliance rules: {exc}") from exc
-    validate(raw, "compliance", str(path))
+    raw = load_data_file(path, "compliance", "compliance rules")
     return dict(raw["tests"])
 
 

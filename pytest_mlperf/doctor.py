@@ -9,7 +9,6 @@ and disk sizes per benchmark, validated by ``schemas/preflight.schema.json``).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,11 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf._paths import data_dir
-from pytest_mlperf.errors import DataError
 from pytest_mlperf.host.checks import FIX_DOCKER, FIX_DRIVER, FIX_RUNTIME, check_host
 from pytest_mlperf.host.commands import Runner, run_command
 from pytest_mlperf.host.probe import HostRecord, _load_nvml, probe_host
-from pytest_mlperf.schemas import validate
+from pytest_mlperf.schemas import load_data_file
 
 if TYPE_CHECKING:
     from pytest_mlperf.config import RunConfig
@@ -62,11 +60,7 @@ class DoctorInput:
 def load_preflight(round_: str = "v4.1", path: Path | None = None) -> dict[str, Any]:
     """``benchmarks/preflight/<round>.json``, validated."""
     path = path or data_dir("benchmarks") / "preflight" / f"{round_}.json"
-    try:
-        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read preflight data: {exc}") from exc
-    validate(raw, "preflight", str(path))
+    raw: dict[str, Any] = load_data_file(path, "preflight", "preflight data")
     return raw
 
 

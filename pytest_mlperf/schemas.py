@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -59,3 +60,17 @@ def validate(instance: Any, name: str, source: str) -> None:
     if error is not None:
         field = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise DataError(f"{source}: field {field}: {error.message}")
+
+
+def load_data_file(path: Path, name: str, what: str) -> Any:
+    """Read the JSON data file ``path`` and validate it against schema ``name``.
+
+    Raises :class:`DataError` naming the file: ``cannot read <what>`` when it is missing or
+    not JSON, the field when it breaks the schema.
+    """
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read {what}: {exc}") from exc
+    validate(raw, name, str(path))
+    return raw

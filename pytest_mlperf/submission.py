@@ -16,7 +16,6 @@ it: ``accuracy_target`` (the figure ``accuracy.txt`` states), ``accuracy_hash`` 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -26,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf._paths import data_dir
-from pytest_mlperf.errors import DataError
 from pytest_mlperf.results.loadgen import ParsedLog
-from pytest_mlperf.schemas import validate
+from pytest_mlperf.schemas import load_data_file
 from pytest_mlperf.verdict import FAILED, Check, Verdict
 
 SUBMISSION_CHECKS = ("off", "fail", "warn")
@@ -59,11 +57,7 @@ def load_rules(round_: str = ROUND) -> dict[str, Any]:
 
 def load_rules_file(path: Path) -> dict[str, Any]:
     """A submission rules file, validated (raises DataError naming the file and field)."""
-    try:
-        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read submission rules: {exc}") from exc
-    validate(raw, "submission", str(path))
+    raw: dict[str, Any] = load_data_file(path, "submission", "submission rules")
     return raw
 
 

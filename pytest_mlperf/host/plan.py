@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf._paths import data_dir
-from pytest_mlperf.errors import BackendError, DataError
+from pytest_mlperf.errors import BackendError
 from pytest_mlperf.host.checks import driver_branch
 from pytest_mlperf.host.commands import Runner
 from pytest_mlperf.host.probe import HostRecord
-from pytest_mlperf.schemas import validate
+from pytest_mlperf.schemas import load_data_file
 
 PROVISION_MODES = ("off", "plan", "apply")
 
@@ -38,11 +37,7 @@ class Step:
 def load_host_requirements(round_: str = "v4.1") -> dict[str, Any]:
     """The driver/CUDA/container targets of an MLPerf round (``benchmarks/hosts/<round>.json``)."""
     path = data_dir("benchmarks") / "hosts" / f"{round_}.json"
-    try:
-        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read host requirements: {exc}") from exc
-    validate(raw, "host", str(path))
+    raw: dict[str, Any] = load_data_file(path, "host", "host requirements")
     return raw
 
 

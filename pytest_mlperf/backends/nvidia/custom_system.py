@@ -7,17 +7,15 @@ an overlay directory and bind-mounted read-only over the originals in the contai
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_mlperf._paths import data_dir
-from pytest_mlperf.errors import DataError
 from pytest_mlperf.host.probe import HostRecord
 from pytest_mlperf.results.store import atomic_write_text
-from pytest_mlperf.schemas import validate
+from pytest_mlperf.schemas import load_data_file
 
 CUSTOM_LIST = Path("code/common/systems/custom_list.py")
 BEGIN = "# >>> pytest-mlperf generated block: do not edit by hand >>>"
@@ -48,11 +46,7 @@ def load_systems(directory: Path | None = None) -> list[SystemSpec]:
     directory = directory or data_dir("benchmarks") / "systems"
     systems = []
     for path in sorted(directory.glob("*.json")):
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot read system data: {exc}") from exc
-        validate(raw, "system", str(path))
+        raw = load_data_file(path, "system", "system data")
         systems.append(
             SystemSpec(
                 raw["name"],
