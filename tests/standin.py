@@ -99,3 +99,16 @@ def calls(harness: Path) -> list[str]:
     """The make targets the stand-in has run, in order."""
     log = harness / "standin-calls.log"
     return [line.strip() for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def standin_args(pytester: pytest.Pytester, harness: Path) -> list[str]:
+    """Options that run bert on the nvidia backend with the stand-in ``harness``, no GPUs,
+    and a fresh scratch path in the pytester directory."""
+    scratch = pytester.mkdir("scratch")
+    return [
+        "--mlperf-backend=nvidia",
+        f"--mlperf-harness-dir={harness}",
+        f"--mlperf-scratch-path={scratch}",
+        "--mlperf-devices=none",
+        "--mlperf-benchmarks=bert",
+    ]

@@ -19,7 +19,7 @@ from pytest_mlperf.errors import BackendError
 from pytest_mlperf.results.loadgen import parse_dir
 from tests.conftest import load_results
 from tests.loadgen_runs import run_tiny
-from tests.standin import SESSION_LABEL, calls, make_harness, session_tag, set_conf
+from tests.standin import SESSION_LABEL, calls, make_harness, session_tag, set_conf, standin_args
 
 pytestmark = pytest.mark.docker
 
@@ -285,13 +285,8 @@ def test_plugin_end_to_end_on_the_standin(
     docker_client: Any, pytester: pytest.Pytester, standin_logs: Path, model_cache: Path
 ) -> None:
     harness = make_harness(pytester.path, standin_logs)
-    scratch = pytester.mkdir("scratch")
     result = pytester.runpytest(
-        "--mlperf-backend=nvidia",
-        f"--mlperf-harness-dir={harness}",
-        f"--mlperf-scratch-path={scratch}",
-        "--mlperf-devices=none",
-        "--mlperf-benchmarks=bert",
+        *standin_args(pytester, harness),
         "--mlperf-scenarios=Offline,SingleStream",
         "--mlperf-fast",
         "--junitxml=junit.xml",
@@ -324,13 +319,8 @@ def test_accuracy_judged_on_our_target_from_harness_metadata(
     docker_client: Any, pytester: pytest.Pytester, standin_logs: Path, score: str, outcome: str
 ) -> None:
     harness = make_harness(pytester.path, standin_logs, accuracy=score)
-    scratch = pytester.mkdir("scratch")
     result = pytester.runpytest(
-        "--mlperf-backend=nvidia",
-        f"--mlperf-harness-dir={harness}",
-        f"--mlperf-scratch-path={scratch}",
-        "--mlperf-devices=none",
-        "--mlperf-benchmarks=bert",
+        *standin_args(pytester, harness),
         "--mlperf-scenarios=Offline",
         "--mlperf-mode=accuracy",
         "--mlperf-fast",
@@ -410,13 +400,8 @@ def test_test01_through_the_harness(
         entries = json.loads(log.read_text())
         entries[0]["data"] = "00" * (len(entries[0]["data"]) // 2)
         log.write_text(json.dumps(entries))
-    scratch = pytester.mkdir("scratch")
     result = pytester.runpytest(
-        "--mlperf-backend=nvidia",
-        f"--mlperf-harness-dir={harness}",
-        f"--mlperf-scratch-path={scratch}",
-        "--mlperf-devices=none",
-        "--mlperf-benchmarks=bert",
+        *standin_args(pytester, harness),
         "--mlperf-scenarios=Offline",
         "--mlperf-mode=all",
         "--mlperf-compliance=TEST01",
@@ -452,13 +437,8 @@ def test_container_that_exits_at_once_errors_every_item(
         dockerfile.read_text()
         + 'ENTRYPOINT ["sh", "-c", "echo bad config: no such system >&2; sleep 0.3; exit 3"]\n'
     )
-    scratch = pytester.mkdir("scratch")
     result = pytester.runpytest(
-        "--mlperf-backend=nvidia",
-        f"--mlperf-harness-dir={harness}",
-        f"--mlperf-scratch-path={scratch}",
-        "--mlperf-devices=none",
-        "--mlperf-benchmarks=bert",
+        *standin_args(pytester, harness),
         "--mlperf-scenarios=Offline,SingleStream",
         "--mlperf-fast",
     )

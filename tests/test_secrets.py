@@ -11,7 +11,7 @@ import pytest
 from pytest_mlperf.errors import BackendError
 from pytest_mlperf.redact import redact, redact_obj
 from pytest_mlperf.results.store import atomic_write_json, atomic_write_text
-from tests.standin import make_harness, set_conf
+from tests.standin import make_harness, set_conf, standin_args
 from tests.test_nvidia_docker import docker_client, standin_logs  # noqa: F401 - fixtures
 
 
@@ -115,13 +115,8 @@ def test_secrets_printed_by_the_harness_reach_no_output(
         leak_docker_password=s["docker_password"],
         leak_pem=s["pem"],
     )
-    scratch = pytester.mkdir("scratch")
     result = pytester.runpytest_subprocess(
-        "--mlperf-backend=nvidia",
-        f"--mlperf-harness-dir={harness}",
-        f"--mlperf-scratch-path={scratch}",
-        "--mlperf-devices=none",
-        "--mlperf-benchmarks=bert",
+        *standin_args(pytester, harness),
         "--mlperf-scenarios=Offline",
         "--mlperf-fast",
         f"--mlperf-cache-dir={pytester.path / 'cache'}",

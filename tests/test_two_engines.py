@@ -14,7 +14,7 @@ import pytest
 
 from pytest_mlperf.errors import BackendError
 from tests.conftest import load_results
-from tests.standin import make_harness, set_conf
+from tests.standin import make_harness, set_conf, standin_args
 from tests.test_nvidia_docker import (  # noqa: F401 - shared fixtures
     backend_for,
     docker_client,
@@ -103,15 +103,10 @@ def test_workers_map_to_two_hosts_and_results_merge(
     standin_logs: Path,  # noqa: F811
 ) -> None:
     harness = make_harness(pytester.path, standin_logs)
-    scratch = pytester.mkdir("scratch")
     result = pytester.runpytest(
         "-n",
         "2",
-        "--mlperf-backend=nvidia",
-        f"--mlperf-harness-dir={harness}",
-        f"--mlperf-scratch-path={scratch}",
-        "--mlperf-devices=none",
-        "--mlperf-benchmarks=bert",
+        *standin_args(pytester, harness),
         "--mlperf-scenarios=Offline,SingleStream",
         "--mlperf-fast",
         f"--mlperf-docker-host=unix:///var/run/docker.sock,{SOCKET}",
