@@ -77,6 +77,22 @@ def pytest_mlperf_make_backend(name, run_config, config):
 """
 
 
+def _run_sut(
+    pytester: pytest.Pytester, model_cache: Path, backend: str, *args: str
+) -> pytest.RunResult:
+    """tiny Offline with TEST01 and ``--mlperf-fast`` on one of CHEATING_CONFTEST's SUTs."""
+    pytester.makeconftest(CHEATING_CONFTEST)
+    return pytester.runpytest(
+        f"--mlperf-cache-dir={model_cache}",
+        f"--mlperf-backend={backend}",
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-compliance=TEST01",
+        "--mlperf-fast",
+        *args,
+    )
+
+
 def _items(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
     return {i["nodeid"].split("::")[-1]: i for i in load_results(pytester.path)["items"]}
 
@@ -149,16 +165,7 @@ def test_test01_passes_on_the_reference_backend(
 def test_test01_fails_a_sut_that_answers_differently_in_performance_mode(
     pytester: pytest.Pytester, model_cache: Path
 ) -> None:
-    pytester.makeconftest(CHEATING_CONFTEST)
-    result = pytester.runpytest(
-        f"--mlperf-cache-dir={model_cache}",
-        "--mlperf-backend=cheating",
-        "--mlperf-benchmarks=tiny",
-        "--mlperf-scenarios=Offline",
-        "--mlperf-mode=accuracy",
-        "--mlperf-compliance=TEST01",
-        "--mlperf-fast",
-    )
+    result = _run_sut(pytester, model_cache, "cheating", "--mlperf-mode=accuracy")
     # the accuracy item is honest (accuracy mode): only the audit catches the cheat
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*TEST01:accuracy*0 of * sampled responses equal*FAIL*"])
@@ -183,15 +190,7 @@ def test_test01_fails_a_sut_that_answers_differently_in_performance_mode(
 def test_test01_part_three_accepts_answers_that_are_not_bit_exact(
     pytester: pytest.Pytester, model_cache: Path
 ) -> None:
-    pytester.makeconftest(CHEATING_CONFTEST)
-    result = pytester.runpytest(
-        f"--mlperf-cache-dir={model_cache}",
-        "--mlperf-backend=jittery",
-        "--mlperf-benchmarks=tiny",
-        "--mlperf-scenarios=Offline",
-        "--mlperf-compliance=TEST01",
-        "--mlperf-fast",
-    )
+    result = _run_sut(pytester, model_cache, "jittery")
     result.assert_outcomes(passed=2)
     comp = _items(pytester)["tiny-99[Offline-TEST01]"]["compliance"]
     acc, part3 = comp["accuracy"], comp["part3"]
