@@ -176,16 +176,15 @@ def _restrict(dataset: Any, indices: set[int]) -> Any:
     raise TypeError(f"not a data set: {dataset!r}")
 
 
-def _write_subset(
-    source: Path, dest: Path, keep: Mapping[int, int], first_only: bool = True
-) -> int:
-    """Write the entries of ``source`` whose qsl_idx is in ``keep`` (renumbered to its value)."""
+def _write_subset(source: Path, dest: Path, keep: Mapping[int, int]) -> None:
+    """Write the first entry of each qsl_idx in ``keep`` from ``source``, renumbered to its
+    value in ``keep``."""
     from pytest_mlperf.accuracy.reader import iter_accuracy_log
 
     seen: set[int] = set()
     rows: list[str] = []
     for entry in iter_accuracy_log(source):
-        if entry.qsl_idx not in keep or (first_only and entry.qsl_idx in seen):
+        if entry.qsl_idx not in keep or entry.qsl_idx in seen:
             continue
         seen.add(entry.qsl_idx)
         rows.append(
@@ -194,7 +193,6 @@ def _write_subset(
             )
         )
     dest.write_text("[\n" + ",\n".join(rows) + "\n]\n", encoding="utf-8")
-    return len(rows)
 
 
 def part_three(
@@ -271,6 +269,11 @@ class PerformanceMatch:
         ratio = self.ratio
         return not self.problems and ratio is not None and abs(ratio - 1.0) < self.tolerance
 
+    @property
+    def accepted(self) -> bool:
+        """Passed, or not judged (a --mlperf-fast run)."""
+        return self.passed or not self.judged
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {**asdict(self), "ratio": self.ratio, "passed": self.passed}
@@ -302,6 +305,13 @@ def verify_performance(
                 f"{audit.loadgen.get(key)}"
             )
     return match
+
+
+def accuracy_accepted(accuracy: AccuracyMatch, part3: PartThree | str | None) -> bool:
+    """Every sampled response equal, or (some differing) part III within its limit."""
+    if accuracy.mismatched and isinstance(part3, PartThree):
+        return part3.passed
+    return accuracy.passed
 
 
 def audit_applied(audit: ParsedLog, values: Mapping[str, int]) -> list[str]:
@@ -340,11 +350,9 @@ def checks(
         )
     ]
     detail = f"{accuracy.missing} sampled not in the accuracy log" if accuracy.missing else ""
-    passed = accuracy.passed
     if accuracy.mismatched:
         detail = f"first differing qsl_idx: {', '.join(map(str, accuracy.mismatched_examples))}"
         if isinstance(part3, PartThree):
-            passed = part3.passed and accuracy.matched + accuracy.mismatched > 0
             detail += (
                 f"; part III: {part3.metric} of the audit run's answers to the {part3.samples} "
                 f"sampled samples {part3.compliance:.4f} vs the accuracy run's "
@@ -360,7 +368,7 @@ def checks(
             f"{accuracy.matched} of {accuracy.sampled} sampled responses equal, "
             f"{accuracy.mismatched} differ",
             "all equal the accuracy run's, or (part III) their accuracy within the limit",
-            passed,
+            accuracy_accepted(accuracy, part3),
             detail,
         )
     )
@@ -377,7 +385,7 @@ def checks(
             f"{format_metric(performance.reference, performance.unit)}"
             + (f" ({(ratio - 1) * 100:+.1f} %)" if ratio is not None else ""),
             f"within ±{performance.tolerance * 100:g} % of the performance run",
-            performance.passed or not performance.judged,
+            performance.accepted,
             detail,
             skipped=not performance.judged,
         )
@@ -394,9 +402,6 @@ def compliance_record(
     part3: PartThree | str | None = None,
 ) -> dict[str, Any]:
     """The record's ``compliance`` object (``part3``: null, its figures, or why not run)."""
-    accurate = accuracy.passed or (
-        isinstance(part3, PartThree) and part3.passed and accuracy.mismatched > 0
-    )
     return {
         "test": test,
         "round": ROUND,
@@ -405,7 +410,7 @@ def compliance_record(
         "accuracy": accuracy.to_dict(),
         "part3": part3.to_dict() if isinstance(part3, PartThree) else part3,
         "performance": performance.to_dict(),
-        "passed": accurate and (performance.passed or not performance.judged),
+        "passed": accuracy_accepted(accuracy, part3) and performance.accepted,
     }
 
 
@@ -423,36 +428,26 @@ def run_compliance(
 
     test = request.mode
     values = audit_settings(test, request.benchmark)
-    seconds = 0.0
+    outcomes: list[RunOutcome] = []
 
-    def run(mode: str, sub: str, audit: Mapping[str, int] | None = None) -> Path:
-        nonlocal seconds
+    def run(mode: str, sub: str, audit: Mapping[str, int] | None = None) -> RunOutcome:
         outdir = request.outdir / sub
         outdir.mkdir()
         sub_request = replace(request, mode=mode, outdir=outdir, compliance=test, audit=audit)
-        outcome = backend.run(sub_request, progress)
-        seconds += outcome.run_seconds
-        return outcome.log_dir
+        outcomes.append(backend.run(sub_request, progress))
+        return outcomes[-1]
 
-    runs: dict[str, str] = {}
+    runs = {"performance": "reused", "accuracy": "reused", "audit": "run"}
     perf_dir = earlier.get("performance")
-    runs["performance"] = "reused " + str(perf_dir) if perf_dir else "run"
     if perf_dir is None:
-        perf_dir = run("performance", "performance")
+        perf_dir = run("performance", "performance").log_dir
+        runs["performance"] = "run"
     acc_dir = earlier.get("accuracy")
     if acc_dir is None or not getattr(backend, "accuracy_runs_performance_qsl", False):
-        acc_dir = run("accuracy", "accuracy")
+        acc_dir = run("accuracy", "accuracy").log_dir
         runs["accuracy"] = "run"
-    else:
-        runs["accuracy"] = "reused " + str(acc_dir)
-    outdir = request.outdir / "audit"
-    outdir.mkdir()
-    audit_request = replace(
-        request, mode="performance", outdir=outdir, compliance=test, audit=values
-    )
-    outcome = backend.run(audit_request, progress)
-    outcome.run_seconds += seconds
-    runs["audit"] = "run"
+    outcome = run("performance", "audit", values)
+    outcome.run_seconds = sum(o.run_seconds for o in outcomes)
     audit = parse_dir(outcome.log_dir)
     if outcome.compare is not None:
         audit.warnings.extend(outcome.compare(audit))

@@ -182,10 +182,9 @@ def _compliance_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
         if not path:
             continue
         href = os.path.relpath(path, report_dir) if report_dir else Path(path).as_uri()
-        how = runs.get(name, "")
         rows.append(
-            f"<tr><td>{name}</td><td>{html.escape('reused' if how.startswith('reused') else how)}"
-            f'</td><td><a href="{html.escape(href)}">{html.escape(path)}</a></td></tr>'
+            f"<tr><td>{name}</td><td>{html.escape(runs.get(name, ''))}</td>"
+            f'<td><a href="{html.escape(href)}">{html.escape(path)}</a></td></tr>'
         )
     acc = comp.get("accuracy") or {}
     part3 = comp.get("part3")
