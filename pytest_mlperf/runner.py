@@ -150,14 +150,16 @@ class ItemRunner:
                 item_dir=log_dir,
                 details=outcome.details,
                 accuracy=accuracy,
+                extra={
+                    "baseline": comparison.to_dict() if comparison else None,
+                    "worker": self.placement.worker,
+                    "device": outcome.settings.get("device"),
+                    "docker_host": self.placement.docker_host,
+                    "provenance": prov,
+                    "submission": submission,
+                    "compliance": compliance,
+                },
             )
-            record["baseline"] = comparison.to_dict() if comparison else None
-            record["worker"] = self.placement.worker
-            record["device"] = outcome.settings.get("device")
-            record["docker_host"] = self.placement.docker_host
-            record["provenance"] = prov
-            record["submission"] = submission
-            record["compliance"] = compliance
             validate(record, "result", f"result record of {nodeid}")
             atomic_write_json(log_dir / "result.json", record)
             if spec.mode in ("performance", "accuracy"):  # a compliance test may reuse it

@@ -290,7 +290,11 @@ class MlperfSession(ItemRunner):
         return record
 
     def write_index(self, finished: bool) -> None:
-        """Write ``results.json`` atomically with every record so far."""
+        """Write ``results.json`` atomically with every record so far.
+
+        The records (masked by ``build_record``) and the host (masked when set) are written
+        as they are; only the rest is masked here.
+        """
         data = {
             "schema_version": RESULTS_SCHEMA_VERSION,
             "run_id": self.store.run_id,
@@ -301,11 +305,11 @@ class MlperfSession(ItemRunner):
             "backend": self.backend_name,
             "system": self.records[-1]["system"] if self.records else self.run_config.system,
             "host": self.host,
-            "settings": self.settings_record(),
+            "settings": redact_obj(self.settings_record()),
             "items": self.records,
-            "preparations": read_preparations(self.store.root),
+            "preparations": redact_obj(read_preparations(self.store.root)),
         }
-        atomic_write_json(self.store.index_path, data)
+        atomic_write_json(self.store.index_path, data, mask_secrets=False)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -35,9 +35,10 @@ def build_record(
     item_dir: Path | None = None,
     details: Mapping[str, Any] | None = None,
     accuracy: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the record, secrets masked; ``parsed`` is None when the run produced no
-    readable logs."""
+    """Assemble the record, secrets masked once it is complete (``extra``: the fields a
+    caller adds, e.g. provenance); ``parsed`` is None when the run produced no readable logs."""
     fields = (parsed or ParsedLog(source="")).record_fields()
     if error:
         fields["errors"].append(error)
@@ -63,6 +64,7 @@ def build_record(
             "item_dir": str(item_dir or log_dir),
             "backend_details": dict(details) if details else None,
             "files": sorted(name for name in _LOG_FILES if (log_dir / name).is_file()),
+            **(extra or {}),
         }
     )
     return record

@@ -37,9 +37,13 @@ def atomic_write_text(path: Path, text: str, *, mask_secrets: bool = True) -> No
         raise
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON with every string's secrets masked, atomically."""
-    text = json.dumps(redact_obj(data), indent=2, sort_keys=False) + "\n"
+def atomic_write_json(path: Path, data: Any, *, mask_secrets: bool = True) -> None:
+    """Write ``data`` as indented JSON with every string's secrets masked, atomically.
+
+    ``mask_secrets=False`` for data whose strings are masked already (results.json: its
+    records are masked when built; masking them again on every rewrite costs O(items²)).
+    """
+    text = json.dumps(redact_obj(data) if mask_secrets else data, indent=2) + "\n"
     try:
         atomic_write_text(path, text, mask_secrets=False)  # masked string by string above
     except OSError as exc:
