@@ -14,7 +14,8 @@ from pytest_mlperf.schemas import validate
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 CONFIG_VERS = ("default", "high_accuracy", "triton", "triton_high_accuracy")
-MODES = ("performance", "accuracy")
+#: The modes a run has (a compliance test is an item of its own, not a mode).
+RUN_MODES = ("performance", "accuracy")
 #: Seconds before a harness run is stopped when a benchmark file has no ``timeouts_s``
 #: (keyed by shortened run or not).
 DEFAULT_TIMEOUT_S = {True: 1800.0, False: 7200.0}
@@ -160,7 +161,7 @@ def load_benchmark(path: Path) -> Benchmark:
                 raise DataError(f"{path}: field reference/{key}: no entry for {missing}")
     timeouts = raw.get("timeouts_s")
     if timeouts is not None:
-        for mode in MODES:
+        for mode in RUN_MODES:
             for run in ("fast", "full"):
                 missing = [s for s in raw["scenarios"] if s not in timeouts[mode][run]]
                 if missing:

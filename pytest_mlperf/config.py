@@ -13,7 +13,7 @@ from pytest_mlperf.baseline import (
     load_results,
     parse_tolerance,
 )
-from pytest_mlperf.catalog import CONFIG_VERS, SCENARIOS, Catalog, Variant
+from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, SCENARIOS, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
 
 MODES = ("performance", "accuracy", "all")
@@ -273,7 +273,7 @@ def parse_run_config(
         None if config_ver_value is None else _choice(by_name["config_ver"], config_ver_value)
     )
     mode = _choice(by_name["mode"], text(by_name["mode"]) or "performance")
-    modes = ("performance", "accuracy") if mode == "all" else (mode,)
+    modes = RUN_MODES if mode == "all" else (mode,)
 
     bench_value = text(by_name["benchmarks"])
     names = (

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlperf.catalog import Catalog
-from pytest_mlperf.config import MODES, ItemSpec
+from pytest_mlperf.catalog import RUN_MODES, Catalog
+from pytest_mlperf.config import ItemSpec
 from pytest_mlperf.errors import ConfigError, MlperfError
 from pytest_mlperf.items import RunFailed, add_record
 from pytest_mlperf.report.junit import junit_properties
@@ -45,7 +45,7 @@ def resolve(
         raise ConfigError(
             f"{variant.name} does not define scenario {scenario!r}; valid for it: {', '.join(defined)}"
         )
-    if mode not in MODES[:2]:
+    if mode not in RUN_MODES:
         raise ConfigError(f"invalid mode {mode!r}; valid: performance, accuracy")
     return ItemSpec(variant, match[0], mode, config_ver or variant.config_vers[0])
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_mlperf.catalog import RUN_MODES
 from pytest_mlperf.config import ItemSpec
 from pytest_mlperf.errors import MlperfError
 from pytest_mlperf.report.junit import junit_properties
@@ -72,7 +73,7 @@ class MlperfItem(pytest.Item):
         self.result: MlperfResult | None = None
         for marker in ("mlperf", spec.variant.name, spec.variant.family, spec.scenario, spec.mode):
             self.add_marker(marker)
-        if spec.mode not in ("performance", "accuracy"):
+        if spec.mode not in RUN_MODES:
             self.add_marker("compliance")
         if runner.run_config.split == "none":
             # needs the whole machine: with `--dist loadgroup` these items share one worker

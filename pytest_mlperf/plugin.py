@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlperf.catalog import SCENARIOS, Catalog, default_dirs, load_catalog
+from pytest_mlperf.catalog import RUN_MODES, SCENARIOS, Catalog, default_dirs, load_catalog
 from pytest_mlperf.config import OPTIONS, OptionSpec, RunConfig, parse_run_config
 from pytest_mlperf.errors import ConfigError, DataError
 from pytest_mlperf.thresholds import ThresholdTable, shipped_threshold_files
@@ -160,7 +160,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for scenario in SCENARIOS:
         config.addinivalue_line("markers", f"{scenario}: MLPerf {scenario} scenario items")
-    for mode in ("performance", "accuracy"):
+    for mode in RUN_MODES:
         config.addinivalue_line("markers", f"{mode}: MLPerf {mode}-mode items")
     config.addinivalue_line("markers", "compliance: MLPerf compliance-test items (TEST01)")
     config.addinivalue_line("markers", "TEST01: MLPerf compliance TEST01 items")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
 from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
-from pytest_mlperf.catalog import Catalog
+from pytest_mlperf.catalog import RUN_MODES, Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, MlperfError
 from pytest_mlperf.items import RunFailed
@@ -102,7 +102,7 @@ class ItemRunner:
             comparison: Comparison | None = None
             accuracy: dict[str, Any] | None = None
             threshold_text: str | None = None
-            if spec.mode in ("performance", "accuracy"):
+            if spec.mode in RUN_MODES:
                 prov, outcome = self._provenance(request, backend.describe())
                 if outcome is None:
                     outcome = backend.run(request, self.progress)
@@ -162,7 +162,7 @@ class ItemRunner:
             )
             validate(record, "result", f"result record of {nodeid}")
             atomic_write_json(log_dir / "result.json", record)
-            if spec.mode in ("performance", "accuracy"):  # a compliance test may reuse it
+            if spec.mode in RUN_MODES:  # a compliance test may reuse it
                 key = (spec.variant.name, spec.scenario, spec.mode, spec.config_ver, run_fast)
                 self._finished[key] = outcome.log_dir
         except Exception as exc:
@@ -237,7 +237,7 @@ class ItemRunner:
     def _earlier(self, spec: ItemSpec, fast: bool) -> dict[str, Path]:
         """Log directories of this process's finished runs of the same item, by mode."""
         out = {}
-        for mode in ("performance", "accuracy"):
+        for mode in RUN_MODES:
             key = (spec.variant.name, spec.scenario, mode, spec.config_ver, fast)
             if key in self._finished:
                 out[mode] = self._finished[key]
