@@ -267,7 +267,11 @@ def accuracy_lines(metrics: Mapping[str, float]) -> list[str]:
 
 
 def stage_accuracy(
-    rules: Mapping[str, Any], log_dir: Path, dest: Path, metrics: Mapping[str, float]
+    rules: Mapping[str, Any],
+    log_dir: Path,
+    dest: Path,
+    metrics: Mapping[str, float],
+    log_sha256: str | None = None,
 ) -> Path:
     """Write the accuracy directory as a submission holds it; returns ``dest``.
 
@@ -288,7 +292,7 @@ def stage_accuracy(
         ]
     else:
         lines = accuracy_lines(metrics)
-    lines.append(f"hash={sha256_file(log)}")
+    lines.append(f"hash={log_sha256 or sha256_file(log)}")
     (dest / ACCURACY_TXT).write_text("\n".join(lines) + "\n", encoding="utf-8")
     size, view = log.stat().st_size, int(acc["viewable_bytes"])
     if size > int(acc["max_log_bytes"]):
@@ -311,8 +315,10 @@ def check_accuracy_dir(
     full_log: Path,
     metric: str,
     threshold: float | None,
+    log_sha256: str | None = None,
 ) -> list[RuleResult]:
-    """The checker's accuracy-directory rules on ``staged``, against the untruncated log."""
+    """The checker's accuracy-directory rules on ``staged``, against the untruncated log
+    (``log_sha256``: its hash when already known)."""
     acc = rules["accuracy"]
     text = staged / ACCURACY_TXT
     lines: Sequence[str] = (
@@ -341,7 +347,7 @@ def check_accuracy_dir(
             f">= {threshold:g}" if threshold is not None else "no target",
         )
     hashes = [m.group(1) for line in lines if (m := _HASH_LINE.match(line))]
-    want = sha256_file(full_log) if full_log.is_file() else None
+    want = log_sha256 or (sha256_file(full_log) if full_log.is_file() else None)
     if not hashes:
         hash_rule = RuleResult(
             "accuracy_hash",
@@ -379,7 +385,9 @@ def stage_and_check_accuracy(
 ) -> tuple[Path, list[RuleResult]]:
     """Stage an accuracy item's directory (see :func:`stage_accuracy`) and check it."""
     metrics = {str(m["name"]): float(m["value"]) for m in accuracy.get("metrics") or []}
-    staged = stage_accuracy(rules, log_dir, dest, metrics)
+    # hashed once for both: accuracy logs reach hundreds of MB
+    digest = sha256_file(log_dir / ACCURACY_LOG)
+    staged = stage_accuracy(rules, log_dir, dest, metrics, digest)
     threshold = accuracy.get("threshold")
     return staged, check_accuracy_dir(
         rules,
@@ -387,6 +395,7 @@ def stage_and_check_accuracy(
         log_dir / ACCURACY_LOG,
         str(accuracy.get("metric")),
         float(threshold) if threshold is not None else None,
+        digest,
     )
 
 
