@@ -143,6 +143,34 @@ OPTIONS = (
         "docker_host",
         "Comma list of Docker engines (unix://, tcp://, ssh://) workers map to. Default: DOCKER_HOST.",
     ),
+    # -- fleet (docs/fleet.md) --
+    OptionSpec(
+        "slurm_nodes",
+        "One xdist worker per Slurm node, each an srun job step: auto ($SLURM_JOB_NODELIST) or "
+        "a node list such as n[1-3],gpu01; --dist each unless --dist is given. Default: off.",
+    ),
+    OptionSpec(
+        "slurm_args",
+        "Extra srun arguments for each worker step (shell-split, never run by a shell). "
+        "Default: --exclusive (and --gres=gpu:N inside a GPU allocation) for nvidia, none "
+        "for reference.",
+    ),
+    OptionSpec(
+        "fleet",
+        "Fleet mode for plain --tx workers on other nodes: logs come back over the xdist "
+        "channel, per-node table. Default: on with --mlperf-slurm-nodes, else off.",
+        flag=True,
+    ),
+    OptionSpec(
+        "fleet_gate",
+        "Fail the items of a node that is a fleet outlier (off the median by more than "
+        "max(k × MAD, --mlperf-tolerance)). Default: off (reported only).",
+        flag=True,
+    ),
+    OptionSpec(
+        "fleet_mad_k",
+        "The fleet outlier bound's MAD multiplier k (a number > 0). Default: 3.",
+    ),
 )
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
 #: The options that make the plugin generate benchmark items.

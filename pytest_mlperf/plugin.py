@@ -128,6 +128,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return _compare(config, compare)
     try:
         run_config = _load(config)[0]
+        _fleet(config)
     except (ConfigError, DataError) as exc:
         raise pytest.UsageError(str(exc)) from exc
     if config.getoption("mlperf_doctor", False):
@@ -139,6 +140,15 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         if problem:  # e.g. a read-only mount: say so before anything runs
             raise pytest.UsageError(f"--mlperf-results-dir: {problem}")
     return None
+
+
+def _fleet(config: pytest.Config) -> None:
+    """Fleet options (docs/fleet.md): with ``--mlperf-slurm-nodes``, the xdist ``--tx`` specs."""
+    from pytest_mlperf.session import configure_fleet
+
+    by_name = {s.name: s for s in OPTIONS}
+    get = _raw_getter(config)
+    configure_fleet(config, lambda name: get(by_name[name]))
 
 
 def _doctor(config: pytest.Config) -> int:

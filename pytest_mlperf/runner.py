@@ -39,6 +39,8 @@ class ItemRunner:
     store: RunStore
     placement: Placement
     is_worker: bool
+    #: the node this process runs on (slurm.node_tags)
+    node: dict[str, Any]
     records: list[dict[str, Any]]
     #: (benchmark, scenario, mode, config_ver, fast) → log dir of a finished run
     _finished: dict[tuple[str, str, str, str, bool], Path]
@@ -153,6 +155,7 @@ class ItemRunner:
                 extra={
                     "baseline": comparison.to_dict() if comparison else None,
                     "worker": self.placement.worker,
+                    "node": self.node,
                     "device": outcome.settings.get("device"),
                     "docker_host": self.placement.docker_host,
                     "provenance": prov,
@@ -337,6 +340,7 @@ class ItemRunner:
             timing={"item_s": round(time.perf_counter() - started, 4)},
             threshold=None,
             error=message,
+            extra={"node": self.node},
         )
         if log_dir is not None:
             # if this write fails too, the record still reaches results.json via the report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.catalog import Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
+from pytest_mlperf.fleet import node_name
 from pytest_mlperf.items import RECORDS_KEY, MlperfCollector, MlperfItem
 from pytest_mlperf.placement import Placement
 from pytest_mlperf.redact import redact, redact_obj
@@ -25,10 +26,13 @@ from pytest_mlperf.results.store import (
     RunStore,
     atomic_write_json,
     new_run_id,
+    safe_part,
 )
 from pytest_mlperf.runner import ItemRunner
 from pytest_mlperf.shared import SharedPreparation, read_preparations
+from pytest_mlperf.slurm import FleetSettings, node_tags, parse_fleet_settings
 from pytest_mlperf.thresholds import ThresholdTable
+from pytest_mlperf.transfer import node_scratch, pack_item, relocate_record, unpack_item
 
 RESULTS_SCHEMA_VERSION = 1
 _ITEM_ID = re.compile(
@@ -55,10 +59,20 @@ class MlperfSession(ItemRunner):
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
         run_id = workerinput.get("mlperf_run_id") if workerinput else None
-        self.store = RunStore(run_config.results_dir, run_id or new_run_id())
         self.placement = Placement.from_workerinput(
             workerinput, run_config.split, run_config.docker_hosts
         )
+        #: which node this process runs on (every record carries it; see docs/fleet.md)
+        self.node = node_tags(worker=self.placement.worker if self.is_worker else None)
+        #: a fleet worker writes under node-local scratch; its logs go back over xdist
+        self.fleet_worker = bool(workerinput and workerinput.get("mlperf_fleet"))
+        results_dir = run_config.results_dir
+        if self.fleet_worker:
+            results_dir = node_scratch(run_id or "", self.node["name"], self.placement.worker)
+        self.store = RunStore(results_dir, run_id or new_run_id())
+        #: controller of a fleet run: each node's host record, and the fleet view at the end
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.fleet: dict[str, Any] | None = None
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.records: list[dict[str, Any]] = []
         self._host: dict[str, Any] = {}
@@ -309,6 +323,10 @@ class MlperfSession(ItemRunner):
             "items": self.records,
             "preparations": redact_obj(read_preparations(self.store.root)),
         }
+        if self.nodes:
+            data["nodes"] = self.nodes
+        if self.fleet is not None:
+            data["fleet"] = self.fleet
         atomic_write_json(self.store.index_path, data, mask_secrets=False)
 
     @pytest.hookimpl(tryfirst=True)
@@ -398,15 +416,223 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+FLEET_KEY: pytest.StashKey[FleetSettings] = pytest.StashKey()
+
+
+def configure_fleet(config: pytest.Config, get: Callable[[str], str | bool | None]) -> None:
+    """Controller, before xdist starts: parse the fleet options; with
+    ``--mlperf-slurm-nodes``, one ``--tx`` per node (``--dist each`` unless given).
+
+    Raises ConfigError (or pytest.UsageError) for what cannot work.
+    """
+    import os
+    import sys
+
+    if hasattr(config, "workerinput"):
+        return
+    backend = str(get("backend") or "auto")
+    if backend == "auto" and get("harness_dir"):
+        backend = "nvidia"
+    settings = parse_fleet_settings(get, backend, os.environ)
+    config.stash[FLEET_KEY] = settings
+    if not settings.nodes:
+        return
+    if not config.pluginmanager.hasplugin("xdist"):
+        raise pytest.UsageError(
+            "--mlperf-slurm-nodes runs one pytest-xdist worker per node: install pytest-xdist"
+        )
+    option = config.option
+    if getattr(option, "numprocesses", None) or getattr(option, "tx", None):
+        raise pytest.UsageError(
+            "--mlperf-slurm-nodes makes one worker per node itself: drop -n/--tx "
+            f"(given: -n {option.numprocesses!r}, --tx {option.tx!r}), or drop "
+            "--mlperf-slurm-nodes and give the srun --tx specs yourself (docs/fleet.md)"
+        )
+    option.tx = settings.tx(sys.executable)
+    if option.dist == "no":
+        option.dist = "each"
+
+
 class XdistHooks:
-    """Registered only when pytest-xdist is active: share the run id with workers."""
+    """Registered only when pytest-xdist is active: share the run id with workers; in a
+    fleet run, bring each item's logs and each node's host record back to the controller
+    and judge the nodes against each other (docs/fleet.md)."""
 
     def __init__(self, session: MlperfSession) -> None:
         self.session = session
+        self.settings = session.config.stash.get(FLEET_KEY, FleetSettings())
+        #: worker id → node name, from the --tx specs (for records of crashed workers)
+        self.worker_nodes: dict[str, str] = {}
 
     def pytest_configure_node(self, node: Any) -> None:
-        """Every worker writes into the controller's run directory."""
+        """Every worker writes into the controller's run (directly, or over xdist)."""
         node.workerinput["mlperf_run_id"] = self.session.store.run_id
+        node.workerinput["mlperf_fleet"] = self.settings.enabled
+        spec = getattr(getattr(node, "gateway", None), "spec", None)
+        python = getattr(spec, "python", None) or ""
+        parts = python.split()
+        if "-w" in parts[:-1]:
+            self.worker_nodes[node.gateway.id] = parts[parts.index("-w") + 1]
+
+    # -- worker ---------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """A fleet worker packs each new record's item files into the report."""
+        report = yield
+        s = self.session
+        records = getattr(report, "mlperf_records", None)
+        if records and s.is_worker:
+            report.user_properties.append(("mlperf_node", s.node["name"]))
+            if s.fleet_worker:
+                root = s.store.root
+                transfers = []
+                for record in records:
+                    item_dir = Path(record.get("item_dir") or root)
+                    inside = item_dir != root and root in item_dir.parents
+                    payload = pack_item(root, item_dir) if inside else {"files": [], "bytes": 0}
+                    transfers.append({"root": str(root), "payload": payload})
+                report.mlperf_transfer = transfers  # type: ignore[attr-defined]
+        return report
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A fleet worker hands its preparations back and removes its node-local scratch."""
+        s = self.session
+        if not (s.is_worker and s.fleet_worker):
+            return
+        import shutil
+
+        output = getattr(self.session.config, "workeroutput", None)
+        if output is not None:
+            output["mlperf_node"] = s.node
+            output["mlperf_preparations"] = read_preparations(s.store.root)
+        shutil.rmtree(s.store.root.parent, ignore_errors=True)
+
+    # -- controller -----------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Write a worker's transferred logs under ``<run>/nodes/<node>/`` and point its
+        records there (before the session files them); remember each node's host."""
+        s = self.session
+        records = getattr(report, "mlperf_records", None)
+        if s.is_worker or not records:
+            return
+        name = node_name(records[0], self.worker_nodes.get(_gateway_id(report), "?"))
+        host = getattr(report, "mlperf_host", None)
+        if self.settings.enabled and isinstance(host, dict):
+            s.nodes[name] = host
+        transfers = getattr(report, "mlperf_transfer", None)
+        if not transfers:
+            return
+        dest = s.store.root / "nodes" / safe_part(name)
+        for record, transfer in zip(records, transfers, strict=False):
+            try:
+                unpack_item(dest, transfer["payload"])
+            except OSError as exc:
+                record.setdefault("warnings", []).append(f"logs not copied back: {exc}")
+            relocate_record(record, transfer["root"], dest, transfer["payload"])
+        del report.mlperf_transfer
+        if s.config.pluginmanager.hasplugin("html"):
+            ours = len(records)
+            report.extras = list(getattr(report, "extras", []))[:-ours]  # type: ignore[attr-defined]
+            _rebuild_html_extras(s.config, report, records)
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A fleet worker's preparations join the controller's log (as ``gwN@node``)."""
+        output = getattr(node, "workeroutput", None) or {}
+        entries = output.get("mlperf_preparations") or []
+        name = (output.get("mlperf_node") or {}).get("name", "?")
+        if not entries:
+            return
+        import json
+
+        path = self.session.store.root / ".state" / "preparations.jsonl"
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                for entry in entries:
+                    fh.write(
+                        json.dumps({**entry, "worker": f"{entry.get('worker')}@{name}"}) + "\n"
+                    )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """When every node is done: the fleet view; under the gate, outliers fail."""
+        result = yield
+        s = self.session
+        if s.is_worker or not self.settings.enabled or not s.records:
+            return result
+        from pytest_mlperf.fleet import fleet_view
+
+        s.fleet = fleet_view(s.records, s.nodes, self.settings.mad_k, s.run_config.tolerance_pct)
+        if self.settings.gate:
+            for outlier in s.fleet["outliers"]:
+                self._fail_outlier(outlier)
+        return result
+
+    def _fail_outlier(self, outlier: Mapping[str, Any]) -> None:
+        """The node's record of that item fails with the reason; one failed test says so."""
+        from pytest_mlperf.fleet import item_key
+
+        s = self.session
+        nodeid = None
+        for record in s.records:
+            if node_name(record) == outlier["node"] and item_key(record) == outlier["item"]:
+                verdict = record["verdict"]
+                verdict["outcome"] = "failed"
+                verdict["reasons"].append(outlier["reason"])
+                verdict["checks"].append(
+                    {
+                        "name": "fleet",
+                        "value": outlier["node"],
+                        "bound": "within the fleet bound",
+                        "passed": False,
+                        "detail": outlier["reason"],
+                        "skipped": False,
+                    }
+                )
+                nodeid = record["nodeid"]
+        report = pytest.TestReport(
+            nodeid=f"{nodeid or outlier['item']}::fleet[{outlier['node']}]",
+            location=("mlperf", None, f"fleet[{outlier['node']}] {outlier['item']}"),
+            keywords={},
+            outcome="failed",
+            longrepr=outlier["reason"],
+            when="call",
+            user_properties=[("mlperf_node", outlier["node"])],
+        )
+        s.config.hook.pytest_runtest_logreport(report=report)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The fleet table: each item's metric per node, the median, each node's deviation."""
+        fleet = self.session.fleet
+        if not fleet:
+            return
+        from pytest_mlperf.fleet import fleet_table
+
+        terminalreporter.section("MLPerf fleet")
+        for line in fleet_table(fleet):
+            red = line.startswith(("fleet outlier", "host facts differ"))
+            terminalreporter.write_line(line, red=red)
+
+
+def _gateway_id(report: pytest.TestReport) -> str:
+    return str(getattr(getattr(getattr(report, "node", None), "gateway", None), "id", ""))
+
+
+def _rebuild_html_extras(
+    config: pytest.Config, report: pytest.TestReport, records: list[dict[str, Any]]
+) -> None:
+    """pytest-html extras for records whose log paths moved to the controller."""
+    from pytest_html import extras
+
+    from pytest_mlperf.report.html import item_html
+
+    htmlpath = getattr(config.option, "htmlpath", None)
+    report_dir = Path(htmlpath).resolve().parent if htmlpath else None
+    existing = list(getattr(report, "extras", []))
+    report.extras = [*existing, *(extras.html(item_html(r, report_dir)) for r in records)]  # type: ignore[attr-defined]
 
 
 class HtmlHooks:
