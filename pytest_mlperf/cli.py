@@ -93,17 +93,136 @@ def _parse(
     return 0
 
 
-def _compare(run_a: Path, run_b: Path, tolerance: str) -> int:
+def _split_node(arg: str) -> tuple[Path, str | None]:
+    """``RUN@NODE`` → (RUN, NODE): one node's records of a fleet run (when RUN@NODE itself
+    is not an existing path)."""
+    if "@" in arg and not Path(arg).exists():
+        path, _, node = arg.rpartition("@")
+        if path and node:
+            return Path(path), node
+    return Path(arg), None
+
+
+def _load_node(arg: str, option: str) -> Any:
+    """A results file, narrowed to one node's records with ``RUN@NODE``."""
+    import dataclasses
+
+    from pytest_mlperf.baseline import load_results
+    from pytest_mlperf.errors import ConfigError
+    from pytest_mlperf.fleet import node_name
+
+    path, node = _split_node(arg)
+    loaded = load_results(path, option)
+    if node is None:
+        return loaded
+    default = loaded.path.parent.name
+    items = tuple(i for i in loaded.items if node_name(i, default) == node)
+    if not items:
+        nodes = sorted({node_name(i, default) for i in loaded.items})
+        raise ConfigError(
+            f"{option}: {loaded.path} has no records of node {node!r}; valid: {', '.join(nodes)}"
+        )
+    return dataclasses.replace(loaded, path=Path(f"{loaded.path}@{node}"), items=items)
+
+
+def _compare(run_a: str, run_b: str, tolerance: str) -> int:
     from pytest_mlperf.baseline import parse_tolerance
-    from pytest_mlperf.compare import compare_text
+    from pytest_mlperf.compare import COLUMNS, compare_rows
+    from pytest_mlperf.report.terminal import text_table
 
     try:
-        lines = compare_text(run_a, run_b, parse_tolerance(tolerance, "--tolerance"))
+        tol = parse_tolerance(tolerance, "--tolerance")
+        a, b = _load_node(run_a, "RUN_A"), _load_node(run_b, "RUN_B")
     except MlperfError as exc:
         print(f"pytest-mlperf compare: {exc}", file=sys.stderr)
         return 2
+    lines = [f"A: {a.describe()}", f"B: {b.describe()}"]
+    rows = compare_rows(a, b, tol)
+    if not rows:
+        lines.append("no items in either run")
+    else:
+        lines.extend(text_table(COLUMNS, rows))
+        worse = sum(1 for r in rows if r[-1] == "worse")
+        better = sum(1 for r in rows if r[-1] == "better")
+        lines.append(
+            f"{len(rows)} items: {worse} worse, {better} better beyond ±{tol:g} % "
+            "(throughput: higher is better; latency: lower is better)"
+        )
     print("\n".join(lines))
     return 0
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """A results.json (or a run dir holding one) as a dict; raises ConfigError."""
+    from pytest_mlperf.baseline import find_results_file, load_results
+    from pytest_mlperf.errors import ConfigError
+
+    source = find_results_file(path, what)
+    load_results(source, what)  # validates: schema_version, items, each item's fields
+    try:
+        data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{what}: cannot read {source}: {exc}") from exc
+    return data
+
+
+def _mad_k(text: str) -> float:
+    try:
+        k = float(text)
+    except ValueError:
+        k = -1.0
+    if not 0 < k < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0 (e.g. 3)")
+    return k
+
+
+def _merge(
+    files: list[Path], output: Path, k: float, tolerance: str, html_path: Path | None
+) -> int:
+    """``merge``: per-node results.json files → one fleet results.json (+ HTML); the table."""
+    from pytest_mlperf.baseline import parse_tolerance
+    from pytest_mlperf.fleet import fleet_table, merge_results
+    from pytest_mlperf.results.store import atomic_write_json, atomic_write_text
+
+    try:
+        tol = parse_tolerance(tolerance, "--tolerance")
+        loaded = [(str(f), _read_json(f, f"results file {str(f)!r}")) for f in files]
+        merged = merge_results(loaded, k, tol)
+        target = output / "results.json" if output.is_dir() or not output.suffix else output
+        atomic_write_json(target, merged)
+        if html_path is not None:
+            from pytest_mlperf.report.html import fleet_html, summary_html
+
+            page = (
+                "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+                "<title>MLPerf fleet</title></head><body>"
+                + fleet_html(merged["fleet"])
+                + summary_html(merged["items"], merged["host"], str(target.parent))
+                + "</body></html>"
+            )
+            atomic_write_text(html_path, page)
+    except (MlperfError, ValueError) as exc:
+        print(f"pytest-mlperf merge: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(fleet_table(merged["fleet"])))
+    print(f"merged {len(files)} file(s), {len(merged['items'])} records: {target}")
+    return 1 if merged["fleet"]["outliers"] else 0
+
+
+def _fleet(run: Path, k: float, tolerance: str) -> int:
+    """``fleet``: the fleet table of one run (or of a merged file); 1 when a node is off."""
+    from pytest_mlperf.baseline import parse_tolerance
+    from pytest_mlperf.fleet import fleet_table, fleet_view
+
+    try:
+        tol = parse_tolerance(tolerance, "--tolerance")
+        data = _read_json(run, "RUN")
+    except MlperfError as exc:
+        print(f"pytest-mlperf fleet: {exc}", file=sys.stderr)
+        return 2
+    view = fleet_view(data["items"], data.get("nodes") or {}, k, tol)
+    print("\n".join(fleet_table(view)))
+    return 1 if view["outliers"] else 0
 
 
 def _doctor(values: dict[str, str | None], as_json: bool) -> int:
@@ -155,11 +274,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_compare = sub.add_parser(
         "compare", help="side-by-side table of two runs' results (results.json, run or results dir)"
     )
-    p_compare.add_argument("run_a", metavar="RUN_A", type=Path)
-    p_compare.add_argument("run_b", metavar="RUN_B", type=Path)
+    p_compare.add_argument("run_a", metavar="RUN_A", help="a run; RUN@NODE: one node's records")
+    p_compare.add_argument("run_b", metavar="RUN_B", help="a run; RUN@NODE: one node's records")
     p_compare.add_argument(
         "--tolerance", default="5", help="percent change still called 'same'. Default: 5"
     )
+    p_merge = sub.add_parser(
+        "merge",
+        help="combine per-node results.json files (e.g. one per Kubernetes pod) into one fleet "
+        "results.json with the fleet view; exit 1 when a node is an outlier",
+    )
+    p_merge.add_argument("files", metavar="RESULTS", type=Path, nargs="+")
+    p_merge.add_argument(
+        "-o", "--output", type=Path, required=True, help="the merged results.json (or a dir)"
+    )
+    p_merge.add_argument("--html", type=Path, help="also write a standalone fleet HTML page")
+    p_fleet = sub.add_parser(
+        "fleet", help="the fleet table of one run: each item per node, median, deviation"
+    )
+    p_fleet.add_argument("run", metavar="RUN", type=Path)
+    for p in (p_merge, p_fleet):
+        p.add_argument(
+            "--mad-k", type=_mad_k, default=3.0, help="outlier bound k × MAD. Default: 3"
+        )
+        p.add_argument(
+            "--tolerance", default="5", help="smallest outlier bound in percent. Default: 5"
+        )
     p_doctor = sub.add_parser(
         "doctor",
         help="preflight: will a run work on this host? one table, each line a verdict and the fix",
@@ -181,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _parse(args.directory, args.dataset, args.benchmark, args.fp32_reference)
     if args.command == "compare":
         return _compare(args.run_a, args.run_b, args.tolerance)
+    if args.command == "merge":
+        return _merge(args.files, args.output, args.mad_k, args.tolerance, args.html)
+    if args.command == "fleet":
+        return _fleet(args.run, args.mad_k, args.tolerance)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits first
     return 2
 

@@ -652,3 +652,7 @@ class HtmlHooks:
             prefix.append(
                 summary_html(s.records, s.host, str(s.store.root), settings=s.settings_record())
             )
+        if s.fleet:
+            from pytest_mlperf.report.html import fleet_html
+
+            prefix.append(fleet_html(s.fleet))

@@ -217,3 +217,58 @@ def _provenance_html(record: Mapping[str, Any]) -> str:
         f'<p class="mlperf-provenance">Result: <b>{html.escape(prov["status"])}</b>{source}; '
         f"provenance {html.escape(prov['id'][:16])}</p>"
     )
+
+
+def fleet_html(fleet: Mapping[str, Any]) -> str:
+    """The 'MLPerf fleet' section: per item each node's metric, the median, the deviation,
+    outliers in red, a metric-by-node plot; then the host facts that differ."""
+    from pytest_mlperf.report.plots import fleet_plot
+
+    head = ("item", "node", "metric", "median", "deviation", "bound", "fleet")
+    blocks = []
+    for item in fleet.get("items", []):
+        rows = []
+        unit = item.get("unit")
+        for n in item.get("nodes", []):
+            verdict = "OUTLIER" if n.get("outlier") else (n.get("reason") or "ok")
+            cls = "mlperf-fail" if n.get("outlier") else "mlperf-pass"
+            cells = [
+                item["item"],
+                n["node"],
+                format_metric(n.get("value"), unit),
+                format_metric(item.get("median"), unit),
+                "-" if n.get("deviation_pct") is None else f"{n['deviation_pct']:+.1f} %",
+                "-" if item.get("bound_pct") is None else f"±{item['bound_pct']:.1f} %",
+            ]
+            rows.append(f"<tr>{_cells(cells)}<td class={cls}>{html.escape(str(verdict))}</td></tr>")
+        try:
+            uri = fleet_plot(item)
+        except ImportError:
+            uri = None
+        image = (
+            f'<img class="mlperf-plot mlperf-plot-fleet" alt="metric by node" src="{uri}">'
+            if uri
+            else ""
+        )
+        note = f"<p>{html.escape(item['note'])}</p>" if item.get("note") else ""
+        blocks.append(
+            f'<table class="mlperf mlperf-fleet"><tr>{_cells(head, "th")}</tr>'
+            f"{''.join(rows)}</table>{note}{image}"
+        )
+    outliers = "".join(
+        f"<li class=mlperf-fail>{html.escape(o['reason'])}</li>" for o in fleet.get("outliers", [])
+    )
+    diffs = "".join(
+        f"<tr>{_cells([d['fact'], ', '.join(f'{k}={v!r}' for k, v in d['values'].items())])}</tr>"
+        for d in fleet.get("host_differences", [])
+    )
+    nodes = ", ".join(map(str, fleet.get("nodes", [])))
+    return (
+        f'{_STYLE}<div id="mlperf-fleet"><h2>MLPerf fleet</h2>'
+        f"<p>{len(fleet.get('nodes', []))} nodes: {html.escape(nodes)}; outlier: off the median "
+        f"by more than max({fleet.get('k', 3):g} × MAD, {fleet.get('tolerance_pct', 5):g} %)</p>"
+        f"{''.join(blocks)}"
+        f"{f'<ul>{outliers}</ul>' if outliers else ''}"
+        f'<h3>Host facts that differ</h3><table class="mlperf" id="mlperf-fleet-hosts">'
+        f"{diffs or '<tr><td>none</td></tr>'}</table></div>"
+    )

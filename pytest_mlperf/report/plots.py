@@ -183,3 +183,31 @@ def item_plots(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         if over_time:
             plots.append(("over-time", over_time))
     return plots
+
+
+def fleet_plot(item: Mapping[str, Any]) -> str | None:
+    """One fleet item's metric by node (bars), the median and the outlier band; outliers red.
+
+    ``item`` is an entry of ``fleet_view(...)["items"]``; None when no node has a metric.
+    """
+    nodes = [n for n in item.get("nodes", []) if n.get("value") is not None]
+    if not nodes or item.get("median") is None:
+        return None
+    scale, unit = (1e-6, "ms") if item.get("unit") == "ns" else (1.0, item.get("unit") or "")
+    fig, ax = _figure()
+    labels = [str(n["node"]) for n in nodes]
+    values = [float(n["value"]) * scale for n in nodes]
+    colors = ["#c0392b" if n.get("outlier") else "#2e86c1" for n in nodes]
+    ax.bar(labels, values, color=colors)
+    median = float(item["median"]) * scale
+    ax.axhline(median, color="#333", linewidth=1, label="fleet median")
+    bound = item.get("bound_pct")
+    if bound is not None:
+        lo, hi = median * (1 - bound / 100), median * (1 + bound / 100)
+        ax.axhspan(max(lo, 0.0), hi, color="#999", alpha=0.15, label=f"±{bound:.1f} %")
+    ax.set_title(f"{item.get('item', '')}: {item.get('metric') or 'metric'} by node", fontsize=10)
+    ax.set_xlabel("node")
+    ax.set_ylabel(unit)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
