@@ -480,11 +480,13 @@ class XdistHooks:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """A fleet worker packs each new record's item files into the report."""
-        report = yield
         s = self.session
+        tag = ("mlperf_node", s.node["name"])
+        if s.is_worker and tag not in item.user_properties:  # JUnit: every report carries it
+            item.user_properties.append(tag)
+        report = yield
         records = getattr(report, "mlperf_records", None)
         if records and s.is_worker:
-            report.user_properties.append(("mlperf_node", s.node["name"]))
             if s.fleet_worker:
                 root = s.store.root
                 transfers = []
@@ -593,16 +595,17 @@ class XdistHooks:
                     }
                 )
                 nodeid = record["nodeid"]
-        report = pytest.TestReport(
-            nodeid=f"{nodeid or outlier['item']}::fleet[{outlier['node']}]",
-            location=("mlperf", None, f"fleet[{outlier['node']}] {outlier['item']}"),
-            keywords={},
-            outcome="failed",
-            longrepr=outlier["reason"],
-            when="call",
-            user_properties=[("mlperf_node", outlier["node"])],
-        )
-        s.config.hook.pytest_runtest_logreport(report=report)
+        for when, outcome in (("call", "failed"), ("teardown", "passed")):
+            report = pytest.TestReport(
+                nodeid=f"{nodeid or outlier['item']}::fleet[{outlier['node']}]",
+                location=("mlperf", None, f"fleet[{outlier['node']}] {outlier['item']}"),
+                keywords={},
+                outcome=outcome,  # type: ignore[arg-type]
+                longrepr=outlier["reason"] if outcome == "failed" else None,
+                when=when,  # type: ignore[arg-type]
+                user_properties=[("mlperf_node", outlier["node"])],
+            )
+            s.config.hook.pytest_runtest_logreport(report=report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The fleet table: each item's metric per node, the median, each node's deviation."""

@@ -125,8 +125,8 @@ def parse_srun_args(text: str, option: str = "--mlperf-slurm-args") -> list[str]
         if not arg.startswith("-"):
             raise ConfigError(
                 f"{option}: {arg!r} is not an srun option; valid: options such as "
-                "--gres=gpu:8 --exclusive --cpus-per-task=16 (the node comes from "
-                "--mlperf-slurm-nodes)"
+                "--gres=gpu:8 --exclusive --cpus-per-task=16, values joined with '=' (srun "
+                "would run a bare word as the command; the node comes from --mlperf-slurm-nodes)"
             )
         if arg in ("-w", "-N", "-n") or arg.startswith(("--nodelist", "-w", "--nodes")):
             raise ConfigError(
