@@ -486,16 +486,15 @@ class XdistHooks:
             item.user_properties.append(tag)
         report = yield
         records = getattr(report, "mlperf_records", None)
-        if records and s.is_worker:
-            if s.fleet_worker:
-                root = s.store.root
-                transfers = []
-                for record in records:
-                    item_dir = Path(record.get("item_dir") or root)
-                    inside = item_dir != root and root in item_dir.parents
-                    payload = pack_item(root, item_dir) if inside else {"files": [], "bytes": 0}
-                    transfers.append({"root": str(root), "payload": payload})
-                report.mlperf_transfer = transfers  # type: ignore[attr-defined]
+        if records and s.is_worker and s.fleet_worker:
+            root = s.store.root
+            transfers = []
+            for record in records:
+                item_dir = Path(record.get("item_dir") or root)
+                inside = item_dir != root and root in item_dir.parents
+                payload = pack_item(root, item_dir) if inside else {"files": [], "bytes": 0}
+                transfers.append({"root": str(root), "payload": payload})
+            report.mlperf_transfer = transfers  # type: ignore[attr-defined]
         return report
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
