@@ -186,18 +186,22 @@ def _merge(
 
     try:
         tol = parse_tolerance(tolerance, "--tolerance")
-        loaded = [(str(f), _read_json(f, f"results file {str(f)!r}")) for f in files]
+        loaded = [(str(f), _read_json(f, "RESULTS")) for f in files]
         merged = merge_results(loaded, k, tol)
         target = output / "results.json" if output.is_dir() or not output.suffix else output
         atomic_write_json(target, merged)
         if html_path is not None:
             from pytest_mlperf.report.html import fleet_html, summary_html
 
+            try:
+                items = summary_html(merged["items"], merged["host"], str(target.parent))
+            except (KeyError, TypeError, AttributeError) as exc:  # hand-made or older records
+                items = f"<p>item table unavailable: a record lacks {exc}</p>"
             page = (
                 "<!DOCTYPE html><html><head><meta charset='utf-8'>"
                 "<title>MLPerf fleet</title></head><body>"
                 + fleet_html(merged["fleet"])
-                + summary_html(merged["items"], merged["host"], str(target.parent))
+                + items
                 + "</body></html>"
             )
             atomic_write_text(html_path, page)

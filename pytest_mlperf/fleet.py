@@ -289,7 +289,7 @@ def merge_results(
             for name in names or {default}:
                 hosts[name] = host
         for name in names or {default}:
-            if name in seen and seen[name] != source:
+            if name in seen:
                 raise ValueError(
                     f"node {name!r} is in both {seen[name]} and {source}: merge takes one "
                     "results.json per node (set MLPERF_NODE_NAME per node to tell them apart)"
