@@ -566,6 +566,10 @@ class XdistHooks:
             return result
         from pytest_mlperf.fleet import fleet_view
 
+        for record in s.records:  # a crashed worker's record is made here: name its node
+            node = record.get("node") or {}
+            if node.get("worker") is None and record.get("worker") in self.worker_nodes:
+                record["node"] = {**node, "name": self.worker_nodes[record["worker"]]}
         s.fleet = fleet_view(s.records, s.nodes, self.settings.mad_k, s.run_config.tolerance_pct)
         if self.settings.gate:
             for outlier in s.fleet["outliers"]:
