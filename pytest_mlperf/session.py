@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import time
 from collections.abc import Callable, Generator, Mapping
 from datetime import datetime, timezone
@@ -430,7 +431,7 @@ def configure_fleet(config: pytest.Config, get: Callable[[str], str | bool | Non
 
     if hasattr(config, "workerinput"):
         return
-    backend = str(get("backend") or "auto")
+    backend = str(get("backend") or "auto").strip().lower()
     if backend == "auto" and get("harness_dir"):
         backend = "nvidia"
     settings = parse_fleet_settings(get, backend, os.environ)
@@ -469,9 +470,11 @@ class XdistHooks:
         node.workerinput["mlperf_run_id"] = self.session.store.run_id
         node.workerinput["mlperf_fleet"] = self.settings.enabled
         spec = getattr(getattr(node, "gateway", None), "spec", None)
-        python = getattr(spec, "python", None) or ""
-        parts = python.split()
-        if "-w" in parts[:-1]:
+        try:
+            parts = shlex.split(getattr(spec, "python", None) or "")
+        except ValueError:
+            parts = []
+        if "-w" in parts[:-1]:  # an srun spec: the node its worker runs on
             self.worker_nodes[node.gateway.id] = parts[parts.index("-w") + 1]
 
     # -- worker ---------------------------------------------------------------------------
