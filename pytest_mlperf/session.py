@@ -493,12 +493,22 @@ class XdistHooks:
             root = s.store.root
             transfers = []
             for record in records:
-                item_dir = Path(record.get("item_dir") or root)
+                node_paths = (record.get("transfer") or {}).get("node_paths") or {}
+                item_dir = Path(node_paths.get("item_dir") or record.get("item_dir") or root)
                 inside = item_dir != root and root in item_dir.parents
                 payload = pack_item(root, item_dir) if inside else {"files": [], "bytes": 0}
                 transfers.append({"root": str(root), "payload": payload})
             report.mlperf_transfer = transfers  # type: ignore[attr-defined]
         return report
+
+    def pytest_mlperf_result_ready(self, record: dict[str, Any], nodeid: str) -> None:
+        """A fleet worker's record names where its logs will be on the controller (its
+        failure text too); where they are on the node stays in ``transfer.node_paths``."""
+        s = self.session
+        if s.fleet_worker:
+            controller = RunStore(s.run_config.results_dir, s.store.run_id).root
+            dest = controller / "nodes" / safe_part(s.node["name"])
+            relocate_record(record, str(s.store.root), dest, {})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """A fleet worker hands its preparations back and removes its node-local scratch."""

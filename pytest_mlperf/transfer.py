@@ -83,11 +83,18 @@ def moved_path(path: str, worker_root: str, dest_root: Path) -> str:
 def relocate_record(
     record: dict[str, Any], worker_root: str, dest_root: Path, payload: Mapping[str, Any]
 ) -> None:
-    """Point the record's log paths at the controller's copies; say what was not sent."""
-    node_paths = {"log_dir": record.get("log_dir"), "item_dir": record.get("item_dir")}
+    """Point the record's log paths at the controller's copies; say what was not sent.
+
+    Idempotent: the paths on the node are kept in ``transfer.node_paths`` and read from
+    there when the record was relocated before (by the worker, for its failure text).
+    """
+    node_paths = (record.get("transfer") or {}).get("node_paths") or {
+        "log_dir": record.get("log_dir"),
+        "item_dir": record.get("item_dir"),
+    }
     for key in ("log_dir", "item_dir"):
-        if isinstance(record.get(key), str):
-            record[key] = moved_path(record[key], worker_root, dest_root)
+        if isinstance(node_paths.get(key), str):
+            record[key] = moved_path(node_paths[key], worker_root, dest_root)
     record["transfer"] = {
         "files": len(payload.get("files", [])),
         "bytes": payload.get("bytes", 0),

@@ -123,6 +123,9 @@ def test_transfer_is_bounded_and_cannot_escape(tmp_path: Path) -> None:
     relocate_record(record, str(root), dest, payload)
     assert record["log_dir"] == str(dest / "bert-99/Offline/performance")
     assert record["transfer"]["left"][0]["why"] == "over 4096 bytes"
+    relocate_record(record, str(root), dest, payload)  # again (worker, then controller)
+    assert record["transfer"]["node_paths"]["item_dir"] == str(item)
+    assert record["log_dir"] == str(dest / "bert-99/Offline/performance")
     hostile = {"files": [{"path": "../../../etc/evil", "data": "eA=="}]}
     (written,) = unpack_item(dest, hostile)
     assert written == dest / "etc" / "evil"
