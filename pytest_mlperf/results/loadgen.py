@@ -31,8 +31,6 @@ SCENARIO_METRICS = {
     "SingleStream": "result_90.00_percentile_latency_ns",
     "MultiStream": "result_99.00_percentile_per_query_latency_ns",
 }
-#: Keys older LoadGen versions used for the same metric.
-_LEGACY_METRICS = {"Server": ("result_scheduled_samples_per_sec",)}
 UNITS = {"Offline": "samples/s", "Server": "samples/s", "SingleStream": "ns", "MultiStream": "ns"}
 _MODES = {
     "PerformanceOnly": "performance",
@@ -121,7 +119,12 @@ _QUERY_LATENCIES = (
 #: What LoadGen's detail log of a performance run holds, per scenario, besides the flags.
 _REQUIRED = {
     "Offline": ("result_query_count", *_LATENCIES),
-    "Server": ("result_query_count", "result_overlatency_query_count", *_LATENCIES),
+    "Server": (
+        "result_query_count",
+        "result_overlatency_query_count",
+        "result_scheduled_samples_per_sec",
+        *_LATENCIES,
+    ),
     "SingleStream": (
         "result_query_count",
         "result_qps_with_loadgen_overhead",
@@ -322,11 +325,10 @@ def _check_performance(detail: _Detail, parsed: ParsedLog) -> None:
     for key in ("result_qps_with_loadgen_overhead", "result_qps_without_loadgen_overhead"):
         if key in detail.entries:
             _number(detail, key)
-    candidates = (SCENARIO_METRICS[parsed.scenario], *_LEGACY_METRICS.get(parsed.scenario, ()))
-    name = next((k for k in candidates if k in detail.entries), None)
-    if name is None:
-        raise detail.problem(f"no {SCENARIO_METRICS[parsed.scenario]}: the metric is not logged")
-    if parsed.scenario == "Server" and "result_scheduled_samples_per_sec" in detail.entries:
+    name = SCENARIO_METRICS[parsed.scenario]
+    if name not in detail.entries:
+        raise detail.problem(f"no {name}: the metric is not logged")
+    if parsed.scenario == "Server":
         _number(detail, "result_scheduled_samples_per_sec")
     parsed.metric_name, parsed.metric_value = name, _number(detail, name)
     parsed.result_validity = validity

@@ -25,7 +25,7 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$")
 #: The metric line of each scenario (several LoadGen versions' spellings).
 METRIC_LABELS = {
     "Offline": ("Samples per second",),
-    "Server": ("Completed samples per second", "Scheduled samples per second"),
+    "Server": ("Completed samples per second",),
     "SingleStream": ("90.0th percentile latency (ns)", "90th percentile latency (ns)"),
     "MultiStream": ("99.0th percentile latency (ns)", "99th percentile latency (ns)"),
 }
