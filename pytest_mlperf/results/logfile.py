@@ -1,4 +1,4 @@
-"""Bounded, strict reading of LoadGen's log files: lines, then the JSON of MLLOG records.
+"""Bounded, strict reading of LoadGen's log files, line by line.
 
 Whatever the bytes, the reader answers with lines or a :class:`ParseError` naming the file
 and line: memory stays bounded by :data:`MAX_LINE_BYTES` per line, and JSON that is nested
@@ -7,20 +7,16 @@ too deep, holds non-finite numbers or integers beyond 64 bits is refused, never 
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from pytest_mlperf.errors import ParseError
+from pytest_mlperf.jsonstrict import loads as strict_json
 
 #: The longest line read. LoadGen's longest (``loaded_qsl_set`` of DLRM) is about 2.2 MB.
 MAX_LINE_BYTES = 16 << 20
-#: Integers in LoadGen's logs are 64-bit (seeds reach 2**64 - 1): 20 digits.
-_MAX_INT_DIGITS = 20
 
 
 def check_regular_file(path: Path) -> None:
@@ -57,32 +53,4 @@ def iter_lines(path: Path, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int
         raise ParseError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name}")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
-        raise ValueError(f"integer of {len(text)} digits (LoadGen logs 64-bit integers)")
-    return int(text)
-
-
-def strict_json(text: str) -> Any:
-    """``json.loads`` that refuses NaN/Infinity, overflowing floats, huge integers and deep
-    nesting with a ValueError (its message says which)."""
-    try:
-        return json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
-    except RecursionError:
-        raise ValueError("JSON nested too deep") from None
+__all__ = ["MAX_LINE_BYTES", "check_regular_file", "iter_lines", "strict_json"]
