@@ -457,9 +457,14 @@ def _nvidia_options(
             timeout = float(timeout_value)
         except ValueError:
             timeout = -1.0
-        if not (timeout > 0 and math.isfinite(timeout)):
+        if not timeout > 0:
             raise ConfigError(
-                f"--mlperf-timeout: {timeout_value!r} is not a positive, finite number of seconds"
+                f"--mlperf-timeout: {timeout_value!r} is not a positive number of seconds"
+            )
+        if not math.isfinite(timeout):
+            raise ConfigError(
+                f"--mlperf-timeout: {timeout_value!r} is not a finite number of seconds "
+                "(no timeout at all is not an option; give a number)"
             )
     return {
         "harness_dir": harness,
