@@ -11,8 +11,9 @@ from pytest_mlperf import jsonstrict
 from pytest_mlperf.baseline import load_results
 from pytest_mlperf.compare import compare_text
 from pytest_mlperf.config import available_cpus
-from pytest_mlperf.errors import ConfigError, DataError
+from pytest_mlperf.errors import ConfigError, DataError, MlperfError
 from pytest_mlperf.pathcheck import checked_path
+from pytest_mlperf.results.store import atomic_write_json
 from pytest_mlperf.schemas import load_data_file
 from pytest_mlperf.thresholds import load_thresholds
 
@@ -192,3 +193,9 @@ def test_cli_with_overlong_paths(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "has a component of 256 bytes" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / LONG), str(tmp_path)]) == 2
     assert "RUN_A: the path" in capsys.readouterr().err
+
+
+def test_non_finite_numbers_are_never_written(tmp_path: Path) -> None:
+    with pytest.raises(MlperfError, match=r"items/0/metric/value is not a finite number"):
+        atomic_write_json(tmp_path / "r.json", {"items": [{"metric": {"value": float("inf")}}]})
+    assert not (tmp_path / "r.json").exists() and list(tmp_path.iterdir()) == []
