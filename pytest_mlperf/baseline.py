@@ -152,7 +152,7 @@ def load_results(path: Path, option: str) -> ResultsFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{option}: cannot read {source}: {exc}") from exc
     except ValueError as exc:  # not JSON, non-finite numbers, deep nesting
-        raise ConfigError(f"{option}: {source} is not readable JSON: {exc}") from exc
+        raise ConfigError(f"{option}: {source} is not JSON: {exc}") from exc
     if not isinstance(data, dict) or "items" not in data or "schema_version" not in data:
         raise ConfigError(
             f"{option}: {source} is not a pytest-mlperf results.json (needs schema_version "

@@ -116,7 +116,7 @@ def test_malformed_baseline_items_are_usage_errors(
 def test_nan_baseline_value_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "nan.json"
     path.write_text(json.dumps({"schema_version": 1, "items": [_item()]}).replace("10.0", "NaN"))
-    with pytest.raises(ConfigError, match="not readable JSON: non-finite number NaN"):
+    with pytest.raises(ConfigError, match="not JSON: non-finite number NaN"):
         load_results(path, "--mlperf-baseline")
 
 
