@@ -199,3 +199,30 @@ def test_non_finite_numbers_are_never_written(tmp_path: Path) -> None:
     with pytest.raises(MlperfError, match=r"items/0/metric/value is not a finite number"):
         atomic_write_json(tmp_path / "r.json", {"items": [{"metric": {"value": float("inf")}}]})
     assert not (tmp_path / "r.json").exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "expected"),
+    [
+        ("--mlperf-thresholds", DEEP, "*deep.json: cannot read thresholds: JSON nested too deep"),
+        (
+            "--mlperf-thresholds",
+            '{"schema_version": 1, "system": "s", "thresholds": [{"benchmark": "bert-99", '
+            '"scenario": "SingleStream", "max_latency_ms": Infinity}]}',
+            "*deep.json: cannot read thresholds: non-finite number Infinity*",
+        ),
+        (
+            "--mlperf-baseline",
+            '{"schema_version": 1, "items": ' + DEEP + "}",
+            "--mlperf-baseline: *deep.json is not JSON: JSON nested too deep",
+        ),
+    ],
+)
+def test_hostile_data_files_are_usage_errors(
+    pytester: pytest.Pytester, option: str, content: str, expected: str
+) -> None:
+    (pytester.path / "deep.json").write_text(content)
+    result = pytester.runpytest(f"{option}=deep.json", "--mlperf-benchmarks=bert")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {expected}"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
