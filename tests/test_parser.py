@@ -25,7 +25,13 @@ from tests.loadgen_runs import run_tiny
 # Valid cases set no minimum duration, so machine noise cannot make them INVALID.
 CASES = {
     "offline_valid": ("Offline", {"min_duration_ms": 0}, "VALID", set()),
-    "server_valid": ("Server", {"min_duration_ms": 0}, "VALID", set()),
+    # a 10 s latency bound at a low rate: a busy machine cannot make it miss its constraint
+    "server_valid": (
+        "Server",
+        {"min_duration_ms": 0, "target_qps": 50, "latency_bound_ns": 10_000_000_000},
+        "VALID",
+        set(),
+    ),
     "singlestream_valid": ("SingleStream", {"min_duration_ms": 0}, "VALID", set()),
     "multistream_valid": ("MultiStream", {"min_duration_ms": 0}, "VALID", set()),
     # Offline issues expected_qps * min_duration samples: far too few for the duration
