@@ -226,3 +226,14 @@ def test_hostile_data_files_are_usage_errors(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {expected}"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_deep_or_non_finite_metadata_json_is_unreadable(tmp_path: Path) -> None:
+    from pytest_mlperf.backends.nvidia.harness import read_metadata
+
+    (tmp_path / "metadata.json").write_text('{"a": ' + DEEP + "}")
+    assert read_metadata(tmp_path) is None
+    (tmp_path / "metadata.json").write_text('{"result_samples_per_second": Infinity}')
+    assert read_metadata(tmp_path) is None
+    (tmp_path / "metadata.json").write_text('{"result_samples_per_second": 12.5}')
+    assert read_metadata(tmp_path) == {"result_samples_per_second": 12.5}
