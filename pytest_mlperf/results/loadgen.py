@@ -177,7 +177,6 @@ def _read_detail(path: Path) -> _Detail:
     for line_no, raw in iter_lines(path):
         if not raw.strip():
             continue
-        where = f"{path.name}:{line_no}"
         if not raw.startswith(_PREFIX.encode()):
             raise detail.problem(f"line {line_no}: not an MLLOG record: {raw[:60]!r}")
         try:
@@ -209,8 +208,8 @@ def _read_detail(path: Path) -> _Detail:
         elif earlier.record != record:
             raise detail.problem(
                 f"{key} logged twice with different records (line {earlier.line_no}: "
-                f"{_shown(earlier.value)}, line {line_no}: {_shown(value)}); "
-                f"which one is LoadGen's cannot be told ({where})"
+                f"{_shown(earlier.value)}, line {line_no}: {_shown(value)}): "
+                "which one is LoadGen's cannot be told"
             )
     if seen == 0:
         raise detail.problem("no MLLOG records (empty or not a LoadGen detail log)")
@@ -240,7 +239,7 @@ def _check_latencies(detail: _Detail, keys: tuple[str, ...]) -> None:
     LoadGen's own sum overflows on long Offline runs (published logs have mean < min)."""
     low, high, _mean, *percentiles = (_number(detail, k, integer=True) for k in keys)
     previous = low
-    for key, value in zip((keys[3:]), percentiles, strict=True):
+    for key, value in zip(keys[3:], percentiles, strict=True):
         if not previous <= value <= high:
             raise detail.problem(
                 f"{key} {value:.0f} is out of order (previous {previous:.0f}, max {high:.0f})"
