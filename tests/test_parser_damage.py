@@ -245,3 +245,47 @@ def test_log_that_is_not_a_regular_file(tmp_path: Path, how: str) -> None:
         os.mkfifo(case / DETAIL)
     with pytest.raises(ParseError, match="mlperf_log_detail.txt: is "):
         parse_dir(case)
+
+
+def test_summary_alone_must_be_consistent(tmp_path: Path) -> None:
+    """Without a detail log the summary's own redundancy is checked: the stream metric is
+    printed twice, an INVALID run lists one recommendation per failed check, and early
+    stopping never fails Offline."""
+    stream = _copy(tmp_path, PUBLISHED / "lenovo-l40s-3dunet-singlestream")
+    (stream / DETAIL).unlink()
+    _edit(
+        stream,
+        SUMMARY,
+        lambda t: t.replace(
+            "90th percentile latency (ns) : 490365362", "90th percentile latency (ns) : 490365361"
+        ),
+    )
+    with pytest.raises(ParseError, match="vs '90.00 percentile latency \\(ns\\)' '490365362'"):
+        parse_dir(stream)
+    offline = tmp_path / "offline"
+    shutil.copytree(OFFLINE, offline)
+    (offline / DETAIL).unlink()
+    _edit(
+        offline,
+        SUMMARY,
+        lambda t: t.replace(
+            "Early stopping satisfied: Yes", "Early stopping satisfied: NO"
+        ).replace("Result is : VALID", "Result is : INVALID\nRecommendations:"),
+    )
+    with pytest.raises(ParseError, match="early stopping never fails Offline"):
+        parse_dir(offline)
+    _edit(
+        offline,
+        SUMMARY,
+        lambda t: t.replace(
+            "Early stopping satisfied: NO", "Early stopping satisfied: Yes"
+        ).replace("Min duration satisfied : Yes", "Min duration satisfied : NO"),
+    )
+    with pytest.raises(ParseError, match="0 recommendation lines for 1 failed checks"):
+        parse_dir(offline)
+    _edit(
+        offline,
+        SUMMARY,
+        lambda t: t.replace("Recommendations:", "Recommendations:\n * Increase expected QPS."),
+    )
+    assert [r.code for r in parse_dir(offline).invalid_reasons] == ["min_duration_not_met"]

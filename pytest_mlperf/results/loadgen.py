@@ -142,6 +142,19 @@ def flag_keys(scenario: str) -> tuple[str, ...]:
     return ("result_perf_constraints_met", *common) if scenario == "Server" else common
 
 
+def flags_problem(scenario: str, validity: str, flags: Mapping[str, bool]) -> str | None:
+    """Why these check flags cannot be LoadGen's, or None: the validity is VALID exactly
+    when every flag is true, and early stopping never fails an Offline run."""
+    if (validity == "VALID") != all(flags.values()):
+        failed = [k for k, v in flags.items() if not v] or ["none"]
+        return (
+            f"result_validity {validity} contradicts the check flags (failed: {', '.join(failed)})"
+        )
+    if scenario == "Offline" and flags.get("early_stopping_met") is False:
+        return "early_stopping_met is false, but LoadGen's early stopping never fails Offline"
+    return None
+
+
 @dataclass
 class _Entry:
     value: Any
@@ -307,11 +320,9 @@ def _check_performance(detail: _Detail, parsed: ParsedLog) -> None:
                 f"{key} is {'missing' if missing else _shown(value)}; LoadGen logs true or false"
             )
         flags[key] = value
-    if (validity == "VALID") != all(flags.values()):
-        failed = [k for k, v in flags.items() if not v] or ["none"]
-        raise detail.problem(
-            f"result_validity {validity} contradicts the check flags (failed: {', '.join(failed)})"
-        )
+    problem = flags_problem(parsed.scenario, validity, flags)
+    if problem is not None:
+        raise detail.problem(problem)
     for key in _REQUIRED[parsed.scenario]:
         if key not in detail.entries:
             raise detail.problem(f"no {key}: the log is cut short or a line is missing")
@@ -359,6 +370,26 @@ def _normalise_scenario(value: Any) -> str | None:
     return compact if compact in SCENARIO_METRICS else None
 
 
+#: The stream scenarios print their metric twice: as the target percentile and in the stats.
+_METRIC_STAT = {
+    "SingleStream": "90.00 percentile latency (ns)",
+    "MultiStream": "99.00 percentile latency (ns)",
+}
+
+
+def _check_recommendations(summary: sm.Summary, validity: str, flags: Mapping[str, Any]) -> None:
+    """LoadGen writes "Recommendations:" for an INVALID run, one line per failed check of
+    duration, queries or constraints (early stopping has its own section)."""
+    checks = ("result_perf_constraints_met", "result_min_duration_met", "result_min_queries_met")
+    failed = sum(1 for key in checks if flags.get(key) is False)
+    expected = failed if validity == "INVALID" else None
+    if summary.recommendations != expected:
+        raise summary.problem(
+            f"{summary.recommendations} recommendation lines for {failed} failed checks "
+            f"of a {validity} run (LoadGen writes one per failed check)"
+        )
+
+
 def parse_summary(path: Path) -> ParsedLog:
     """Parse the human summary alone (a directory without a detail log)."""
     summary = sm.read_summary(path)
@@ -388,8 +419,11 @@ def parse_summary(path: Path) -> ParsedLog:
         if label not in fields:
             raise summary.problem(f"no {label!r} line: the summary is incomplete")
         parsed.loadgen[key] = sm.flag(summary, label)
-    if (validity == "VALID") != all(parsed.loadgen[k] for k in flag_keys(parsed.scenario)):
-        raise summary.problem(f"'Result is : {validity}' contradicts its check lines")
+    flags = {k: bool(parsed.loadgen[k]) for k in flag_keys(parsed.scenario)}
+    problem = flags_problem(parsed.scenario, validity, flags)
+    if problem is not None:
+        raise summary.problem(problem)
+    _check_recommendations(summary, validity, parsed.loadgen)
     metric = next((lb for lb in sm.METRIC_LABELS[parsed.scenario] if lb in fields), None)
     if metric is None:
         raise summary.problem(f"no {sm.METRIC_LABELS[parsed.scenario][0]!r} line: no metric")
@@ -400,6 +434,11 @@ def parse_summary(path: Path) -> ParsedLog:
         if stat not in summary.stats:
             raise summary.problem(f"no {stat!r} line: the summary is incomplete")
         sm.number(summary, stat, summary.stats[stat])
+    again = _METRIC_STAT.get(parsed.scenario)
+    if again is not None and summary.stats.get(again) != fields[metric]:
+        raise summary.problem(
+            f"{metric!r} {fields[metric]!r} vs {again!r} {summary.stats.get(again)!r}"
+        )
     parsed.metric_value = value
     parsed.loadgen[parsed.metric_name] = value
     parsed.result_validity = validity

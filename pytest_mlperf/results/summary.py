@@ -99,6 +99,9 @@ class Summary:
     stats: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     error_count: int = 0
+    #: The " * " lines under "Recommendations:" (one per failed duration/queries/constraint
+    #: check); None when the summary has no "Recommendations:" line (a VALID run).
+    recommendations: int | None = None
 
     def problem(self, text: str) -> ParseError:
         """A ParseError naming this summary."""
@@ -118,11 +121,20 @@ def read_summary(path: Path) -> Summary:
     summary = Summary(path)
     section = "main"
     last = ""
+    in_recommendations = False
     for line_no, raw in iter_lines(path, MAX_SUMMARY_LINE):
         line = raw.decode("utf-8", errors="replace").strip()
         if not line:
             continue
         last = line
+        if line == "Recommendations:" and section == "main":
+            summary.recommendations, in_recommendations = 0, True
+            continue
+        if in_recommendations and line.startswith("*"):
+            summary.recommendations = (summary.recommendations or 0) + 1
+            continue
+        if in_recommendations and (line.endswith("Result:") or line.startswith("=")):
+            in_recommendations = False
         if line in ("Additional Stats", "Test Parameters Used"):
             section = line
             continue
