@@ -11,14 +11,15 @@ No pytest here: the session and the ``compare`` command use these functions.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf import jsonstrict
 from pytest_mlperf.errors import ConfigError, DataError
+from pytest_mlperf.pathcheck import checked_path
 from pytest_mlperf.results.store import atomic_write_text
 from pytest_mlperf.verdict import FAILED, PASSED, SKIPPED, Check, Verdict, format_metric
 
@@ -77,6 +78,7 @@ class ResultsFile:
 
 def find_results_file(path: Path, option: str) -> Path:
     """``path`` itself, ``path/results.json``, or the newest finished ``path/*/results.json``."""
+    checked_path(path, option)
     if path.is_file():
         return path
     if not path.is_dir():
@@ -87,7 +89,7 @@ def find_results_file(path: Path, option: str) -> Path:
     runs = sorted(path.glob("*/results.json"), key=lambda p: p.parent.name, reverse=True)
     for candidate in runs:
         try:
-            finished = json.loads(candidate.read_text(encoding="utf-8")).get("finished")
+            finished = jsonstrict.load_file(candidate).get("finished")
         except (OSError, UnicodeDecodeError, ValueError, AttributeError):
             continue
         if finished:
@@ -103,19 +105,40 @@ def find_results_file(path: Path, option: str) -> Path:
     )
 
 
+_TEXT_FIELDS = ("benchmark", "scenario", "mode", "config_ver", "system")
+
+
 def _require(item: Any, index: int, source: Path) -> Mapping[str, Any]:
+    """``item`` when it has the fields comparisons read, each of the type they expect."""
+    where = f"{source}: items/{index}"
     if not isinstance(item, dict):
-        raise DataError(f"{source}: items/{index} is not an object")
-    for key in ("benchmark", "scenario", "mode", "config_ver", "system", "metric"):
+        raise DataError(f"{where} is not an object")
+    for key in (*_TEXT_FIELDS, "metric"):
         if key not in item:
-            raise DataError(f"{source}: items/{index} has no {key!r}")
+            raise DataError(f"{where} has no {key!r}")
+    for key in _TEXT_FIELDS:
+        if not isinstance(item[key], str):
+            raise DataError(f"{where}/{key} is not a string: {_short(item[key])}")
+    if "fast" in item and not isinstance(item["fast"], (bool, type(None))):
+        raise DataError(f"{where}/fast is not true, false or null: {_short(item['fast'])}")
     metric = item["metric"]
     if not isinstance(metric, dict) or not {"name", "value", "unit"} <= set(metric):
-        raise DataError(f"{source}: items/{index}/metric needs name, value and unit")
+        raise DataError(f"{where}/metric needs name, value and unit")
+    for key in ("name", "unit"):
+        if not isinstance(metric[key], (str, type(None))):
+            raise DataError(f"{where}/metric/{key} is not a string: {_short(metric[key])}")
     value = metric["value"]
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise DataError(f"{source}: items/{index}/metric/value is not a number: {value!r}")
+        raise DataError(f"{where}/metric/value is not a number: {_short(value)}")
+    verdict = item.get("verdict", {})
+    if not isinstance(verdict, dict) or not isinstance(verdict.get("outcome", ""), str):
+        raise DataError(f"{where}/verdict is not an object with a string outcome")
     return item
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_results(path: Path, option: str) -> ResultsFile:
@@ -125,10 +148,10 @@ def load_results(path: Path, option: str) -> ResultsFile:
     """
     source = find_results_file(path, option)
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        data = jsonstrict.load_file(source)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{option}: cannot read {source}: {exc}") from exc
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, non-finite numbers, deep nesting
         raise ConfigError(f"{option}: {source} is not JSON: {exc}") from exc
     if not isinstance(data, dict) or "items" not in data or "schema_version" not in data:
         raise ConfigError(

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf import jsonstrict
 from pytest_mlperf.errors import MlperfError
+from pytest_mlperf.pathcheck import path_problem
 from pytest_mlperf.results.loadgen import ACCURACY, parse_dir
 
 
@@ -59,8 +61,11 @@ def _parse(
     benchmark: str | None = None,
     fp32_reference: float | None = None,
 ) -> int:
-    if not directory.is_dir():
-        print(f"pytest-mlperf parse: {directory} is not a directory", file=sys.stderr)
+    problem = path_problem(directory)
+    if problem is not None or not directory.is_dir():
+        print(
+            f"pytest-mlperf parse: {directory} {problem or 'is not a directory'}", file=sys.stderr
+        )
         return 2
     try:
         parsed = parse_dir(directory)
@@ -71,7 +76,7 @@ def _parse(
     metadata = directory / "metadata.json"
     if metadata.is_file():
         try:
-            benchmark = json.loads(metadata.read_text(encoding="utf-8")).get("benchmark_full")
+            benchmark = jsonstrict.load_file(metadata).get("benchmark_full")
         except (OSError, ValueError, AttributeError):
             benchmark = None
     benchmark = explicit or benchmark

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pytest_mlperf.baseline import (
 )
 from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, SCENARIOS, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
+from pytest_mlperf.pathcheck import checked_path
 
 MODES = ("performance", "accuracy", "all")
 
@@ -349,7 +351,9 @@ def parse_run_config(
     fast_raw = raw["fast"]
     fast = fast_raw is True or (isinstance(fast_raw, str) and _truthy(fast_raw, "mlperf_fast"))
 
-    results_dir = Path(text(by_name["results_dir"]) or "mlperf-results").expanduser()
+    results_dir = checked_path(
+        text(by_name["results_dir"]) or "mlperf-results", "--mlperf-results-dir"
+    ).expanduser()
     if not results_dir.is_absolute():
         results_dir = rootdir / results_dir
     existing = next(p for p in (results_dir, *results_dir.parents) if p.exists())
@@ -360,13 +364,17 @@ def parse_run_config(
     thresholds_value = text(by_name["thresholds"])
     thresholds_file = None
     if thresholds_value:
-        thresholds_file = Path(thresholds_value).expanduser()
+        thresholds_file = checked_path(thresholds_value, "--mlperf-thresholds").expanduser()
         if not thresholds_file.is_absolute():
             thresholds_file = rootdir / thresholds_file
         if not thresholds_file.is_file():
             raise ConfigError(f"--mlperf-thresholds: file {thresholds_value!r} does not exist")
     cache_value = text(by_name["cache_dir"])
-    cache_dir = Path(cache_value).expanduser() if cache_value else default_cache_dir()
+    cache_dir = (
+        checked_path(cache_value, "--mlperf-cache-dir").expanduser()
+        if cache_value
+        else default_cache_dir()
+    )
 
     threads_value = text(by_name["threads"])
     threads = None
@@ -377,14 +385,19 @@ def parse_run_config(
             threads = -1
         if threads < 1:
             raise ConfigError(f"--mlperf-threads: {threads_value!r} is not a positive integer")
+        if threads > available_cpus():
+            raise ConfigError(
+                f"--mlperf-threads: {threads_value!r} is more than the {available_cpus()} CPUs "
+                f"available to this process; valid: 1 to {available_cpus()}"
+            )
 
     system = text(by_name["system"])
     nvidia = _nvidia_options(text, by_name, rootdir)
     tolerance_pct = parse_tolerance(text(by_name["tolerance"]) or "5")
-    baseline_path = _path(text(by_name["baseline"]), rootdir)
+    baseline_path = _path(text(by_name["baseline"]), rootdir, "--mlperf-baseline")
     baseline = load_results(baseline_path, "--mlperf-baseline") if baseline_path else None
     save_text = text(by_name["save_baseline"])
-    save_baseline = _path(save_text, rootdir)
+    save_baseline = _path(save_text, rootdir, "--mlperf-save-baseline")
     if save_baseline is not None and save_text and save_text.endswith(("/", os.sep)):
         save_baseline = save_baseline / "results.json"  # a directory, maybe not there yet
     if save_baseline is not None and save_baseline.parent.is_file():
@@ -429,10 +442,18 @@ def _compliance(
     return parse_tests(value, benches)
 
 
-def _path(value: str | None, rootdir: Path) -> Path | None:
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, else all)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _path(value: str | None, rootdir: Path, option: str) -> Path | None:
     if not value:
         return None
-    path = Path(value).expanduser()
+    path = checked_path(value, option).expanduser()
     return path if path.is_absolute() else rootdir / path
 
 
@@ -440,7 +461,7 @@ def _nvidia_options(
     text: Callable[[OptionSpec], str | None], by_name: Mapping[str, OptionSpec], rootdir: Path
 ) -> dict[str, object]:
     """The nvidia backend's options, validated here so mistakes are usage errors."""
-    harness = _path(text(by_name["harness_dir"]), rootdir)
+    harness = _path(text(by_name["harness_dir"]), rootdir, "--mlperf-harness-dir")
     if harness is not None and not harness.is_dir():
         raise ConfigError(f"--mlperf-harness-dir: {str(harness)!r} is not a directory")
     devices_value = (text(by_name["devices"]) or "all").strip()
@@ -468,15 +489,20 @@ def _nvidia_options(
             raise ConfigError(
                 f"--mlperf-timeout: {timeout_value!r} is not a positive number of seconds"
             )
+        if not math.isfinite(timeout):
+            raise ConfigError(
+                f"--mlperf-timeout: {timeout_value!r} is not a finite number of seconds "
+                "(no timeout at all is not an option; give a number)"
+            )
     return {
         "harness_dir": harness,
-        "scratch_path": _path(text(by_name["scratch_path"]), rootdir),
+        "scratch_path": _path(text(by_name["scratch_path"]), rootdir, "--mlperf-scratch-path"),
         "image": text(by_name["image"]),
         "container": text(by_name["container"]),
         "provision": _choice(by_name["provision"], text(by_name["provision"]) or "off"),
         "devices": devices,
         "timeout_s": timeout,
-        "cuda_runfile": _path(text(by_name["cuda_runfile"]), rootdir),
+        "cuda_runfile": _path(text(by_name["cuda_runfile"]), rootdir, "--mlperf-cuda-runfile"),
         "split": _choice(by_name["split"], text(by_name["split"]) or "none"),
         "docker_hosts": _docker_hosts(text(by_name["docker_host"])),
     }

@@ -83,6 +83,9 @@ class MlperfItem(pytest.Item):
         """Make and prepare the session's backend (once): setup errors are item errors."""
         try:
             self.runner.backend()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM during preparation (model build...)
+            self.runner.record_interrupted(self.spec, self.nodeid)
+            raise
         except MlperfError as exc:
             self.result = self.runner.error_result(self.spec, self.nodeid, exc)
             add_record(self, self.result.record)

@@ -4,14 +4,20 @@ Applied at the choke points: error messages (:class:`~pytest_mlperf.errors.Mlper
 result records (``build_record``), every file written (``results/store.py``), progress
 lines and the host record of the session. Masked, as ``***``:
 
-- values of environment variables whose names look secret (:data:`SECRET_NAME`), at
-  least :data:`MIN_SECRET_LEN` characters long; for ``DOCKER_AUTH_CONFIG`` also each
-  registry's ``auth`` (base64), its decoded ``user:password`` and the password, and any
+- values of environment variables whose names look secret (:data:`SECRET_NAME`) and whose
+  values look like secrets (:func:`looks_secret`: at least :data:`MIN_SECRET_LEN`
+  characters, not a plain word), wherever they stand as a whole token (not inside a longer
+  word or number); for ``DOCKER_AUTH_CONFIG`` also each registry's ``auth`` (base64), its
+  decoded ``user:password`` and the password, and any
   ``password``/``identitytoken``/``registrytoken`` value;
 - credentials in URLs: ``scheme://user:password@host`` (and ``https://token@host``);
 - ``Authorization:``/``Proxy-Authorization:`` header values and ``Bearer`` tokens;
 - ``password=…``, ``token: …``, ``api_key=…`` and the like;
 - PEM private key blocks, also when cut short at either end.
+
+Only free text is masked (messages, logs, command lines, environment dumps): in a record or
+data file, the fields the product reads back (:data:`DATA_FIELDS`: mode, log_dir, the
+metric, LoadGen's figures...) are kept verbatim, since a masked mode or path is wrong data.
 """
 
 from __future__ import annotations
@@ -33,7 +39,40 @@ SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 #: Shorter values ("1", "true", a port) are left alone: masking them would mangle output.
-MIN_SECRET_LEN = 6
+MIN_SECRET_LEN = 8
+#: A value of letters only this long or longer is masked although it reads like a word.
+_WORDLIKE_LEN = 20
+_WORDLIKE = re.compile(r"[A-Za-z]+|[A-Za-z]+[-_ ][A-Za-z]+")
+#: Record and data-file fields the product reads back: never masked (see the module doc).
+DATA_FIELDS = frozenset(
+    {
+        "schema_version",
+        "nodeid",
+        "benchmark",
+        "scenario",
+        "mode",
+        "modes",
+        "config_ver",
+        "backend",
+        "system",
+        "fast",
+        "result_validity",
+        "metric",
+        "loadgen",
+        "loadgen_version",
+        "log_dir",
+        "item_dir",
+        "accuracy_dir",
+        "results_dir",
+        "files",
+        "provenance",
+        "run_id",
+        "outcome",
+        "code",
+        "status",
+        "settings_sha256",
+    }
+)
 
 _PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.DOTALL
@@ -63,26 +102,35 @@ def redact(text: str) -> str:
     return _redact_with(text, _env_secrets(_secret_env_items()))
 
 
-def redact_obj(value: Any) -> Any:
-    """A copy of ``value`` (dicts, lists, tuples, strings) with every string redacted."""
+def redact_obj(value: Any, keep: frozenset[str] = DATA_FIELDS) -> Any:
+    """A copy of ``value`` (dicts, lists, tuples, strings) with every string of free text
+    redacted; the values of mapping keys in ``keep`` are data, copied verbatim."""
     secrets = _env_secrets(_secret_env_items())
-    return _walk(value, secrets)
+    return _walk(value, secrets, keep)
 
 
-def _walk(value: Any, secrets: tuple[str, ...]) -> Any:
+def _walk(value: Any, secrets: tuple[str, ...], keep: frozenset[str]) -> Any:
     if isinstance(value, str):
         return _redact_with(value, secrets)
     if isinstance(value, Mapping):
-        return {k: _walk(v, secrets) for k, v in value.items()}
+        return {k: v if k in keep else _walk(v, secrets, keep) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_walk(v, secrets) for v in value]
+        return [_walk(v, secrets, keep) for v in value]
     return value
+
+
+def looks_secret(value: str) -> bool:
+    """Whether an environment value is worth masking: long enough, and not a plain word
+    (``performance``, ``read-only``) that would mask ordinary text."""
+    if len(value) < MIN_SECRET_LEN or value.strip() != value:
+        return False
+    return not (_WORDLIKE.fullmatch(value) and len(value) < _WORDLIKE_LEN)
 
 
 def _redact_with(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:  # longest first, so a value containing another goes whole
         if secret in text:
-            text = text.replace(secret, MASK)
+            text = _token(secret).sub(MASK, text)
     if "PRIVATE KEY-----" in text:
         text = _PEM.sub(_masked_pem, text)
         text = _PEM_TAIL.sub(f"{MASK}\n", text)
@@ -93,6 +141,14 @@ def _redact_with(text: str, secrets: tuple[str, ...]) -> str:
     return _KEY_VALUE.sub(
         lambda m: m.group(0) if m.group(3) == MASK else f"{m.group(1)}{m.group(2)}{MASK}", text
     )
+
+
+@lru_cache(maxsize=64)
+def _token(secret: str) -> re.Pattern[str]:
+    """``secret`` where it stands alone: not inside a longer word or number."""
+    before = "(?<![A-Za-z0-9])" if secret[:1].isalnum() else ""
+    after = "(?![A-Za-z0-9])" if secret[-1:].isalnum() else ""
+    return re.compile(before + re.escape(secret) + after)
 
 
 def _masked_pem(match: re.Match[str]) -> str:
@@ -115,7 +171,7 @@ def _env_secrets(items: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
         found.add(value)
         if name.upper() == "DOCKER_AUTH_CONFIG":
             found.update(_docker_auth_secrets(value))
-    return tuple(sorted((s for s in found if len(s) >= MIN_SECRET_LEN), key=len, reverse=True))
+    return tuple(sorted((s for s in found if looks_secret(s)), key=len, reverse=True))
 
 
 def _docker_auth_secrets(value: str) -> Iterable[str]:

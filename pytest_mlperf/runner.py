@@ -176,19 +176,7 @@ class ItemRunner:
             record = self._error_record(spec, nodeid, log_dir, cause, started, run_fast)
             raise RunFailed(MlperfResult(record), cause) from exc
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
-            record = self._error_record(
-                spec,
-                nodeid,
-                log_dir,
-                BackendError("interrupted (Ctrl-C or SIGTERM)"),
-                started,
-                run_fast,
-            )
-            record["verdict"]["outcome"] = "interrupted"
-            if not self.is_worker:  # no report will carry it: write it now
-                self.records.append(record)
-                with contextlib.suppress(MlperfError):
-                    self.write_index(finished=False)
+            self.record_interrupted(spec, nodeid, log_dir, started, run_fast)
             raise
         result = MlperfResult(record)
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
@@ -301,6 +289,30 @@ class ItemRunner:
             },
         }
         return compare_to_baseline(current, baseline, self.run_config.tolerance_pct)
+
+    def record_interrupted(
+        self,
+        spec: ItemSpec,
+        nodeid: str,
+        log_dir: Path | None = None,
+        started: float | None = None,
+        fast: bool | None = None,
+    ) -> None:
+        """Record ``spec`` as interrupted (Ctrl-C or SIGTERM while it ran or while the
+        backend prepared for it) and write results.json now: no report will carry it."""
+        record = self._error_record(
+            spec,
+            nodeid,
+            log_dir,
+            BackendError("interrupted (Ctrl-C or SIGTERM)"),
+            time.perf_counter() if started is None else started,
+            fast,
+        )
+        record["verdict"]["outcome"] = "interrupted"
+        if not self.is_worker:
+            self.records.append(record)
+            with contextlib.suppress(MlperfError):
+                self.write_index(finished=False)
 
     def error_result(self, spec: ItemSpec, nodeid: str, exc: Exception) -> MlperfResult:
         """A result record for an item that failed before it could run."""

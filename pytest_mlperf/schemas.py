@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
+from pytest_mlperf import jsonstrict
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.errors import DataError
 
@@ -66,10 +67,11 @@ def load_data_file(path: Path, name: str, what: str) -> Any:
     """Read the JSON data file ``path`` and validate it against schema ``name``.
 
     Raises :class:`DataError` naming the file: ``cannot read <what>`` when it is missing or
-    not JSON, the field when it breaks the schema.
+    not JSON (or holds NaN, Infinity, 1e309, a huge integer or deep nesting), the field when
+    it breaks the schema.
     """
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = jsonstrict.load_file(path)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read {what}: {exc}") from exc
     validate(raw, name, str(path))

@@ -8,12 +8,12 @@ expected value (``expected_samples_per_second``, ``expected_latency_ms``) with a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf import jsonstrict
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.errors import DataError
 from pytest_mlperf.schemas import validate
@@ -89,10 +89,10 @@ def _threshold(
 def load_thresholds(path: Path) -> list[Threshold]:
     """Read and validate one thresholds file."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = jsonstrict.load_file(path)
     except FileNotFoundError as exc:
         raise DataError(f"thresholds file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # also NaN/Infinity/1e309 and deep nesting
         raise DataError(f"{path}: cannot read thresholds: {exc}") from exc
     validate(raw, "thresholds", str(path))
     default_tolerance = float(raw.get("tolerance", 1.0))

@@ -151,3 +151,60 @@ def test_secrets_printed_by_the_harness_reach_no_output(
         assert value not in terminal, name
         for path in files:
             assert value not in path.read_text(errors="replace"), (name, path)
+
+
+def test_masking_never_changes_data_the_product_reads_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A secret equal to a mode, or part of the results path, leaves the record's data alone;
+    free text is still masked."""
+    from pytest_mlperf.results.record import build_record
+    from pytest_mlperf.schemas import validate
+    from pytest_mlperf.verdict import Verdict
+
+    token = "tk" + secrets.token_hex(10)
+    monkeypatch.setenv("MLPERF_TOKEN", "performance")  # a common word: not a secret to mask
+    monkeypatch.setenv("HF_TOKEN", token)
+    log_dir = tmp_path / token / "bert-99" / "Offline" / "performance"
+    record = build_record(
+        nodeid="t::x",
+        benchmark="bert-99",
+        scenario="Offline",
+        mode="performance",
+        config_ver="default",
+        backend="reference",
+        system="sys",
+        fast=True,
+        parsed=None,
+        verdict=Verdict("failed", reasons=[f"harness printed {token} and performance"]),
+        log_dir=log_dir,
+        settings={"command": f"run --token {token}"},
+        calibration=None,
+        timing={"total_s": 1.0},
+        threshold=None,
+        error=f"boom {token}",
+    )
+    validate(record, "result", "record")
+    assert record["mode"] == "performance"
+    assert record["log_dir"] == str(log_dir) and record["item_dir"] == str(log_dir)
+    assert record["verdict"]["reasons"] == ["harness printed *** and performance"]
+    assert record["errors"] == ["boom ***"]
+    assert record["settings"] == {"command": "run --token ***"}
+    atomic_write_json(tmp_path / "r.json", {"log_dir": str(log_dir), "errors": [token]})
+    written = (tmp_path / "r.json").read_text()
+    assert str(log_dir) in written and '"***"' in written
+
+
+@pytest.mark.parametrize("value", ["performance", "read-only", "default1", "1234567"])
+def test_common_values_do_not_mask_ordinary_words(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    text = f"performance read-only default1 1234567 x{value}y"
+    monkeypatch.setenv("API_KEY", value)
+    expected = text if value != "default1" else text.replace("default1 ", "*** ")
+    assert redact(text) == expected  # a real-looking value is masked only as a whole token
+
+
+def test_secret_inside_a_longer_word_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_SECRET", "s3cr3tv4lue")
+    assert redact("id=s3cr3tv4lue7 and s3cr3tv4lue.") == "id=s3cr3tv4lue7 and ***."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -40,14 +41,39 @@ def atomic_write_text(path: Path, text: str, *, mask_secrets: bool = True) -> No
 def atomic_write_json(path: Path, data: Any, *, mask_secrets: bool = True) -> None:
     """Write ``data`` as indented JSON with every string's secrets masked, atomically.
 
+    A NaN or infinity anywhere is refused (:class:`MlperfError` naming the field): Python
+    would write ``NaN``/``Infinity``, which is not JSON.
+
     ``mask_secrets=False`` for data whose strings are masked already (results.json: its
     records are masked when built; masking them again on every rewrite costs O(items²)).
     """
-    text = json.dumps(redact_obj(data) if mask_secrets else data, indent=2) + "\n"
+    try:
+        text = json.dumps(redact_obj(data) if mask_secrets else data, indent=2, allow_nan=False)
+    except ValueError as exc:  # NaN/Infinity: not JSON, and never a figure we may write
+        where = non_finite_field(data) or "(unknown field)"
+        raise MlperfError(f"cannot write {path}: {where} is not a finite number") from exc
+    text += "\n"
     try:
         atomic_write_text(path, text, mask_secrets=False)  # masked string by string above
     except OSError as exc:
         raise MlperfError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def non_finite_field(data: Any, where: str = "") -> str | None:
+    """The path (``a/0/b``) of the first NaN or infinity in ``data``, or None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return where or "(top level)"
+    if isinstance(data, dict):
+        children: Any = data.items()
+    elif isinstance(data, (list, tuple)):
+        children = enumerate(data)
+    else:
+        return None
+    for key, value in children:
+        found = non_finite_field(value, f"{where}/{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 #: An item does not start when the results file system has less than this free: LoadGen

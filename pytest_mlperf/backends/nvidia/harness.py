@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections.abc import Mapping
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf import jsonstrict
 from pytest_mlperf.results.loadgen import DETAIL, ParsedLog
 
 UNKNOWN_SYSTEM = "Detected system did not match any known systems"
@@ -88,7 +88,7 @@ def read_metadata(result_dir: Path) -> dict[str, Any] | None:
     """The harness's metadata.json, or None when absent or unreadable."""
     path = result_dir / "metadata.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonstrict.load_file(path)  # deep nesting or NaN: unreadable, no traceback
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

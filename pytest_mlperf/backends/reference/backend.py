@@ -96,7 +96,7 @@ class ReferenceBackend:
 
     def _model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:
         """The model file for ``precision``; one process builds, concurrent ones wait and reuse."""
-        from filelock import FileLock
+        from pytest_mlperf.backends.reference.cache import build_lock
 
         try:
             (self.cache_dir / "models").mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,7 @@ class ReferenceBackend:
             raise BackendError(
                 f"cannot build the {bench.name} model in the cache {self.cache_dir}: {exc}"
             ) from exc
-        with FileLock(str(self.cache_dir / "models" / ".build.lock")):
+        with build_lock(self.cache_dir / "models"):  # none on a read-only, complete cache
             return self._build_model(bench, precision, progress)
 
     def _build_model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:

@@ -18,6 +18,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from pytest_mlperf.backends.reference import cache
+
 OPSET = 17
 BUILDER_VERSION = 1  # bump when the graph layout changes so caches are rebuilt
 
@@ -181,18 +183,22 @@ def model_key(spec: Mapping[str, Any]) -> str:
 
 
 def ensure_model(spec: Mapping[str, Any], cache_dir: Path) -> tuple[Path, bool]:
-    """Return the cached model file for ``spec``, building it first when absent.
+    """Return the cached model file for ``spec``, building it first when absent or damaged.
 
     The second value says whether the model was built now. The file is written to a
-    temporary name and renamed, so concurrent builders never see a partial file.
+    temporary name and renamed, then sealed with its checksum (see ``cache.py``), so no
+    builder or user ever takes a partial file for a model. Call under ``cache.build_lock``.
     """
     kind = str(spec["kind"])
     if kind not in BUILDERS:
         raise ValueError(f"unknown reference model kind {kind!r}; valid: {', '.join(BUILDERS)}")
     path = cache_dir / f"{kind}-{model_key(spec)}.onnx"
-    if path.is_file():
+    problem = cache.damage(path) if cache_dir.is_dir() else "not built yet"
+    if problem is None:
         return path, False
     cache_dir.mkdir(parents=True, exist_ok=True)
+    cache.require_usable(path, problem)
+    cache.discard(path)
     model = BUILDERS[kind](spec)
     onnx.checker.check_model(model)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
@@ -203,4 +209,5 @@ def ensure_model(spec: Mapping[str, Any], cache_dir: Path) -> tuple[Path, bool]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    cache.seal(path)
     return path, True

@@ -13,7 +13,8 @@ The recipe is data (``reference.quantization`` in the benchmark file):
 
 Both are deterministic: same FP32 model, recipe, calibration data and ONNX Runtime version
 give the same file. The file sits beside the FP32 model, named by a hash of all four; it is
-made in a temporary directory next to it and renamed into place.
+made in a temporary directory next to it, renamed into place and sealed with its checksum
+(``cache.py``): a damaged or half-built INT8 model is rebuilt, never used.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from pytest_mlperf.backends.reference import cache
 
 QUANTIZER_VERSION = 1
 
@@ -57,13 +60,17 @@ def quantized_path(fp32_path: Path, recipe: Mapping[str, Any]) -> Path:
 def ensure_quantized(
     fp32_path: Path, recipe: Mapping[str, Any], calibration: CalibrationInputs
 ) -> tuple[Path, bool]:
-    """The cached INT8 model for ``fp32_path``, made now when absent (second value: made now)."""
+    """The cached INT8 model for ``fp32_path``, made now when absent or damaged (second
+    value: made now). Call under ``cache.build_lock``, after ``ensure_model``."""
     path = quantized_path(fp32_path, recipe)
-    if path.is_file():
+    problem = cache.damage(path)
+    if problem is None:
         return path, False
     method = str(recipe.get("method", "static"))
     if method not in ("dynamic", "static"):
         raise ValueError(f"unknown quantization method {method!r}; valid: dynamic, static")
+    cache.require_usable(path, problem)
+    cache.discard(path)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".quant-") as tmp:
         named = Path(tmp) / "named.onnx"
         _write_named_copy(fp32_path, named)
@@ -74,6 +81,7 @@ def ensure_quantized(
             else:
                 _static(named, out, recipe, calibration)
         os.replace(out, path)  # same directory: atomic, never a partial model
+    cache.seal(path)  # last: a model without its checksum is an interrupted build
     return path, True
 
 
