@@ -237,6 +237,7 @@ def pytest_mlperf_make_backend(
                 cuda_runfile=rc.cuda_runfile,
                 system=rc.system,
                 placement=config.stash[SESSION_KEY].placement,
+                config_vers=tuple(dict.fromkeys(spec.config_ver for spec in rc.items())),
             )
         )
     return None
