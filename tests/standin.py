@@ -133,7 +133,13 @@ def session_tag(path: Path) -> str:
 
 def set_conf(harness: Path, version: str = "4.1", mode: str = "ok", **conf: str) -> None:
     """Tell the stand-in how to behave on its next call."""
-    lines = [f"VERSION={version}", f"MODE={mode}", *(f"{k.upper()}={v}" for k, v in conf.items())]
+    import shlex
+
+    lines = [
+        f"VERSION={version}",
+        f"MODE={mode}",
+        *(f"{k.upper()}={shlex.quote(v)}" for k, v in conf.items()),
+    ]
     (harness / "standin.conf").write_text("\n".join(lines) + "\n")
 
 

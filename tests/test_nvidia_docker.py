@@ -480,3 +480,216 @@ def test_gpu_containers_get_devices_shm_and_memlock() -> None:
         launch_options(ContainerSpec("img", "name", {}, gpus=["all"]))["device_requests"][0].count
         == -1
     )
+
+
+# -- engines once, systems the harness detects itself, configs it lacks ----------------------
+
+#: An OEM HGX H100 board: NVML's names for its GPUs, an AMD host CPU (v4.1's built-in
+#: H100_SXM_80GBx8 pins an Intel Xeon Platinum 8480C, so the harness does not know it).
+OEM_H100 = {
+    "gpu_name": "NVIDIA H100 80GB HBM3",
+    "gpu_count": "8",
+    "cpu_name": "AMD EPYC 9654 96-Core Processor",
+}
+#: The seed's Azure ND96asr_v4: known to v4.1 (A100_SXM4_40GBx8 allows any x86 CPU), but it
+#: has only a bert Offline config there.
+AZURE_A100 = {
+    "gpu_name": "NVIDIA A100-SXM4-40GB",
+    "gpu_count": "8",
+    "cpu_name": "AMD EPYC 7V12 64-Core Processor",
+}
+
+
+def engine_builds(harness: Path) -> list[str]:
+    return [c for c in calls(harness) if c.startswith("generate_engines")]
+
+
+def checkout_left_clean(harness: Path) -> None:
+    """No tracked file changed; the only untracked paths are the harness's own build/."""
+    from tests.standin import git_status
+
+    status = git_status(harness)
+    assert [line for line in status if not line.startswith("?? ")] == []
+    assert all(line.startswith("?? build/") for line in status), status
+    import os
+
+    for path in (harness / "build").rglob("*"):
+        assert path.lstat().st_uid == os.getuid(), path  # --user: the invoking user's files
+
+
+def test_engines_built_once_per_distinct_engine_and_reused_next_session(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs)
+    args = [*standin_args(pytester, harness), "--mlperf-benchmarks=bert,3d-unet"]
+    first = pytester.runpytest(*args, "--mlperf-mode=all", "--mlperf-fast")
+    first.assert_outcomes(passed=10)  # bert 3 scenarios + 3d-unet 2, performance + accuracy
+    built = engine_builds(harness)
+    assert sorted(built) == sorted(
+        f"generate_engines {b} {s} default STANDIN_SYSTEM"
+        for b, s in [
+            ("bert", "Offline"),
+            ("bert", "Server"),
+            ("bert", "SingleStream"),
+            ("3d-unet", "Offline"),
+            ("3d-unet", "SingleStream"),
+        ]
+    )
+    runs = [c for c in calls(harness) if c.startswith("run_harness")]
+    assert len(runs) == 10
+    items = load_results(pytester.path)["items"]
+    assert {i["settings"]["engine"] for i in items} == {"built"}
+    log = first.stdout.str()
+    assert log.count("make generate_engines RUN_ARGS=") == 5
+
+    shutil.rmtree(pytester.path / "mlperf-results")  # one results.json per session to read
+    second = pytester.runpytest(*args, "--mlperf-mode=all", "--mlperf-fast")
+    second.assert_outcomes(passed=10)
+    assert engine_builds(harness) == built  # a second session builds none
+    items = load_results(pytester.path)["items"]
+    assert {i["settings"]["engine"] for i in items} == {"reused"}
+    prepared = load_results(pytester.path)["host"]["engines"]
+    assert [e["action"] for e in prepared] == ["reused"] * 5
+    checkout_left_clean(harness)
+
+
+def test_make_build_flags(docker_client: Any, harness: Path, tmp_path: Path) -> None:
+    """Hopper (SM 90): Makefile.build would build TensorRT-LLM; we pass BUILD_TRTLLM=0, and
+    BUILD_TRITON=1 only for a triton config_ver."""
+    set_conf(harness, sm="90")
+    prepare(backend_for(harness, tmp_path, config_vers=("default",)))
+    assert "build BUILD_TRTLLM=0 BUILD_TRITON=0" in calls(harness)
+    prepare(backend_for(harness, tmp_path, config_vers=("default", "triton")))
+    assert calls(harness).count("build BUILD_TRTLLM=0 BUILD_TRITON=1") == 1
+    assert backend_for(harness, tmp_path).container is None
+    from pytest_mlperf.backends.nvidia.backend import build_flags
+
+    assert build_flags(["triton_high_accuracy"]) == ["BUILD_TRTLLM=0", "BUILD_TRITON=1"]
+
+
+def test_oem_h100_with_amd_cpu_gets_a_generated_custom_system(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs, **OEM_H100)
+    result = pytester.runpytest(
+        *standin_args(pytester, harness),
+        "--mlperf-scenarios=Offline",
+        "--mlperf-fast",
+        "--mlperf-system=standin-oem",  # the stand-in's speed is no H100's: no thresholds
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*custom system H100_SXM_80GBx8_PytestMlperf*AMD EPYC 9654*"])
+    data = load_results(pytester.path)
+    custom = data["host"]["custom_system"]
+    assert custom["system_id"] == "H100_SXM_80GBx8_PytestMlperf"  # not the built-in id
+    definitions = Path(custom["definition_path"])
+    assert definitions.is_relative_to(pytester.path / "scratch")  # outside the checkout
+    listing = (definitions / "custom_systems" / "custom_list.py").read_text()
+    assert "from code.common.systems.systems import SystemConfiguration" in listing  # the stub's
+    assert "CPU(name='AMD EPYC 9654 96-Core Processor'" in listing
+    config = (definitions / "custom_configs" / "bert" / "Offline" / "custom.py").read_text()
+    assert config.startswith("from configs.bert.Offline import *")
+    assert "(OfflineGPUBaseConfig):" in config and "offline_expected_qps = 72000" in config
+    (item,) = data["items"]
+    assert item["backend_details"]["harness_metadata"]["system_name"] == (
+        "H100_SXM_80GBx8_PytestMlperf_TRT"
+    )
+    assert engine_builds(harness) == [
+        "generate_engines bert Offline default H100_SXM_80GBx8_PytestMlperf"
+    ]
+    checkout_left_clean(harness)
+    # plain `make run` in the checkout still works (it is unknown there, as before us)
+    container = docker_client.containers.get(data["host"]["container"])
+    plain = container.exec_run(["make", "run", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"])
+    assert plain.exit_code == 0
+    assert b"Detected system did not match any known systems" in plain.output
+
+
+def test_azure_a100x8_gets_offline_server_and_singlestream(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs, **AZURE_A100)
+    result = pytester.runpytest(
+        *standin_args(pytester, harness),
+        "--mlperf-scenarios=Offline,Server,SingleStream",
+        "--mlperf-fast",
+        "--mlperf-system=standin-azure",
+    )
+    result.assert_outcomes(passed=3)
+    data = load_results(pytester.path)
+    assert data["host"]["harness_system_id"] == "A100_SXM4_40GBx8"  # known: no custom system
+    assert "custom_system" not in data["host"]
+    definitions = next((pytester.path / "scratch" / ".pytest-mlperf" / "custom").iterdir())
+    # configs only where v4.1 has none (its own bert Offline config is used as is)
+    assert sorted(p.parent.name for p in definitions.rglob("custom.py")) == [
+        "Server",
+        "SingleStream",
+    ]
+    server = (definitions / "custom_configs" / "bert" / "Server" / "custom.py").read_text()
+    assert "system = KnownSystem.A100_SXM4_40GBx8" in server
+    assert "server_target_qps = 24750" in server
+    assert sorted(i["scenario"] for i in data["items"]) == ["Offline", "Server", "SingleStream"]
+    checkout_left_clean(harness)
+    container = docker_client.containers.get(data["host"]["container"])
+    plain = container.exec_run(
+        ["make", "run", "RUN_ARGS=--benchmarks=bert --scenarios=Offline", "LOG_DIR=/tmp/plain"]
+    )
+    assert plain.exit_code == 0 and b"result:" in plain.output
+
+
+def test_scenario_without_any_config_is_skipped_with_the_reason(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    """A100_SXM4_40GBx1: v4.1 has no bert Server config for it, and neither do we."""
+    harness = make_harness(pytester.path, standin_logs, **{**AZURE_A100, "gpu_count": "1"})
+    result = pytester.runpytest(
+        *standin_args(pytester, harness),
+        "--mlperf-scenarios=Offline,Server",
+        "--mlperf-fast",
+        "-rs",
+    )
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*SKIPPED*the harness has no config for bert Server on A100_SXM4_40GBx1*"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+    items = {i["scenario"]: i for i in load_results(pytester.path)["items"]}
+    assert items["Server"]["verdict"]["outcome"] == "skipped"
+
+
+def test_unknown_system_without_system_data_fails_preparation_clearly(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    set_conf(
+        harness, gpu_name="NVIDIA L40S", gpu_count="4", cpu_name="AMD EPYC 7742 64-Core Processor"
+    )
+    with pytest.raises(
+        BackendError,
+        match=r"Detected system did not match any known systems' \(4x NVIDIA L40S, CPU AMD EPYC "
+        r"7742.*no benchmarks/systems/\*\.json describes these GPUs \(described: 8x NVIDIA "
+        r"A100-SXM4-40GB, 8x NVIDIA H100 80GB HBM3\)",
+    ):
+        prepare(backend_for(harness, tmp_path))
+
+
+def test_recreated_checkout_relaunches_the_container(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+
+    def recreate() -> None:  # the checkout removed and cloned again at the same path
+        shutil.move(harness, tmp_path / "old-harness")
+        shutil.copytree(tmp_path / "old-harness", harness, symlinks=True)
+        shutil.rmtree(tmp_path / "old-harness")
+
+    recreate()
+    lines: list[str] = []
+    outcome = backend.run(request(tmp_path), lines.append)  # exit 126, relaunched, run again
+    assert outcome.log_dir.is_dir()
+    assert lines[-1].endswith(": relaunched mid-session (its checkout mount was re-created)")
+    recreate()  # between sessions: the next session's preparation relaunches it
+    again = backend_for(harness, tmp_path)
+    prepare(again)
+    assert again.info["container_action"] == "relaunched"
+    assert again.run(request(tmp_path, name="after"), lambda _l: None).log_dir.is_dir()
