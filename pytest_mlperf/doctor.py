@@ -208,7 +208,7 @@ def _system(inp: DoctorInput, record: HostRecord, miss: str) -> DoctorLine:
     if spec is None:
         return DoctorLine(
             "system",
-            OK,
+            WARN,
             f"{desc}: in no benchmarks/systems/*.json; fine if the harness knows it (its own "
             "detection decides at session start), otherwise the session stops with 'Detected "
             "system did not match any known systems'",
