@@ -59,8 +59,15 @@ def standin_logs(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) ->
     root = tmp_path_factory.mktemp("standin-logs")
     backend = ReferenceBackend(model_cache)
     for scenario in ("Offline", "Server", "SingleStream"):
-        run_tiny(backend, root / scenario, scenario, overrides={"min_duration_ms": 0})
-        assert parse_dir(root / scenario).result_validity == "VALID"
+        # a busy machine can make one tiny run miss its latency bound: these are only the
+        # logs the stand-in hands back, so take the first VALID of a few runs
+        for _attempt in range(4):
+            shutil.rmtree(root / scenario, ignore_errors=True)
+            run_tiny(backend, root / scenario, scenario, overrides={"min_duration_ms": 0})
+            parsed = parse_dir(root / scenario)
+            if parsed.result_validity == "VALID":
+                break
+        assert parsed.result_validity == "VALID", [r.message for r in parsed.invalid_reasons]
     return root
 
 
@@ -693,3 +700,21 @@ def test_recreated_checkout_relaunches_the_container(
     prepare(again)
     assert again.info["container_action"] == "relaunched"
     assert again.run(request(tmp_path, name="after"), lambda _l: None).log_dir.is_dir()
+
+
+def test_accuracy_only_session_generates_its_engines_in_preparation(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs)
+    result = pytester.runpytest(
+        *standin_args(pytester, harness),
+        "--mlperf-scenarios=Offline",
+        "--mlperf-mode=accuracy",
+        "--mlperf-fast",
+    )
+    result.assert_outcomes(passed=1)
+    data = load_results(pytester.path)
+    assert [(e["benchmark"], e["scenario"], e["action"]) for e in data["host"]["engines"]] == [
+        ("bert", "Offline", "built")
+    ]
+    assert engine_builds(harness) == ["generate_engines bert Offline default STANDIN_SYSTEM"]

@@ -83,6 +83,9 @@ class NvidiaSettings:
     placement: Placement = field(default_factory=Placement)
     #: the session's config_vers: Triton is built only when one of them needs it
     config_vers: tuple[str, ...] = ("default",)
+    #: every (benchmark, scenario, config_ver) the session's items need, accuracy-only ones
+    #: too; None: the prepare plan × config_vers
+    engine_plan: tuple[tuple[str, str, str], ...] | None = None
 
     @property
     def want_gpus(self) -> bool:
@@ -131,6 +134,7 @@ class NvidiaBackend:
         self.info: dict[str, Any] = {}
         self._system: str | None = None
         self.engines: HarnessEngines | None = None
+        self._preparing = False
 
     # -- protocol ---------------------------------------------------------------------------
     def system_name(self) -> str:
@@ -239,6 +243,7 @@ class NvidiaBackend:
             str(self.info.get("image_id")),
         ]
         self.engines = HarnessEngines(self.container, str(scratch.resolve()), identity, progress)
+        self._preparing = True
         system_id = self.engines.detect()
         self.info["harness_system_id"] = system_id
         if self.engines.custom_system:
@@ -250,17 +255,25 @@ class NvidiaBackend:
         if self._system is None and not self.settings.system:
             self._system = self.engines.spec.name if self.engines.spec else system_id
         groups = dict.fromkeys(
-            (bench.name, scenario, cv)
-            for bench, scenario in plan
-            for cv in self.settings.config_vers
+            self.settings.engine_plan
+            or [(b.name, scenario, cv) for b, scenario in plan for cv in self.settings.config_vers]
         )
-        for group in groups:
-            self._engine_for(*group)
+        try:
+            for group in groups:
+                self._engine_for(*group)
+        finally:
+            self._preparing = False
 
     def _engine_for(self, benchmark: str, scenario: str, config_ver: str) -> EngineState:
         """The engine's state, built now when preparation did not (e.g. accuracy-only plans)."""
         assert self.engines is not None
         known = (benchmark, scenario, config_ver) in self.engines.states
+        if not known and not self._preparing and self.settings.placement.split != "none":
+            # outside the prepare lock another worker may be loading this engine
+            raise BackendError(
+                f"engine {benchmark} {scenario} {config_ver} was not generated in preparation; "
+                "with --mlperf-split no worker builds one outside the prepare lock"
+            )
         state = self.engines.ensure(benchmark, scenario, config_ver)
         if not known:
             self.info["engines"] = [st.to_dict() for st in self.engines.states.values()]
@@ -477,6 +490,10 @@ class NvidiaBackend:
                 )
         finally:
             self.container.fetch(inner, log_dir)  # keep whatever was written, even on Ctrl-C
+            # run_harness tees the harness's output into $(LOG_DIR)/stdout.txt (Makefile):
+            # masked like every other copy of it
+            for copy in log_dir.rglob("stdout.txt"):
+                atomic_write_text(copy, copy.read_text(encoding="utf-8", errors="replace"))
         output = request.outdir / "harness-output.txt"
         atomic_write_text(output, "\n".join(result.tail) + "\n")
         if result.timed_out:
