@@ -718,3 +718,41 @@ def test_accuracy_only_session_generates_its_engines_in_preparation(
         ("bert", "Offline", "built")
     ]
     assert engine_builds(harness) == ["generate_engines bert Offline default STANDIN_SYSTEM"]
+
+
+def test_standin_refuses_what_the_real_harness_refuses(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    """The failure modes the generated definitions avoid: a custom_list.py without the
+    stub's imports (NameError on every make), a config registered twice (KeyError), a
+    custom definition path that does not exist (FileNotFoundError)."""
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+    assert backend.container is not None
+    box = backend.container
+    custom = f"{(tmp_path / 'scratch').resolve()}/bad-custom"
+    box.exec(["mkdir", "-p", f"{custom}/custom_systems", f"{custom}/custom_configs/bert/Offline"])
+    box.put_file(
+        f"{custom}/custom_systems/custom_list.py",
+        b"custom_systems = dict()\ncustom_systems['X_1'] = SystemConfiguration(accelerator_conf="
+        b"AcceleratorConfiguration(layout={KnownGPU.H100_SXM_80GB.value: 8}))\n",
+    )
+    env = {"MLPINF_CUSTOM_DEFINITION_PATH": custom}
+    broken = box.exec(["python3", "-m", "scripts.get_system_id"], environment=env)
+    assert broken.exit_code == 1 and "NameError" in broken.tail_text()
+    box.exec(["rm", f"{custom}/custom_systems/custom_list.py"])
+    box.put_file(
+        f"{custom}/custom_configs/bert/Offline/custom.py",
+        b"from configs.bert.Offline import *\nclass Again(OfflineGPUBaseConfig):\n"
+        b"    system = KnownSystem.STANDIN_SYSTEM\n",
+    )
+    twice = box.exec(
+        ["make", "generate_engines", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"],
+        environment=env,
+    )
+    assert twice.exit_code == 1 and "is already registered" in twice.tail_text()
+    missing = box.exec(
+        ["python3", "-m", "scripts.get_system_id"],
+        environment={"MLPINF_CUSTOM_DEFINITION_PATH": "/nowhere"},
+    )
+    assert missing.exit_code == 1 and "does not exist" in missing.tail_text()
