@@ -756,3 +756,18 @@ def test_standin_refuses_what_the_real_harness_refuses(
         environment={"MLPINF_CUSTOM_DEFINITION_PATH": "/nowhere"},
     )
     assert missing.exit_code == 1 and "does not exist" in missing.tail_text()
+
+
+def test_hung_engine_build_is_stopped_by_the_timeout(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    set_conf(harness, mode="hang_engines")
+    backend = backend_for(harness, tmp_path, timeout_s=3.0)
+    with pytest.raises(
+        BackendError,
+        match=r"(?s)make generate_engines for bert Offline default timed out after 3 s and was "
+        r"stopped:\n.*building engines \(hanging\)",
+    ):
+        prepare(backend)
+    assert backend.container is not None
+    assert "sleep 3600" not in backend.container.exec(["ps"]).tail_text(100)

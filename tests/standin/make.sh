@@ -2,7 +2,8 @@
 # Stand-in for `make` in NVIDIA's closed/NVIDIA (MLCommons inference_results_v4.1), tests only.
 # Targets and variables follow the real Makefiles; the Python side (code.main,
 # scripts.get_system_id) is tests/standin/python3.sh. /work/standin.conf (test control, not
-# harness state) may set MODE (ok, hang, exit_nonzero, leak, wrong_dir, fail_step, disagree),
+# harness state) may set MODE (ok, hang, hang_engines, exit_nonzero, leak, wrong_dir,
+# fail_step, disagree),
 # FAIL_STEP, VERSION (4.0 or 4.1), SM (compute capability, 90 = Hopper) and the hardware the
 # container sees (GPU_NAME, GPU_COUNT, CPU_NAME: see python3.sh).
 MODE=ok

@@ -178,6 +178,7 @@ case "$action" in
   generate_engines)
     # code/actionhandler/generate_engines.py: always builds (the reuse branch is `if False`)
     echo "generate_engines $bench $scen $cv $MATCHED" >> $calls
+    [ "$MODE" = hang_engines ] && { echo "[I] building engines (hanging)"; sleep 3600; }
     mkdir -p "$engine_dir"
     echo "engine for $MATCHED $bench $scen $cv" > "$engine"
     echo "[I] Finished building engines for $bench $scen"

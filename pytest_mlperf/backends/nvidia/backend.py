@@ -242,7 +242,13 @@ class NvidiaBackend:
             str(self.info.get("harness_commit", "attached")),
             str(self.info.get("image_id")),
         ]
-        self.engines = HarnessEngines(self.container, str(scratch.resolve()), identity, progress)
+        self.engines = HarnessEngines(
+            self.container,
+            str(scratch.resolve()),
+            identity,
+            progress,
+            timeout_s=self.settings.timeout_s,
+        )
         self._preparing = True
         system_id = self.engines.detect()
         self.info["harness_system_id"] = system_id

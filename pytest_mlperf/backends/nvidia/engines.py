@@ -43,6 +43,9 @@ from pytest_mlperf.host.probe import (
 #: ``python3 -m scripts.get_system_id`` prints the harness's MATCHED_SYSTEM (``scripts/get_system_id.py``).
 DETECT = ["python3", "-m", "scripts.get_system_id"]
 BUILT, REUSED, SKIPPED = "built", "reused", "skipped"
+#: seconds one ``make generate_engines`` may take (--mlperf-timeout overrides): v4.1 builds
+#: bert and 3d-unet engines in minutes; an hour means something hangs
+GENERATE_TIMEOUT_S = 3600.0
 
 
 @dataclass
@@ -85,7 +88,9 @@ class HarnessEngines:
         identity: Sequence[str],
         progress: Callable[[str], None],
         systems: Callable[[], list[SystemSpec]] = load_systems,
+        timeout_s: float | None = None,
     ) -> None:
+        self.timeout_s = timeout_s or GENERATE_TIMEOUT_S
         self.container = container
         self.progress = progress
         self.identity = list(identity)
@@ -281,9 +286,16 @@ class HarnessEngines:
         wrote_config = False
         while True:
             self.progress(f"engine {state.label}: make generate_engines RUN_ARGS='{args}'")
-            result = self._exec(["make", "generate_engines", f"RUN_ARGS={args}"])
+            result = self._exec(
+                ["make", "generate_engines", f"RUN_ARGS={args}"], timeout=self.timeout_s
+            )
             state.seconds += result.seconds
             text = result.tail_text(400)
+            if result.timed_out:
+                raise BackendError(
+                    f"make generate_engines for {state.label} timed out after "
+                    f"{self.timeout_s:g} s and was stopped:\n{result.tail_text(15)}"
+                )
             if result.exit_code != 0:
                 raise BackendError(
                     f"make generate_engines for {state.label} failed with exit code "
