@@ -771,3 +771,28 @@ def test_hung_engine_build_is_stopped_by_the_timeout(
         prepare(backend)
     assert backend.container is not None
     assert "sleep 3600" not in backend.container.exec(["ps"]).tail_text(100)
+
+
+def test_engines_rebuilt_when_what_shapes_them_changed(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    prepare(backend_for(harness, tmp_path))
+    assert len(engine_builds(harness)) == 2
+    prepare(backend_for(harness, tmp_path))
+    assert len(engine_builds(harness)) == 2  # nothing changed: reused
+    config = harness / "configs" / "bert" / "Offline" / "__init__.py"
+    config.write_text(config.read_text() + "# gpu_batch_size edited\n")  # uncommitted edit
+    edited = backend_for(harness, tmp_path)
+    prepare(edited)
+    assert edited.info["harness_changes"].startswith("diff-")
+    assert [e["action"] for e in edited.info["engines"]] == ["built", "built"]
+    assert len(engine_builds(harness)) == 4
+    # a different system (the harness detects it) is another engine too
+    set_conf(harness, **AZURE_A100)
+    other = backend_for(harness, tmp_path)
+    prepare(other)
+    assert other.info["harness_system_id"] == "A100_SXM4_40GBx8"
+    assert [(e["scenario"], e["action"]) for e in other.info["engines"]] == [
+        ("Offline", "built"),
+        ("SingleStream", "built"),  # generated from our A100x8 data
+    ]

@@ -24,6 +24,7 @@ from pytest_mlperf.backends.nvidia.harness import (
     QuickFlag,
     compare_metadata,
     detect_quick_flag,
+    engine_inputs,
     find_result_dir,
     harness_commit,
     read_metadata,
@@ -238,8 +239,11 @@ class NvidiaBackend:
     ) -> None:
         """Detect the system the harness's own way, then build each distinct engine once."""
         assert self.container is not None
+        if self.settings.harness_dir is not None:
+            self.info["harness_changes"] = engine_inputs(self.settings.harness_dir)
         identity = [
             str(self.info.get("harness_commit", "attached")),
+            str(self.info.get("harness_changes", "unknown")),
             str(self.info.get("image_id")),
         ]
         self.engines = HarnessEngines(

@@ -65,6 +65,27 @@ def harness_commit(harness_dir: Path) -> str:
     return "nogit-" + hashlib.sha256(data).hexdigest()[:16]
 
 
+def engine_inputs(harness_dir: Path) -> str:
+    """A hash of uncommitted changes to what shapes an engine (``configs/``, ``code/``), or
+    ``clean``: an edited config is another engine even at the same commit."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(harness_dir), "diff", "HEAD", "--", "configs", "code"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if done.returncode != 0:
+        return "unknown"
+    if not done.stdout:
+        return "clean"
+    import hashlib
+
+    return "diff-" + hashlib.sha256(done.stdout).hexdigest()[:16]
+
+
 def run_args(family: str, scenario: str, mode: str, config_ver: str, quick: str | None) -> str:
     """The RUN_ARGS value for one item (one benchmark, one scenario, one mode)."""
     parts = [
