@@ -360,12 +360,17 @@ class NvidiaBackend:
         name = f"pytest-mlperf-{_user()}-{hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:8]}"
         if s.placement.split != "none" and gpus is not None:
             name += "-" + hashlib.sha256(",".join(gpus).encode()).hexdigest()[:6]
+        build = self._build_dir(harness_dir, scratch)
         cspec = ContainerSpec(
             image=tag,
             name=name,
             mounts={
                 str(harness_dir.resolve()): "/work",
                 str(scratch.resolve()): str(scratch.resolve()),
+                # everything the harness writes lives under build/ (Makefile.const BUILD_DIR:
+                # links, binaries, loadgen-configs, engines, logs): ours is in the scratch
+                # path, so the checkout stays as the user left it
+                str(build): "/work/build",
             },
             environment={"MLPERF_SCRATCH_PATH": str(scratch.resolve())},
             # NVIDIA's launch passes --user (Makefile.docker): the harness's files in the
@@ -391,6 +396,26 @@ class NvidiaBackend:
             self.work_done.append(f"{action} container {cspec.name}")
         if s.placement.docker_host is not None and s.want_gpus:
             self._probe_gpus_in_container()
+
+    def _build_dir(self, harness_dir: Path, scratch: Path) -> Path:
+        """``<scratch>/.pytest-mlperf/build/<checkout hash>``, and the mount point for it.
+
+        The mount point is the checkout's ``build/`` (what plain ``make`` creates too): made
+        here as the invoking user when absent, empty, so ``git status`` shows nothing and
+        the engine does not create it root-owned; a user's own ``build/`` is left as it is.
+        """
+        key = hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:12]
+        build = scratch.resolve() / ".pytest-mlperf" / "build" / key
+        build.mkdir(parents=True, exist_ok=True)
+        mount_point = harness_dir / "build"
+        if mount_point.exists() and not mount_point.is_dir():
+            raise BackendError(
+                f"{mount_point} exists and is not a directory (the harness's build/)"
+            )
+        if self.settings.placement.docker_host is None:
+            mount_point.mkdir(exist_ok=True)
+        self.info["harness_build_dir"] = str(build)
+        return build
 
     def _devices(self) -> list[str] | None:
         """This worker's GPUs or MIG slices (``--mlperf-devices`` / ``--mlperf-split``)."""
