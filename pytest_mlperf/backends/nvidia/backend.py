@@ -456,6 +456,8 @@ class NvidiaBackend:
         """The harness's setup steps, each skipped when its marker says it is done."""
         assert self.container is not None
         markers = f"{scratch.resolve()}/.pytest-mlperf/steps/{str(self.info.get('harness_commit', 'attached'))[:16]}"
+        build_dir = self.info.get("harness_build_dir")
+        checkout = f"-{Path(build_dir).name}" if build_dir else ""
         done: list[str] = []
         for target, per_benchmark in STAGES:
             for family in families if per_benchmark else [None]:
@@ -465,7 +467,9 @@ class NvidiaBackend:
                     argv += build_flags(self.settings.config_vers)
                     if "BUILD_TRITON=1" in argv:  # a build with Triton is another step
                         label = "build-triton"
-                marker = f"{markers}/{label}.done"
+                # link_dirs and build write into this checkout's build/ (its own scratch dir)
+                where = markers if per_benchmark else f"{markers}{checkout}"
+                marker = f"{where}/{label}.done"
                 if self.container.path_exists(marker):
                     done.append(label)
                     continue
