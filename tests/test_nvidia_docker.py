@@ -637,6 +637,11 @@ def test_azure_a100x8_gets_offline_server_and_singlestream(
     assert "system = KnownSystem.A100_SXM4_40GBx8" in server
     assert "server_target_qps = 24750" in server
     assert sorted(i["scenario"] for i in data["items"]) == ["Offline", "Server", "SingleStream"]
+    configs = {e["scenario"]: e["config"] for e in data["host"]["engines"]}
+    assert configs["Offline"] == "harness"
+    assert configs["Server"] == str(
+        definitions / "custom_configs" / "bert" / "Server" / "custom.py"
+    )
     checkout_left_clean(harness)
     container = docker_client.containers.get(data["host"]["container"])
     plain = container.exec_run(

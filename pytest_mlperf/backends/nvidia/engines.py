@@ -60,6 +60,8 @@ class EngineState:
     seconds: float = 0.0
     key: str = ""
     system_id: str = ""
+    #: "harness" (its own config) or the generated custom.py it was built with
+    config: str = "harness"
 
     @property
     def label(self) -> str:
@@ -274,6 +276,7 @@ class HarnessEngines:
         state = EngineState(benchmark, scenario, config_ver, system_id=str(self.system_id))
         self.states[(benchmark, scenario, config_ver)] = state
         state.key = self._key(state)
+        self._note_config(state)
         if self._reusable(state):
             state.action = REUSED
             self.progress(f"engine {state.label} ({self.system_id}): reused (marker {state.key})")
@@ -315,6 +318,7 @@ class HarnessEngines:
                 return
             wrote_config = True
             state.key = self._key(state)
+            self._note_config(state)
         if not self._engine_written(state):
             raise BackendError(
                 f"make generate_engines for {state.label} exited 0 but wrote no "
@@ -325,6 +329,11 @@ class HarnessEngines:
         self.container.put_file(marker, json.dumps(state.to_dict()).encode())
         state.action = BUILT
         self.progress(f"engine {state.label}: built in {state.seconds:.1f} s")
+
+    def _note_config(self, state: EngineState) -> None:
+        rel = self._config_rel(state)
+        if rel in self.files:
+            state.config = posixpath.join(self.custom_dir, rel)
 
     def _engine_written(self, state: EngineState) -> bool:
         check = self.container.exec(
