@@ -57,7 +57,7 @@ def main() -> None:
         start = time.perf_counter()
         backend.run(request, no_progress)
         run_s = time.perf_counter() - start
-        print(f"one item (stand-in make run)                  run   {run_s:6.2f} s")
+        print(f"one item (stand-in make run_harness)          run   {run_s:6.2f} s")
         print(
             f"re-run setup: {timings[1]:.2f} s (goal < 2 s); setup / item run time = {timings[1] / run_s:.2f}; "
             f"a real harness item takes >= 60 s (--test_run), i.e. a ratio <= {timings[1] / 60:.3f} there"

@@ -424,7 +424,7 @@ def parse_run_config(
         submission_checks=_choice(
             by_name["submission_checks"], text(by_name["submission_checks"]) or "off"
         ),
-        compliance=_compliance(text(by_name["compliance"]), variants, catalog),
+        compliance=_compliance(text(by_name["compliance"]), variants, catalog, backend),
         reuse=raw["reuse"] is True
         or (isinstance(raw["reuse"], str) and _truthy(raw["reuse"], "mlperf_reuse")),
         **nvidia,  # type: ignore[arg-type]
@@ -432,10 +432,14 @@ def parse_run_config(
 
 
 def _compliance(
-    value: str | None, variants: Sequence[Variant], catalog: Catalog
+    value: str | None, variants: Sequence[Variant], catalog: Catalog, backend: str = "auto"
 ) -> tuple[str, ...]:
     if value is None:
         return ()
+    if backend == "nvidia":
+        from pytest_mlperf.backends.nvidia.backend import TEST01_REFUSED
+
+        raise ConfigError(f"--mlperf-compliance={value}: {TEST01_REFUSED}")
     from pytest_mlperf.compliance import parse_tests
 
     benches = list({v.family: catalog.benchmark(v.name) for v in variants}.values())

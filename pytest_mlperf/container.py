@@ -47,6 +47,10 @@ class ContainerSpec:
     gpus: Sequence[str] | None = None
     nvidia_runtime: bool = False
     workdir: str = "/work"
+    #: ``uid:gid`` the container runs as (NVIDIA's launch passes ``--user``)
+    user: str | None = None
+    #: mount source → ``device:inode``: a re-created source means another container
+    mount_ids: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -60,6 +64,8 @@ class ContainerSpec:
                 None if self.gpus is None else tuple(self.gpus),
                 self.nvidia_runtime,
                 self.workdir,
+                self.user,
+                sorted(self.mount_ids.items()),
                 (CAPABILITIES, SECURITY_OPTIONS, SHM_SIZE, "memlock=-1"),  # the launch flags
             )
         )
@@ -89,6 +95,8 @@ def launch_options(spec: ContainerSpec) -> dict[str, Any]:
         "network_mode": "host",
         "security_opt": list(SECURITY_OPTIONS),
     }
+    if spec.user is not None:
+        kwargs["user"] = spec.user
     if spec.gpus is not None:
         kwargs["shm_size"] = SHM_SIZE
         kwargs["ulimits"] = [Ulimit(name="memlock", soft=-1, hard=-1)]

@@ -32,3 +32,8 @@ class ParseError(MlperfError):
 
 class BackendError(MlperfError):
     """A backend could not prepare or run an item."""
+
+
+class BackendSkip(BackendError):
+    """The item cannot run on this system (e.g. the harness has no config for it): skipped
+    with the reason, never an error."""

@@ -247,6 +247,12 @@ def pytest_mlperf_make_backend(
                 cuda_runfile=rc.cuda_runfile,
                 system=rc.system,
                 placement=config.stash[SESSION_KEY].placement,
+                config_vers=tuple(dict.fromkeys(spec.config_ver for spec in rc.items())),
+                engine_plan=tuple(
+                    dict.fromkeys(
+                        (spec.variant.family, spec.scenario, spec.config_ver) for spec in rc.items()
+                    )
+                ),
             )
         )
     return None

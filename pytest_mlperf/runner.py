@@ -12,7 +12,7 @@ from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
 from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
 from pytest_mlperf.catalog import RUN_MODES, Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
-from pytest_mlperf.errors import BackendError, MlperfError
+from pytest_mlperf.errors import BackendError, BackendSkip, MlperfError
 from pytest_mlperf.items import RunFailed
 from pytest_mlperf.placement import Placement
 from pytest_mlperf.provenance import digest, find_reusable, provenance
@@ -168,6 +168,12 @@ class ItemRunner:
             if spec.mode in RUN_MODES:  # a compliance test may reuse it
                 key = (spec.variant.name, spec.scenario, spec.mode, spec.config_ver, run_fast)
                 self._finished[key] = outcome.log_dir
+        except BackendSkip as exc:  # the system cannot run this item: skipped, not an error
+            record = self._error_record(spec, nodeid, log_dir, exc, started, run_fast)
+            record["verdict"] = {"outcome": "skipped", "reasons": [str(exc)], "checks": []}
+            if log_dir is not None:
+                with contextlib.suppress(MlperfError):
+                    atomic_write_json(log_dir / "result.json", record)
         except Exception as exc:
             cause: Exception = exc
             full = free_space_problem(log_dir) if log_dir is not None else None

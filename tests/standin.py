@@ -31,6 +31,10 @@ APPLETS = (
     "env",
     "ps",
     "wc",
+    "ln",
+    "tee",
+    "date",
+    "printf",
 )
 
 
@@ -72,13 +76,51 @@ def make_harness(
     shutil.copy2(static_busybox(), rootfs / "bin" / "busybox")
     for applet in APPLETS:
         (rootfs / "bin" / applet).symlink_to("busybox")
-    shutil.copy2(STANDIN / "make.sh", rootfs / "usr" / "bin" / "make")
-    (rootfs / "usr" / "bin" / "make").chmod(0o755)
+    for script, names in (
+        ("make.sh", ("make",)),
+        ("python3.sh", ("python3",)),
+        ("hw.sh", ("nvidia-smi", "lscpu")),
+    ):
+        for name in names:
+            shutil.copy2(STANDIN / script, rootfs / "usr" / "bin" / name)
+            (rootfs / "usr" / "bin" / name).chmod(0o755)
     shutil.copytree(logs, harness / "standin-logs")
     if version == "4.0":
         (harness / "code" / "common" / "arguments.py").write_text('arguments = {"fast": {}}\n')
     set_conf(harness, version=version, mode=mode, **conf)
+    _git_checkout(harness)
     return harness
+
+
+#: The tests' own control files in a stand-in checkout (not harness state): git ignores them.
+CONTROL_FILES = ("standin.conf", "standin-calls.log", "standin-logs/", "docker/rootfs/")
+
+
+def _git_checkout(harness: Path) -> None:
+    """Make the copy a git checkout (one commit), as a user's clone of the harness is."""
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(harness), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q")
+    (harness / ".git" / "info" / "exclude").write_text("\n".join(CONTROL_FILES) + "\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "stand-in harness")
+
+
+def git_status(harness: Path) -> list[str]:
+    """``git status --porcelain`` of a stand-in checkout: what a session left in it."""
+    done = subprocess.run(
+        ["git", "-C", str(harness), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.splitlines()
 
 
 def session_tag(path: Path) -> str:
@@ -91,12 +133,18 @@ def session_tag(path: Path) -> str:
 
 def set_conf(harness: Path, version: str = "4.1", mode: str = "ok", **conf: str) -> None:
     """Tell the stand-in how to behave on its next call."""
-    lines = [f"VERSION={version}", f"MODE={mode}", *(f"{k.upper()}={v}" for k, v in conf.items())]
+    import shlex
+
+    lines = [
+        f"VERSION={version}",
+        f"MODE={mode}",
+        *(f"{k.upper()}={shlex.quote(v)}" for k, v in conf.items()),
+    ]
     (harness / "standin.conf").write_text("\n".join(lines) + "\n")
 
 
 def calls(harness: Path) -> list[str]:
-    """The make targets the stand-in has run, in order."""
+    """The make targets and harness actions the stand-in has run, in order."""
     log = harness / "standin-calls.log"
     return [line.strip() for line in log.read_text().splitlines()] if log.exists() else []
 

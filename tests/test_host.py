@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from pytest_mlperf.backends.nvidia.custom_system import (
-    BEGIN,
-    harness_knows,
+    config_text,
+    custom_list_text,
+    custom_system_id,
     load_systems,
     match_system,
-    write_overlay,
+    system_entry,
 )
 from pytest_mlperf.backends.nvidia.harness import detect_quick_flag
 from pytest_mlperf.host.checks import check_host, describe_failures, failed
@@ -57,14 +57,26 @@ class Engine:
         return {"ServerVersion": "24.0.7", "Runtimes": {r: {} for r in self.runtimes}}
 
 
+#: ``lspci -n -d 10de:`` of each captured board (real format: address, class, vendor:device)
+LSPCI = {
+    "a100x8.csv": "lspci-hgx-a100.txt",
+    "h100x8.csv": "lspci-hgx-h100.txt",
+    "h200-x1.csv": "lspci-h200-x1.txt",
+    "h100-pcie-x1.csv": "lspci-h100-pcie-x1.txt",
+}
+NO_SYSFS = HOST / "no-such-sysfs"
+
+
 def host(
     csv: str,
     fm: str | None,
     runtimes: Sequence[str] = ("nvidia", "runc"),
     fm_active: str = "active",
 ) -> HostRecord:
+    lspci = LSPCI.get(csv)
     fake = FakeHost(
         {
+            ("lspci",): None if lspci is None else (HOST / lspci).read_text(),
             ("nvidia-smi", "--query-gpu"): (HOST / csv).read_text(),
             ("nvidia-smi",): (HOST / "nvidia-smi-a100x8.txt").read_text(),
             ("nv-fabricmanager",): None if fm is None else (HOST / fm).read_text(),
@@ -73,7 +85,9 @@ def host(
             ("cat", "/proc/meminfo"): (HOST / "meminfo.txt").read_text(),
         }
     )
-    return probe_host(fake, nvml_loader=no_nvml, docker_client=lambda: Engine(runtimes))
+    return probe_host(
+        fake, nvml_loader=no_nvml, docker_client=lambda: Engine(runtimes), sysfs=NO_SYSFS
+    )
 
 
 def test_nvidia_smi_fallback_on_the_seed_host() -> None:
@@ -125,9 +139,9 @@ def test_missing_fabric_manager_matters_only_on_nvswitch_systems() -> None:
     assert not pcie.needs_fabric_manager and not failed(check_host(pcie))
     sxm = host("a100x8.csv", None)
     (req,) = failed(check_host(sxm))
-    assert (
-        req.name == "fabric-manager"
-        and req.found == "not installed, but this NVSwitch system needs it"
+    assert req.name == "fabric-manager" and req.found == (
+        "not installed, but this NVSwitch system needs it "
+        "(6 NVSwitch device(s) on the PCI bus (lspci) (10de:1af1))"
     )
     stopped = host("a100x8.csv", "fabricmanager-550.127.05.txt", fm_active="inactive")
     assert [r.fix for r in failed(check_host(stopped))] == [
@@ -218,36 +232,115 @@ def test_failed_provisioning_step_stops_with_its_output() -> None:
         apply_plan(steps, broken, lambda _l: None)
 
 
-def test_custom_system_overlay_never_touches_the_harness(tmp_path: Path) -> None:
-    harness = tmp_path / "harness"
-    shutil.copytree(STANDIN, harness)
-    original = harness / "configs" / "bert" / "Offline" / "custom.py"
-    original.parent.mkdir(parents=True)
-    original.write_text("# the harness's own generated file\nfrom . import *\n")
-    before = {p: p.read_bytes() for p in harness.rglob("*") if p.is_file()}
-    record = host("a100x8.csv", "fabricmanager-550.127.05.txt")
+def test_custom_definitions_build_on_the_stub_and_the_base_configs() -> None:
+    record = host("h100x8.csv", "fabricmanager-550.90.07.txt")
     spec = match_system(record, load_systems())
-    assert spec is not None and spec.system_id == "A100_SXM4_40GBx8"
-    assert not harness_knows(harness, spec.system_id)
-    mounts = write_overlay(harness, tmp_path / "overlay", spec, record)
-    assert {p: p.read_bytes() for p in harness.rglob("*") if p.is_file()} == before
-    assert (
-        mounts[str(tmp_path / "overlay" / "configs/bert/Offline/custom.py")]
-        == "/work/configs/bert/Offline/custom.py"
-    )
-    offline = (tmp_path / "overlay" / "configs/bert/Offline/custom.py").read_text()
-    assert offline.startswith("# the harness's own generated file")
-    assert (
-        BEGIN in offline and "offline_expected_qps = 30000" in offline and "'bert': 1024" in offline
-    )
+    assert spec is not None and spec.system_id == "H100_SXM_80GBx8"
+    system_id = custom_system_id(spec)
+    assert system_id == "H100_SXM_80GBx8_PytestMlperf"  # never a built-in id
+    stub = (STANDIN / "scripts/custom_systems/stubs/custom_system.py.stub").read_text()
+    listing = custom_list_text(stub, system_entry(spec, record, system_id))
+    assert listing.startswith(stub.rstrip("\n"))  # the stub's imports come first
+    assert "KnownGPU.H100_SXM_80GB.value: 8" in listing and "core_count=48" in listing
+    assert "CPU(name='AMD EPYC 7V12 64-Core Processor'" in listing
+    own = custom_list_text(None, system_entry(spec, record, system_id))  # no stub: our imports
+    assert "from code.common.systems.systems import SystemConfiguration" in own
+    compile(own, "custom_list.py", "exec")  # valid Python
+    offline = config_text(system_id, "bert", "Offline", spec.configs["bert"]["Offline"])
+    assert offline.startswith("from configs.bert.Offline import *\n")
+    assert f"(OfflineGPUBaseConfig):\n    system = KnownSystem.{system_id}" in offline
     assert "AccuracyTarget.k_99_9" in offline and 'precision = "fp16"' in offline
-    systems = (tmp_path / "overlay" / "code/common/systems/custom_list.py").read_text()
-    assert "KnownGPU.A100_SXM4_40GB.value: 8" in systems and "core_count=48" in systems
-    compile(offline.replace("from . import *", ""), "custom.py", "exec")  # valid Python
-    again = write_overlay(harness, tmp_path / "overlay", spec, record)  # idempotent: one block
-    assert again == mounts
-    assert (tmp_path / "overlay" / "configs/bert/Offline/custom.py").read_text().count(BEGIN) == 1
+    compile(offline, "custom.py", "exec")
     assert match_system(host("h100-pcie-x1.csv", None), load_systems()) is None
+
+
+@pytest.mark.parametrize(
+    ("csv", "needed", "found"),
+    [
+        # NVML names HGX boards' GPUs without "SXM": the PCI bus decides
+        ("h100x8.csv", True, "fabric manager 550.90.07 = driver 550.90.07"),
+        ("a100x8.csv", True, None),
+        ("h200-x1.csv", False, "not needed: no NVSwitch on the PCI bus (lspci)"),
+        ("h100-pcie-x1.csv", False, "not needed: no NVSwitch on the PCI bus (lspci)"),
+    ],
+)
+def test_nvswitch_decided_from_the_pci_bus(csv: str, needed: bool, found: str | None) -> None:
+    record = host(csv, "fabricmanager-550.90.07.txt")
+    assert record.needs_fabric_manager is needed
+    req = {r.name: r for r in check_host(record)}["fabric-manager"]
+    if found is not None:
+        assert req.found == found
+    if csv == "h100x8.csv":
+        assert record.gpu_names == ["NVIDIA H100 80GB HBM3"]
+        assert record.fabric_manager_reason == (
+            "4 NVSwitch device(s) on the PCI bus (lspci) (10de:22a3)"
+        )
+        assert req.ok
+
+
+def test_bare_host_plan_includes_the_pinned_fabric_manager_step() -> None:
+    """No driver yet (NVML and nvidia-smi absent): lspci still sees the NVSwitches."""
+    fake = FakeHost(
+        {
+            ("lspci",): (HOST / "lspci-hgx-h100.txt").read_text(),
+            ("nvidia-smi",): None,
+            ("nv-fabricmanager",): None,
+            ("lscpu",): (HOST / "lscpu-epyc.txt").read_text(),
+            ("cat", "/proc/meminfo"): (HOST / "meminfo.txt").read_text(),
+        }
+    )
+    bare = probe_host(fake, nvml_loader=no_nvml, docker_client=lambda: Engine([]), sysfs=NO_SYSFS)
+    assert bare.gpus == [] and bare.needs_fabric_manager
+    steps = {
+        s.name: s for s in plan_provisioning(bare, load_host_requirements(), set(), False, None)
+    }
+    assert steps["fabric-manager"].render() == (
+        "apt-get install -y "
+        "'cuda-drivers-fabricmanager-550=<driver version after the driver step>-1'"
+    )
+    assert not steps["fabric-manager"].done
+    assert "cuda-drivers-fabricmanager-550" in steps["hold-driver-packages"].argv
+    # a single H200 (no NVSwitch): the plan says why there is nothing to install
+    single = host("h200-x1.csv", None)
+    steps = {
+        s.name: s for s in plan_provisioning(single, load_host_requirements(), set(), True, None)
+    }
+    assert steps["fabric-manager"].done and steps["fabric-manager"].argv == ()
+    assert steps["fabric-manager"].why == "not needed: no NVSwitch on the PCI bus (lspci)"
+    assert "cuda-drivers-fabricmanager-550" not in steps["hold-driver-packages"].argv
+
+
+def test_nvswitch_from_sysfs_then_nvml_fabric_when_lspci_is_missing(tmp_path: Path) -> None:
+    from pytest_mlperf.host.probe import probe_fabric, probe_nvswitches
+
+    for name, vendor, klass, device in [
+        ("0000:05:00.0", "0x10de", "0x068000", "0x22a3"),
+        ("0000:18:00.0", "0x10de", "0x030200", "0x2330"),
+        ("0000:00:1f.0", "0x8086", "0x060100", "0x1234"),
+    ]:
+        dev = tmp_path / name
+        dev.mkdir()
+        (dev / "vendor").write_text(vendor + "\n")
+        (dev / "class").write_text(klass + "\n")
+        (dev / "device").write_text(device + "\n")
+    record = HostRecord()
+    probe_nvswitches(record, FakeHost({("lspci",): None}), sysfs=tmp_path)
+    assert record.nvswitches == ["0000:05:00.0 10de:22a3"] and record.needs_fabric_manager
+    assert record.fabric_manager_reason.endswith(f"on the PCI bus ({tmp_path}) (10de:22a3)")
+
+    class Nvml:  # NVML's fabric facts (nvmlDeviceGetGpuFabricInfo) on a Hopper HGX board
+        def nvmlInit(self) -> None: ...
+        def nvmlShutdown(self) -> None: ...
+        def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+            return index
+
+        def nvmlDeviceGetGpuFabricInfo(self, handle: int) -> object:
+            return type("Info", (), {"state": 3})()
+
+    blind = HostRecord(fabric_states=probe_fabric(Nvml(), 8))
+    assert blind.nvswitches is None and blind.fabric_states == ["completed"] * 8
+    assert blind.needs_fabric_manager
+    assert not HostRecord(fabric_states=["not supported"]).needs_fabric_manager
 
 
 def test_quick_flag_by_harness_version(tmp_path: Path) -> None:

@@ -59,8 +59,18 @@ def standin_logs(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) ->
     root = tmp_path_factory.mktemp("standin-logs")
     backend = ReferenceBackend(model_cache)
     for scenario in ("Offline", "Server", "SingleStream"):
-        run_tiny(backend, root / scenario, scenario, overrides={"min_duration_ms": 0})
-        assert parse_dir(root / scenario).result_validity == "VALID"
+        # these are only the logs the stand-in hands back: a loose Server bound, and the
+        # first VALID of a few runs (a busy machine can still upset one)
+        for _attempt in range(4):
+            shutil.rmtree(root / scenario, ignore_errors=True)
+            overrides: dict[str, float] = {"min_duration_ms": 0}
+            if scenario == "Server":  # a latency bound no busy machine misses
+                overrides.update(target_qps=100, latency_bound_ns=2e9)
+            run_tiny(backend, root / scenario, scenario, overrides=overrides)
+            parsed = parse_dir(root / scenario)
+            if parsed.result_validity == "VALID":
+                break
+        assert parsed.result_validity == "VALID", [r.message for r in parsed.invalid_reasons]
     return root
 
 
@@ -119,8 +129,14 @@ def test_prepare_builds_launches_and_stages_once_then_reuses(
         "download_data bert",
         "download_model bert",
         "preprocess_data bert",
-        "build",
+        "build BUILD_TRTLLM=0 BUILD_TRITON=0",  # no TensorRT-LLM, no Triton for default
+        # each distinct engine once, in preparation (the harness's own detection said which)
+        "generate_engines bert Offline default STANDIN_SYSTEM",
+        "generate_engines bert SingleStream default STANDIN_SYSTEM",
     ]
+    assert first.info["harness_system_id"] == "STANDIN_SYSTEM"
+    assert [e["action"] for e in first.info["engines"]] == ["built", "built"]
+    assert sum("built engine bert" in w for w in first.work_done) == 2
     assert any("image pytest-mlperf/harness:" in line and "building" in line for line in lines)
     described = first.describe()
     assert described["docker_reachable"] is True
@@ -139,7 +155,9 @@ def test_prepare_builds_launches_and_stages_once_then_reuses(
         "preprocess_data-bert",
         "build",
     ]
-    assert len(calls(harness)) == 5  # nothing ran twice
+    assert len(calls(harness)) == 7  # nothing ran twice: the engines are reused
+    assert [e["action"] for e in again.info["engines"]] == ["reused", "reused"]
+    assert not any("engine" in w for w in again.work_done)
 
     docker_client.containers.get(again.info["container"]).kill()
     third = backend_for(harness, tmp_path)
@@ -162,8 +180,14 @@ def test_run_per_item_log_dir_and_quick_flag(
     assert outcome.compare is not None
     notes = outcome.compare(parsed)
     assert notes == [
-        "metadata.json says INVALID (the harness enforces the 10-minute rule on test runs); LoadGen says VALID"
+        "metadata.json's summary_string says INVALID (the harness applies the 10-minute rule "
+        "to test runs); LoadGen's result_validity is VALID"
     ]
+    assert outcome.details and outcome.details["harness_metadata"]["result_validity"] == "VALID"
+    # the engine was built in preparation: the item ran only run_harness, into its own LOG_DIR
+    assert outcome.settings["engine"] == "built"
+    assert calls(harness)[-1] == "run_harness bert Offline PerformanceOnly STANDIN_SYSTEM"
+    assert not [c for c in calls(harness) if c.startswith("generate_engines bert Offline")][1:]
     assert (
         outcome.details
         and outcome.details["harness_metadata"]["system_name"] == "STANDIN_SYSTEM_TRT"
@@ -201,10 +225,6 @@ def test_v40_harness_gets_fast_not_test_run(
 @pytest.mark.parametrize(
     ("mode", "message"),
     [
-        (
-            "unknown_system",
-            "no result: the harness said 'Detected system did not match any known systems'",
-        ),
         ("exit_nonzero", "harness run exited with code 1:\n*TensorRT engine build failed"),
         ("wrong_dir", "no result: the harness wrote no LoadGen logs or metadata.json under"),
     ],
@@ -299,7 +319,9 @@ def test_plugin_end_to_end_on_the_standin(
     assert data["backend"] == "nvidia"
     assert data["host"]["requirements"][0]["name"] == "docker"
     item = data["items"][0]
-    assert item["backend_details"]["harness_metadata"]["result_validity"] == "INVALID"
+    # v4.1's metadata.json copies LoadGen's result_validity; only summary_string says INVALID
+    assert item["backend_details"]["harness_metadata"]["result_validity"] == "VALID"
+    assert "Result is INVALID" in item["backend_details"]["harness_metadata"]["summary_string"]
     assert any("10-minute rule" in w for w in item["warnings"])
     assert (
         json.loads((Path(item["item_dir"]) / "result.json").read_text())["nodeid"] == item["nodeid"]
@@ -361,68 +383,42 @@ def test_container_killed_mid_run_fails_the_item_then_relaunches(
     assert again.run(request(tmp_path, name="after"), lambda _l: None).log_dir.is_dir()
 
 
-@pytest.fixture(scope="module")
-def compliance_logs(
-    tmp_path_factory: pytest.TempPathFactory, standin_logs: Path, model_cache: Path
-) -> Path:
-    """The stand-in's logs plus real Offline accuracy and TEST01 audit runs of one QSL."""
-    from pytest_mlperf.compliance import audit_settings
-    from tests.conftest import TINY_DIR
-
-    root = tmp_path_factory.mktemp("compliance-logs")
-    shutil.copytree(standin_logs, root, dirs_exist_ok=True)
-    backend = ReferenceBackend(model_cache)
-    bench = load_catalog([*default_dirs(), TINY_DIR]).benchmark("tiny-99")
-    audit = audit_settings("TEST01", bench)
-    run_tiny(backend, root / "Offline-accuracy", "Offline", "accuracy", compliance="TEST01")
-    run_tiny(
-        backend,
-        root / "Offline-audit",
-        "Offline",
-        overrides={"min_duration_ms": 0},
-        compliance="TEST01",
-        audit=audit,
-    )
-    return root
-
-
-@pytest.mark.parametrize("cheat", [False, True])
-def test_test01_through_the_harness(
-    docker_client: Any,
-    pytester: pytest.Pytester,
-    compliance_logs: Path,
-    model_cache: Path,
-    cheat: bool,
+def test_test01_on_nvidia_is_refused_up_front(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
 ) -> None:
-    harness = make_harness(pytester.path, compliance_logs)
-    if cheat:  # the audit run answered something else than the accuracy run for one sample
-        log = harness / "standin-logs" / "Offline-audit" / "mlperf_log_accuracy.json"
-        entries = json.loads(log.read_text())
-        entries[0]["data"] = "00" * (len(entries[0]["data"]) // 2)
-        log.write_text(json.dumps(entries))
+    """v4.1 deletes audit.config at the start of every action (auditing.cleanup): an audit
+    through run_harness can never be one, so the session refuses it as a usage error."""
+    harness = make_harness(pytester.path, standin_logs)
     result = pytester.runpytest(
         *standin_args(pytester, harness),
         "--mlperf-scenarios=Offline",
         "--mlperf-mode=all",
         "--mlperf-compliance=TEST01",
-        "--mlperf-fast",
     )
-    items = {i["mode"]: i for i in load_results(pytester.path)["items"]}
-    comp = items["TEST01"]["compliance"]
-    # the session's performance and accuracy items are reused; only the audit runs again
-    assert comp["runs"]["performance_dir"] == items["performance"]["log_dir"]
-    assert comp["runs"]["accuracy_dir"] == items["accuracy"]["log_dir"]
-    assert [c for c in calls(harness) if c.startswith("audit")] == ["audit bert Offline"]
-    assert not (harness / "audit.config").exists()  # removed after the audit run
-    assert items["TEST01"]["loadgen"]["effective_accuracy_log_sampling_target"] == 4096
-    acc = comp["accuracy"]
-    if cheat:
-        assert acc["mismatched"] == 1 and acc["matched"] == acc["sampled"] - 1
-        assert items["TEST01"]["verdict"]["outcome"] == "failed"
-        result.stdout.fnmatch_lines(["*TEST01:accuracy*1 differ*FAIL*"])
-    else:
-        assert acc["mismatched"] == 0 and acc["matched"] == acc["sampled"] > 0
-        assert items["TEST01"]["verdict"]["outcome"] == "passed"
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--mlperf-compliance=TEST01: TEST01 is not supported on the nvidia backend*run_audit_test01_once*"
+        ]
+    )
+    assert calls(harness) == []  # nothing ran
+
+
+def test_harness_audit_cleanup_removes_audit_config(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    """Why: the stand-in, like code/main.py, deletes audit.config before any action."""
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+    assert backend.container is not None
+    backend.container.put_file("/work/audit.config", b"mode = 4\n")
+    assert (
+        backend.container.exec(
+            ["make", "generate_engines", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"]
+        ).exit_code
+        == 0
+    )
+    assert not backend.container.path_exists("/work/audit.config")
 
 
 def test_container_that_exits_at_once_errors_every_item(
@@ -470,10 +466,16 @@ def test_container_flags_are_the_documented_ones(
     assert sorted(host["SecurityOpt"]) == ["apparmor=unconfined", "seccomp=unconfined"]
     assert host["NetworkMode"] == "host"
     scratch = (tmp_path / "scratch").resolve()
+    build = backend.info["harness_build_dir"]
+    assert build.startswith(f"{scratch}/.pytest-mlperf/build/")
     assert sorted(host["Binds"]) == sorted(
-        [f"{harness.resolve()}:/work:rw", f"{scratch}:{scratch}:rw"]
+        [f"{harness.resolve()}:/work:rw", f"{scratch}:{scratch}:rw", f"{build}:/work/build:rw"]
     )
     assert not host.get("DeviceRequests") and not host.get("Ulimits")  # --mlperf-devices=none
+    import os
+
+    config = docker_client.containers.get(backend.info["container"]).attrs["Config"]
+    assert config["User"] == f"{os.getuid()}:{os.getgid()}"  # NVIDIA's launch passes --user
 
 
 def test_gpu_containers_get_devices_shm_and_memlock() -> None:
@@ -490,3 +492,315 @@ def test_gpu_containers_get_devices_shm_and_memlock() -> None:
         launch_options(ContainerSpec("img", "name", {}, gpus=["all"]))["device_requests"][0].count
         == -1
     )
+
+
+# -- engines once, systems the harness detects itself, configs it lacks ----------------------
+
+#: An OEM HGX H100 board: NVML's names for its GPUs, an AMD host CPU (v4.1's built-in
+#: H100_SXM_80GBx8 pins an Intel Xeon Platinum 8480C, so the harness does not know it).
+OEM_H100 = {
+    "gpu_name": "NVIDIA H100 80GB HBM3",
+    "gpu_count": "8",
+    "cpu_name": "AMD EPYC 9654 96-Core Processor",
+}
+#: The seed's Azure ND96asr_v4: known to v4.1 (A100_SXM4_40GBx8 allows any x86 CPU), but it
+#: has only a bert Offline config there.
+AZURE_A100 = {
+    "gpu_name": "NVIDIA A100-SXM4-40GB",
+    "gpu_count": "8",
+    "cpu_name": "AMD EPYC 7V12 64-Core Processor",
+}
+
+
+def engine_builds(harness: Path) -> list[str]:
+    return [c for c in calls(harness) if c.startswith("generate_engines")]
+
+
+def checkout_left_clean(harness: Path) -> None:
+    """``git status`` shows nothing: the harness's build/ is ours in the scratch path, and
+    the checkout keeps only the empty mount point (which plain ``make`` creates too)."""
+    from tests.standin import git_status
+
+    assert git_status(harness) == []
+    assert (harness / "build").is_dir() and list((harness / "build").iterdir()) == []
+    import os
+
+    assert (harness / "build").stat().st_uid == os.getuid()  # not made by the engine as root
+
+
+def test_engines_built_once_per_distinct_engine_and_reused_next_session(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs)
+    args = [*standin_args(pytester, harness), "--mlperf-benchmarks=bert,3d-unet"]
+    first = pytester.runpytest(*args, "--mlperf-mode=all", "--mlperf-fast")
+    first.assert_outcomes(passed=10)  # bert 3 scenarios + 3d-unet 2, performance + accuracy
+    built = engine_builds(harness)
+    assert sorted(built) == sorted(
+        f"generate_engines {b} {s} default STANDIN_SYSTEM"
+        for b, s in [
+            ("bert", "Offline"),
+            ("bert", "Server"),
+            ("bert", "SingleStream"),
+            ("3d-unet", "Offline"),
+            ("3d-unet", "SingleStream"),
+        ]
+    )
+    runs = [c for c in calls(harness) if c.startswith("run_harness")]
+    assert len(runs) == 10
+    items = load_results(pytester.path)["items"]
+    assert {i["settings"]["engine"] for i in items} == {"built"}
+    log = first.stdout.str()
+    assert log.count("make generate_engines RUN_ARGS=") == 5
+
+    shutil.rmtree(pytester.path / "mlperf-results")  # one results.json per session to read
+    second = pytester.runpytest(*args, "--mlperf-mode=all", "--mlperf-fast")
+    second.assert_outcomes(passed=10)
+    assert engine_builds(harness) == built  # a second session builds none
+    items = load_results(pytester.path)["items"]
+    assert {i["settings"]["engine"] for i in items} == {"reused"}
+    prepared = load_results(pytester.path)["host"]["engines"]
+    assert [e["action"] for e in prepared] == ["reused"] * 5
+    checkout_left_clean(harness)
+
+
+def test_make_build_flags(docker_client: Any, harness: Path, tmp_path: Path) -> None:
+    """Hopper (SM 90): Makefile.build would build TensorRT-LLM; we pass BUILD_TRTLLM=0, and
+    BUILD_TRITON=1 only for a triton config_ver."""
+    set_conf(harness, sm="90")
+    prepare(backend_for(harness, tmp_path, config_vers=("default",)))
+    assert "build BUILD_TRTLLM=0 BUILD_TRITON=0" in calls(harness)
+    prepare(backend_for(harness, tmp_path, config_vers=("default", "triton")))
+    assert calls(harness).count("build BUILD_TRTLLM=0 BUILD_TRITON=1") == 1
+    from pytest_mlperf.backends.nvidia.backend import build_flags
+
+    assert build_flags(["triton_high_accuracy"]) == ["BUILD_TRTLLM=0", "BUILD_TRITON=1"]
+
+
+def test_oem_h100_with_amd_cpu_gets_a_generated_custom_system(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs, **OEM_H100)
+    result = pytester.runpytest(
+        *standin_args(pytester, harness),
+        "--mlperf-scenarios=Offline",
+        "--mlperf-fast",
+        "--mlperf-system=standin-oem",  # the stand-in's speed is no H100's: no thresholds
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*custom system H100_SXM_80GBx8_PytestMlperf*AMD EPYC 9654*"])
+    data = load_results(pytester.path)
+    custom = data["host"]["custom_system"]
+    assert custom["system_id"] == "H100_SXM_80GBx8_PytestMlperf"  # not the built-in id
+    definitions = Path(custom["definition_path"])
+    assert definitions.is_relative_to(pytester.path / "scratch")  # outside the checkout
+    listing = (definitions / "custom_systems" / "custom_list.py").read_text()
+    assert "from code.common.systems.systems import SystemConfiguration" in listing  # the stub's
+    assert "CPU(name='AMD EPYC 9654 96-Core Processor'" in listing
+    config = (definitions / "custom_configs" / "bert" / "Offline" / "custom.py").read_text()
+    assert config.startswith("from configs.bert.Offline import *")
+    assert "(OfflineGPUBaseConfig):" in config and "offline_expected_qps = 72000" in config
+    (item,) = data["items"]
+    assert item["backend_details"]["harness_metadata"]["system_name"] == (
+        "H100_SXM_80GBx8_PytestMlperf_TRT"
+    )
+    assert engine_builds(harness) == [
+        "generate_engines bert Offline default H100_SXM_80GBx8_PytestMlperf"
+    ]
+    checkout_left_clean(harness)
+    # plain `make run` in the checkout still works (it is unknown there, as before us)
+    container = docker_client.containers.get(data["host"]["container"])
+    plain = container.exec_run(["make", "run", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"])
+    assert plain.exit_code == 0
+    assert b"Detected system did not match any known systems" in plain.output
+
+
+def test_azure_a100x8_gets_offline_server_and_singlestream(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs, **AZURE_A100)
+    result = pytester.runpytest(
+        *standin_args(pytester, harness),
+        "--mlperf-scenarios=Offline,Server,SingleStream",
+        "--mlperf-fast",
+        "--mlperf-system=standin-azure",
+    )
+    result.assert_outcomes(passed=3)
+    data = load_results(pytester.path)
+    assert data["host"]["harness_system_id"] == "A100_SXM4_40GBx8"  # known: no custom system
+    assert "custom_system" not in data["host"]
+    definitions = next((pytester.path / "scratch" / ".pytest-mlperf" / "custom").iterdir())
+    # configs only where v4.1 has none (its own bert Offline config is used as is)
+    assert sorted(p.parent.name for p in definitions.rglob("custom.py")) == [
+        "Server",
+        "SingleStream",
+    ]
+    server = (definitions / "custom_configs" / "bert" / "Server" / "custom.py").read_text()
+    assert "system = KnownSystem.A100_SXM4_40GBx8" in server
+    assert "server_target_qps = 24750" in server
+    assert sorted(i["scenario"] for i in data["items"]) == ["Offline", "Server", "SingleStream"]
+    configs = {e["scenario"]: e["config"] for e in data["host"]["engines"]}
+    assert configs["Offline"] == "harness"
+    assert configs["Server"] == str(
+        definitions / "custom_configs" / "bert" / "Server" / "custom.py"
+    )
+    checkout_left_clean(harness)
+    container = docker_client.containers.get(data["host"]["container"])
+    plain = container.exec_run(
+        ["make", "run", "RUN_ARGS=--benchmarks=bert --scenarios=Offline", "LOG_DIR=/tmp/plain"]
+    )
+    assert plain.exit_code == 0 and b"result:" in plain.output
+
+
+def test_scenario_without_any_config_is_skipped_with_the_reason(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    """A100_SXM4_40GBx1: v4.1 has no bert Server config for it, and neither do we."""
+    harness = make_harness(pytester.path, standin_logs, **{**AZURE_A100, "gpu_count": "1"})
+    result = pytester.runpytest(
+        *standin_args(pytester, harness),
+        "--mlperf-scenarios=Offline,Server",
+        "--mlperf-fast",
+        "-rs",
+    )
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*SKIPPED*the harness has no config for bert Server on A100_SXM4_40GBx1*"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+    items = {i["scenario"]: i for i in load_results(pytester.path)["items"]}
+    assert items["Server"]["verdict"]["outcome"] == "skipped"
+
+
+def test_unknown_system_without_system_data_fails_preparation_clearly(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    set_conf(
+        harness, gpu_name="NVIDIA L40S", gpu_count="4", cpu_name="AMD EPYC 7742 64-Core Processor"
+    )
+    with pytest.raises(
+        BackendError,
+        match=r"Detected system did not match any known systems' \(4x NVIDIA L40S, CPU AMD EPYC "
+        r"7742.*no benchmarks/systems/\*\.json describes these GPUs \(described: 8x NVIDIA "
+        r"A100-SXM4-40GB, 8x NVIDIA H100 80GB HBM3\)",
+    ):
+        prepare(backend_for(harness, tmp_path))
+
+
+def test_recreated_checkout_relaunches_the_container(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+
+    def recreate() -> None:  # the checkout removed and cloned again at the same path
+        shutil.move(harness, tmp_path / "old-harness")
+        shutil.copytree(tmp_path / "old-harness", harness, symlinks=True)
+        shutil.rmtree(tmp_path / "old-harness")
+
+    recreate()
+    lines: list[str] = []
+    outcome = backend.run(request(tmp_path), lines.append)  # exit 126, relaunched, run again
+    assert outcome.log_dir.is_dir()
+    assert lines[-1].endswith(": relaunched mid-session (its checkout mount was re-created)")
+    recreate()  # between sessions: the next session's preparation relaunches it
+    again = backend_for(harness, tmp_path)
+    prepare(again)
+    assert again.info["container_action"] == "relaunched"
+    assert again.run(request(tmp_path, name="after"), lambda _l: None).log_dir.is_dir()
+
+
+def test_accuracy_only_session_generates_its_engines_in_preparation(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs)
+    result = pytester.runpytest(
+        *standin_args(pytester, harness),
+        "--mlperf-scenarios=Offline",
+        "--mlperf-mode=accuracy",
+        "--mlperf-fast",
+    )
+    result.assert_outcomes(passed=1)
+    data = load_results(pytester.path)
+    assert [(e["benchmark"], e["scenario"], e["action"]) for e in data["host"]["engines"]] == [
+        ("bert", "Offline", "built")
+    ]
+    assert engine_builds(harness) == ["generate_engines bert Offline default STANDIN_SYSTEM"]
+
+
+def test_standin_refuses_what_the_real_harness_refuses(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    """The failure modes the generated definitions avoid: a custom_list.py without the
+    stub's imports (NameError on every make), a config registered twice (KeyError), a
+    custom definition path that does not exist (FileNotFoundError)."""
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+    assert backend.container is not None
+    box = backend.container
+    custom = f"{(tmp_path / 'scratch').resolve()}/bad-custom"
+    box.exec(["mkdir", "-p", f"{custom}/custom_systems", f"{custom}/custom_configs/bert/Offline"])
+    box.put_file(
+        f"{custom}/custom_systems/custom_list.py",
+        b"custom_systems = dict()\ncustom_systems['X_1'] = SystemConfiguration(accelerator_conf="
+        b"AcceleratorConfiguration(layout={KnownGPU.H100_SXM_80GB.value: 8}))\n",
+    )
+    env = {"MLPINF_CUSTOM_DEFINITION_PATH": custom}
+    broken = box.exec(["python3", "-m", "scripts.get_system_id"], environment=env)
+    assert broken.exit_code == 1 and "NameError" in broken.tail_text()
+    box.exec(["rm", f"{custom}/custom_systems/custom_list.py"])
+    box.put_file(
+        f"{custom}/custom_configs/bert/Offline/custom.py",
+        b"from configs.bert.Offline import *\nclass Again(OfflineGPUBaseConfig):\n"
+        b"    system = KnownSystem.STANDIN_SYSTEM\n",
+    )
+    twice = box.exec(
+        ["make", "generate_engines", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"],
+        environment=env,
+    )
+    assert twice.exit_code == 1 and "is already registered" in twice.tail_text()
+    missing = box.exec(
+        ["python3", "-m", "scripts.get_system_id"],
+        environment={"MLPINF_CUSTOM_DEFINITION_PATH": "/nowhere"},
+    )
+    assert missing.exit_code == 1 and "does not exist" in missing.tail_text()
+
+
+def test_hung_engine_build_is_stopped_by_the_timeout(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    set_conf(harness, mode="hang_engines")
+    backend = backend_for(harness, tmp_path, timeout_s=3.0)
+    with pytest.raises(
+        BackendError,
+        match=r"(?s)make generate_engines for bert Offline default timed out after 3 s and was "
+        r"stopped:\n.*building engines \(hanging\)",
+    ):
+        prepare(backend)
+    assert backend.container is not None
+    assert "sleep 3600" not in backend.container.exec(["ps"]).tail_text(100)
+
+
+def test_engines_rebuilt_when_what_shapes_them_changed(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    prepare(backend_for(harness, tmp_path))
+    assert len(engine_builds(harness)) == 2
+    prepare(backend_for(harness, tmp_path))
+    assert len(engine_builds(harness)) == 2  # nothing changed: reused
+    config = harness / "configs" / "bert" / "Offline" / "__init__.py"
+    config.write_text(config.read_text() + "# gpu_batch_size edited\n")  # uncommitted edit
+    edited = backend_for(harness, tmp_path)
+    prepare(edited)
+    assert edited.info["harness_changes"].startswith("diff-")
+    assert [e["action"] for e in edited.info["engines"]] == ["built", "built"]
+    assert len(engine_builds(harness)) == 4
+    # a different system (the harness detects it) is another engine too
+    set_conf(harness, **AZURE_A100)
+    other = backend_for(harness, tmp_path)
+    prepare(other)
+    assert other.info["harness_system_id"] == "A100_SXM4_40GBx8"
+    assert [(e["scenario"], e["action"]) for e in other.info["engines"]] == [
+        ("Offline", "built"),
+        ("SingleStream", "built"),  # generated from our A100x8 data
+    ]

@@ -75,15 +75,13 @@ def _fabric_manager(record: HostRecord) -> Requirement:
     driver, fm = record.driver_version, record.fabric_manager_version
     branch = driver_branch(driver) or "<branch>"
     if not record.needs_fabric_manager:
-        return Requirement(
-            "fabric-manager", True, f"not needed ({len(record.gpus)} GPU(s), no NVSwitch)"
-        )
+        return Requirement("fabric-manager", True, f"not needed: {record.fabric_manager_reason}")
     package = f"cuda-drivers-fabricmanager-{branch}={driver}-1"
     if fm is None:
         return Requirement(
             "fabric-manager",
             False,
-            "not installed, but this NVSwitch system needs it",
+            f"not installed, but this NVSwitch system needs it ({record.fabric_manager_reason})",
             f"install {package} and start nvidia-fabricmanager",
         )
     if fm != driver:

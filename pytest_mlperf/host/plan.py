@@ -61,14 +61,16 @@ def plan_provisioning(
         )
     ]
     if record.needs_fabric_manager:
-        # pinned to the driver actually installed, so the two can never differ
+        # decided from the hardware (NVSwitch on the PCI bus), so a bare host without a
+        # driver gets it too; pinned to the driver installed, so the two can never differ
         version = record.driver_version or "<driver version after the driver step>"
         steps.append(
             Step(
                 "fabric-manager",
                 ("apt-get", "install", "-y", f"{fm_pkg}={version}-1"),
                 record.fabric_manager_matches_driver,
-                f"fabric manager {record.fabric_manager_version or 'missing'}, driver {record.driver_version}",
+                f"{record.fabric_manager_reason}: fabric manager "
+                f"{record.fabric_manager_version or 'missing'}, driver {record.driver_version}",
             )
         )
         steps.append(
@@ -78,6 +80,11 @@ def plan_provisioning(
                 record.fabric_manager_active is True,
                 f"service active: {record.fabric_manager_active}",
             )
+        )
+    else:
+        # nothing to run: the plan still says why (e.g. "no NVSwitch on the PCI bus (lspci)")
+        steps.append(
+            Step("fabric-manager", (), True, f"not needed: {record.fabric_manager_reason}")
         )
     hold = (*driver_pkgs, fm_pkg) if record.needs_fabric_manager else driver_pkgs
     steps.append(

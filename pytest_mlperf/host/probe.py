@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pytest_mlperf.host.commands import Runner, run_command
@@ -22,6 +23,15 @@ SMI_FIELDS = (
 )
 SMI_QUERY = ["nvidia-smi", f"--query-gpu={','.join(SMI_FIELDS)}", "--format=csv,noheader,nounits"]
 _FM_VERSION = re.compile(r"Fabric\s*Manager\s*version\s*is\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
+#: ``lspci -n -d 10de:``: NVIDIA's PCI devices, numeric (works before any driver is installed)
+LSPCI_NVIDIA = ["lspci", "-n", "-d", "10de:"]
+#: NVSwitch chips enumerate as NVIDIA devices of PCI class 0x0680 ("bridge: other");
+#: GPUs are 0x0302 (3D controller) or 0x0300 (VGA).
+NVSWITCH_CLASS = "0680"
+_LSPCI_LINE = re.compile(r"^(\S+)\s+([0-9a-fA-F]{4}):\s+10de:([0-9a-fA-F]{4})", re.MULTILINE)
+SYSFS_PCI = Path("/sys/bus/pci/devices")
+#: NVML's GPU fabric states (nvmlDeviceGetGpuFabricInfo, Hopper and later)
+FABRIC_STATES = {0: "not supported", 1: "not started", 2: "in progress", 3: "completed"}
 _SMI_HEADER = re.compile(r"Driver Version:\s*([0-9.]+)\s+CUDA Version:\s*([0-9.]+)")
 
 
@@ -56,6 +66,11 @@ class HostRecord:
     cpu_cores_per_socket: int | None = None
     cpu_threads_per_core: int | None = None
     memory_kib: int | None = None
+    #: NVSwitch devices on the PCI bus (``address 10de:<device>``); None: the bus was not read
+    nvswitches: list[str] | None = None
+    nvswitch_source: str | None = None
+    #: per GPU, NVML's fabric state ("not supported" on boards without an NVLink fabric)
+    fabric_states: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -65,9 +80,30 @@ class HostRecord:
 
     @property
     def needs_fabric_manager(self) -> bool:
-        """NVSwitch systems (SXM boards with 4 or 8 GPUs) need the fabric manager."""
-        sxm = [g for g in self.gpus if "SXM" in g.name.upper()]
-        return len(sxm) >= 4
+        """NVSwitch systems need the fabric manager: decided from hardware, never names.
+
+        NVML names HGX boards' GPUs "NVIDIA H100 80GB HBM3" or "NVIDIA H200" (no "SXM"), so
+        the PCI bus decides (NVSwitch chips, also before a driver exists); without it, NVML's
+        fabric state (any GPU that has a fabric to join).
+        """
+        if self.nvswitches is not None:
+            return bool(self.nvswitches)
+        return any(state != "not supported" for state in self.fabric_states)
+
+    @property
+    def fabric_manager_reason(self) -> str:
+        """Why the fabric manager is or is not needed, from the facts that decided it."""
+        if self.nvswitches is not None:
+            where = self.nvswitch_source or "the PCI bus"
+            if self.nvswitches:
+                ids = sorted({n.split()[-1] for n in self.nvswitches})
+                return f"{len(self.nvswitches)} NVSwitch device(s) on {where} ({', '.join(ids)})"
+            return f"no NVSwitch on {where}"
+        if self.fabric_states:
+            return (
+                f"PCI bus not read; NVML fabric state: {', '.join(sorted(set(self.fabric_states)))}"
+            )
+        return "PCI bus not read and no NVML fabric facts: assuming no NVSwitch"
 
     @property
     def fabric_manager_matches_driver(self) -> bool:
@@ -88,6 +124,7 @@ class HostRecord:
         data = asdict(self)
         data["gpu_count"] = len(self.gpus)
         data["needs_fabric_manager"] = self.needs_fabric_manager
+        data["fabric_manager_reason"] = self.fabric_manager_reason
         data["mig_enabled"] = self.mig_enabled
         return data
 
@@ -167,6 +204,48 @@ def parse_fabric_manager_version(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def parse_lspci_nvswitches(text: str) -> list[str]:
+    """NVSwitch devices in ``lspci -n -d 10de:`` output: ``<address> 10de:<device>`` each."""
+    return [
+        f"{m.group(1)} 10de:{m.group(3).lower()}"
+        for m in _LSPCI_LINE.finditer(text)
+        if m.group(2) == NVSWITCH_CLASS
+    ]
+
+
+def sysfs_nvswitches(root: Path = SYSFS_PCI) -> list[str] | None:
+    """The same from sysfs (no lspci installed); None when the bus cannot be read."""
+    try:
+        devices = sorted(root.iterdir())
+    except OSError:
+        return None
+    found = []
+    for dev in devices:
+        try:
+            vendor = (dev / "vendor").read_text().strip().lower()
+            klass = (dev / "class").read_text().strip().lower()
+        except OSError:
+            continue
+        if vendor == "0x10de" and klass.startswith("0x" + NVSWITCH_CLASS):
+            device = (dev / "device").read_text().strip().lower().removeprefix("0x")
+            found.append(f"{dev.name} 10de:{device}")
+    return found
+
+
+def probe_nvswitches(record: HostRecord, runner: Runner, sysfs: Path = SYSFS_PCI) -> None:
+    """NVSwitch chips on the PCI bus, from ``lspci`` or else sysfs, into ``record``."""
+    lspci = runner(LSPCI_NVIDIA)
+    if lspci.ok:
+        record.nvswitches = parse_lspci_nvswitches(lspci.stdout)
+        record.nvswitch_source = "the PCI bus (lspci)"
+        return
+    record.errors.append(f"lspci: {(lspci.stderr or lspci.stdout).strip() or 'failed'}")
+    found = sysfs_nvswitches(sysfs)
+    if found is not None:
+        record.nvswitches = found
+        record.nvswitch_source = f"the PCI bus ({sysfs})"
+
+
 def probe_nvml(nvml: Any) -> tuple[str, str | None, list[GpuInfo]]:
     """Read driver, CUDA and GPUs through NVML (``pynvml`` from nvidia-ml-py)."""
     nvml.nvmlInit()
@@ -203,6 +282,24 @@ def probe_nvml(nvml: Any) -> tuple[str, str | None, list[GpuInfo]]:
         nvml.nvmlShutdown()
 
 
+def probe_fabric(nvml: Any, count: int) -> list[str]:
+    """NVML's fabric state per GPU; empty when this NVML cannot say (before Hopper)."""
+    states = []
+    try:
+        nvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no fabric facts
+        return []
+    try:
+        for index in range(count):
+            info = nvml.nvmlDeviceGetGpuFabricInfo(nvml.nvmlDeviceGetHandleByIndex(index))
+            states.append(FABRIC_STATES.get(int(info.state), f"state {int(info.state)}"))
+    except Exception:  # noqa: BLE001 - NVMLError_NotSupported, or an older pynvml
+        return []
+    finally:
+        nvml.nvmlShutdown()
+    return states
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -218,12 +315,14 @@ def probe_host(
     nvml_loader: Callable[[], Any] = _load_nvml,
     docker_client: Callable[[], Any] | None = None,
     want_gpus: bool = True,
+    sysfs: Path = SYSFS_PCI,
 ) -> HostRecord:
     """Probe everything; a probe that cannot answer is recorded in ``errors``, never guessed."""
     record = HostRecord()
     probe_cpu(record, runner)
     if want_gpus:
         _probe_gpus(record, runner, nvml_loader)
+        probe_nvswitches(record, runner, sysfs)
         fm = runner(["nv-fabricmanager", "--version"])
         if fm.returncode is None:
             record.errors.append("nv-fabricmanager: not installed")
@@ -264,8 +363,10 @@ def has_gpus(runner: Runner = run_command) -> bool:
 
 def _probe_gpus(record: HostRecord, runner: Runner, nvml_loader: Callable[[], Any]) -> None:
     try:
-        record.driver_version, record.cuda_version, record.gpus = probe_nvml(nvml_loader())
+        nvml = nvml_loader()
+        record.driver_version, record.cuda_version, record.gpus = probe_nvml(nvml)
         record.gpu_source = "nvml"
+        record.fabric_states = probe_fabric(nvml, len(record.gpus))
         return
     except Exception as exc:  # noqa: BLE001 - any NVML failure means: use nvidia-smi
         record.errors.append(f"NVML: {exc}")

@@ -1,121 +1,90 @@
 #!/bin/sh
-# Stand-in for NVIDIA's harness `make` (tests only): the same targets, the same output
-# layout (LOG_DIR/<system>/<benchmark>/<Scenario>/ with LoadGen logs and metadata.json),
-# v4.0's refusal of unknown flags and v4.1's silent ignoring of them.
-# /work/standin.conf may set MODE (ok, hang, unknown_system, exit_nonzero, leak, wrong_dir,
-# fail_step, disagree), FAIL_STEP and VERSION (4.0 or 4.1).
+# Stand-in for `make` in NVIDIA's closed/NVIDIA (MLCommons inference_results_v4.1), tests only.
+# Targets and variables follow the real Makefiles; the Python side (code.main,
+# scripts.get_system_id) is tests/standin/python3.sh. /work/standin.conf (test control, not
+# harness state) may set MODE (ok, hang, hang_engines, exit_nonzero, leak, wrong_dir,
+# fail_step, disagree),
+# FAIL_STEP, VERSION (4.0 or 4.1), SM (compute capability, 90 = Hopper) and the hardware the
+# container sees (GPU_NAME, GPU_COUNT, CPU_NAME: see python3.sh).
 MODE=ok
 VERSION=4.1
 FAIL_STEP=""
+SM=80
 [ -f /work/standin.conf ] && . /work/standin.conf
 target=$1
 shift
 RUN_ARGS=""
-LOG_DIR=/work/build/logs/default
+# Makefile.const: `export LOG_DIR ?= $(BUILD_DIR)/logs/$(TIMESTAMP)`
+LOG_DIR=/work/build/logs/$(date +%Y.%m.%d-%H.%M.%S)
 BENCHMARKS=""
+BUILD_TRTLLM=""
+BUILD_TRITON=0
 for a in "$@"; do
   case "$a" in
     RUN_ARGS=*) RUN_ARGS=${a#RUN_ARGS=} ;;
     LOG_DIR=*) LOG_DIR=${a#LOG_DIR=} ;;
     BENCHMARKS=*) BENCHMARKS=${a#BENCHMARKS=} ;;
+    BUILD_TRTLLM=*) BUILD_TRTLLM=${a#BUILD_TRTLLM=} ;;
+    BUILD_TRITON=*) BUILD_TRITON=${a#BUILD_TRITON=} ;;
   esac
 done
-echo "$target $BENCHMARKS" >> /work/standin-calls.log
+export LOG_DIR
+calls=/work/standin-calls.log
+step_ok() {
+  if [ "$MODE" = fail_step ] && [ "$1" = "$FAIL_STEP" ]; then
+    echo "error: $1 failed: no space left on device"
+    exit 2
+  fi
+}
+links() {
+  mkdir -p /work/build "$MLPERF_SCRATCH_PATH/data" "$MLPERF_SCRATCH_PATH/models" "$MLPERF_SCRATCH_PATH/preprocessed_data"
+  ln -sfn "$MLPERF_SCRATCH_PATH/data" /work/build/data
+  ln -sfn "$MLPERF_SCRATCH_PATH/models" /work/build/models
+  ln -sfn "$MLPERF_SCRATCH_PATH/preprocessed_data" /work/build/preprocessed_data
+}
+# Makefile: generate_engines, run_harness and run_audit_test01_once depend on link_dirs
+# (phony: its recipe runs again each time; not logged here, so tests count the steps)
+case "$target" in generate_engines|run_harness|run_audit_test01_once) links ;; esac
 case "$target" in
-  link_dirs|download_data|download_model|preprocess_data|build)
-    if [ "$MODE" = fail_step ] && [ "$target" = "$FAIL_STEP" ]; then
-      echo "error: $target failed: no space left on device"
-      exit 2
+  link_dirs)
+    # Makefile.build link_dirs: build/ in the checkout, data/model dirs linked to the scratch path
+    echo "link_dirs" >> $calls
+    step_ok link_dirs
+    links
+    echo "link_dirs: ok" ;;
+  download_data|download_model|preprocess_data)
+    echo "$target $BENCHMARKS" >> $calls
+    step_ok "$target"
+    echo "$target $BENCHMARKS: ok" ;;
+  build)
+    # Makefile.build: BUILD_TRTLLM ?= 1 when SM is 90 or 100 (Hopper, Blackwell), else 0;
+    # BUILD_TRITON ?= 0; `build` clones and builds Triton / TensorRT-LLM only when they are 1.
+    if [ -z "$BUILD_TRTLLM" ]; then
+      case "$SM" in 90|100) BUILD_TRTLLM=1 ;; *) BUILD_TRTLLM=0 ;; esac
     fi
-    echo "$target $BENCHMARKS: ok"
-    exit 0
-    ;;
-  run) ;;
+    echo "build BUILD_TRTLLM=$BUILD_TRTLLM BUILD_TRITON=$BUILD_TRITON" >> $calls
+    step_ok build
+    [ "$BUILD_TRITON" = 1 ] && echo "[I] building Triton"
+    [ "$BUILD_TRTLLM" = 1 ] && echo "[I] cloning and building TensorRT-LLM (hours)"
+    echo "build: ok" ;;
+  generate_engines)
+    # Makefile: generate_engines: link_dirs; python3 -m code.main $(RUN_ARGS) --action="generate_engines"
+    # shellcheck disable=SC2086
+    exec python3 -m code.main $RUN_ARGS --action=generate_engines ;;
+  run_harness)
+    # Makefile: mkdir -p $(LOG_DIR); code.main --action="run_harness" | tee $(LOG_DIR)/stdout.txt
+    mkdir -p "$LOG_DIR"
+    set -o pipefail
+    # shellcheck disable=SC2086
+    python3 -m code.main $RUN_ARGS --action=run_harness 2>&1 | tee "$LOG_DIR/stdout.txt"
+    exit $? ;;
+  run)
+    # Makefile: run = generate_engines, then run_harness (v4.1 rebuilds every engine each time)
+    make generate_engines "RUN_ARGS=$RUN_ARGS" || exit $?
+    exec make run_harness "RUN_ARGS=$RUN_ARGS" "LOG_DIR=$LOG_DIR" ;;
+  run_audit_test01_once)
+    # Makefile: code.main $(RUN_ARGS) --audit_test=TEST01 --action="run_audit_harness"
+    # shellcheck disable=SC2086
+    exec python3 -m code.main $RUN_ARGS --audit_test=TEST01 --action=run_audit_harness ;;
   *) echo "make: *** No rule to make target '$target'.  Stop."; exit 2 ;;
 esac
-bench=""; scen=""; mode=""; cv=""; quick=0
-for a in $RUN_ARGS; do
-  case "$a" in
-    --benchmarks=*) bench=${a#--benchmarks=} ;;
-    --scenarios=*) scen=${a#--scenarios=} ;;
-    --test_mode=*) mode=${a#--test_mode=} ;;
-    --config_ver=*) cv=${a#--config_ver=} ;;
-    --test_run)
-      if [ "$VERSION" = 4.0 ]; then echo "main.py: error: unrecognized arguments: --test_run"; exit 2; fi
-      quick=1 ;;
-    --fast)
-      if [ "$VERSION" = 4.0 ]; then quick=1; fi ;;
-    *)
-      if [ "$VERSION" = 4.0 ]; then echo "main.py: error: unrecognized arguments: $a"; exit 2; fi ;;
-  esac
-done
-echo "[I] Running $bench $scen $mode (config_ver=$cv, quick=$quick)"
-case "$MODE" in
-  hang) echo "[I] harness is hanging"; sleep 3600; exit 0 ;;
-  unknown_system) echo "[E] Detected system did not match any known systems. Exiting."; exit 0 ;;
-  exit_nonzero) echo "[E] Traceback: TensorRT engine build failed"; exit 1 ;;
-  leak)
-    # prints planted secrets (from standin.conf), then fails: nothing of them may reach a report
-    echo "[I] env: HF_TOKEN=$LEAK_TOKEN"
-    echo "[I] using token $LEAK_TOKEN for the model download"
-    echo "[I] GET https://bot:$LEAK_PASSWORD@registry.example/v2/"
-    echo "[I] header Authorization: Bearer $LEAK_BEARER"
-    echo "[I] docker login as $LEAK_DOCKER_PAIR, password $LEAK_DOCKER_PASSWORD"
-    echo "-----BEGIN RSA PRIVATE KEY-----"
-    echo "$LEAK_PEM"
-    echo "$LEAK_PEM"
-    echo "-----END RSA PRIVATE KEY-----"
-    echo "[E] Traceback: TensorRT engine build failed"
-    exit 1 ;;
-  wrong_dir) LOG_DIR=/work/build/logs/elsewhere ;;
-esac
-full="$bench-99"
-if [ "$cv" = high_accuracy ]; then full="$bench-99.9"; fi
-out="$LOG_DIR/STANDIN_SYSTEM_TRT/$full/$scen"
-mkdir -p "$out"
-# logs of a real LoadGen run: <Scenario>/, or <Scenario>-accuracy/ (AccuracyOnly) and
-# <Scenario>-audit/ (audit.config in the working directory: a compliance audit) when given
-src=/work/standin-logs/"$scen"
-if [ "$mode" = AccuracyOnly ] && [ -d "$src-accuracy" ]; then src="$src-accuracy"; fi
-if [ -f audit.config ]; then
-  echo "[I] Found audit.config: compliance audit run"
-  echo "audit $bench $scen" >> /work/standin-calls.log
-  if [ -d "$src-audit" ]; then src="$src-audit"; fi
-fi
-cp "$src"/mlperf_log_* "$out"/
-case "$scen" in
-  Offline) key=result_samples_per_second ;;
-  Server) key=result_completed_samples_per_sec ;;
-  SingleStream) key=result_90.00_percentile_latency_ns ;;
-  *) key=result_99.00_percentile_per_query_latency_ns ;;
-esac
-detail="$out/mlperf_log_detail.txt"
-validity=$(grep '"key": "result_validity"' "$detail" | sed 's/.*"value": "\([A-Z]*\)".*/\1/' | head -n 1)
-value=$(grep "\"key\": \"$key\"" "$detail" | sed 's/.*"value": \([0-9.e+-]*\).*/\1/' | head -n 1)
-if [ "$quick" = 1 ]; then validity=INVALID; fi
-if [ "$MODE" = disagree ]; then value=1; fi
-accuracy=""
-if [ "$mode" = AccuracyOnly ]; then
-  name=F1; threshold=89.96526
-  if [ "$bench" = 3d-unet ]; then name=DICE; threshold=0.853083; fi
-  score=${ACCURACY:-90.2}
-  accuracy="\"accuracy\": [{\"name\": \"$name\", \"value\": $score, \"threshold\": $threshold, \"pass\": true}], \"accuracy_pass\": true,"
-fi
-cat > "$out/metadata.json" <<JSON
-{
-  $accuracy
-  "benchmark_full": "$full",
-  "benchmark_short": "$bench",
-  "config_name": "STANDIN_SYSTEM_TRT-custom_k_99_MaxP-$scen",
-  "detected_system": "SystemConfiguration(system_id=\"STANDIN_SYSTEM\")",
-  "result_validity": "$validity",
-  "$key": $value,
-  "scenario": "$scen",
-  "scenario_key": "$key",
-  "summary_string": "$key: $value, Result is $validity",
-  "system_name": "STANDIN_SYSTEM_TRT",
-  "tensorrt_version": "10.2.0",
-  "test_mode": "$mode"
-}
-JSON
-echo "[I] result: $key=$value $validity"

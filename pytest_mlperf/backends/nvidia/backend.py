@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import os
 import platform
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,17 +16,15 @@ from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
     from pytest_mlperf.accuracy.evaluate import AccuracyData
-from pytest_mlperf.backends.nvidia.custom_system import (
-    harness_knows,
-    load_systems,
-    match_system,
-    write_overlay,
-)
+from pytest_mlperf.backends.nvidia.custom_system import load_systems, match_system
+from pytest_mlperf.backends.nvidia.engines import SKIPPED, EngineState, HarnessEngines
 from pytest_mlperf.backends.nvidia.harness import (
+    NO_CONFIG,
     UNKNOWN_SYSTEM,
     QuickFlag,
     compare_metadata,
     detect_quick_flag,
+    engine_inputs,
     find_result_dir,
     harness_commit,
     read_metadata,
@@ -33,7 +32,7 @@ from pytest_mlperf.backends.nvidia.harness import (
 )
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.container import ContainerSpec, HarnessContainer, engine_errors, image_key
-from pytest_mlperf.errors import BackendError
+from pytest_mlperf.errors import BackendError, BackendSkip
 from pytest_mlperf.host.checks import Requirement, check_host, describe_failures, failed
 from pytest_mlperf.host.commands import Runner, run_command
 from pytest_mlperf.host.plan import (
@@ -47,7 +46,17 @@ from pytest_mlperf.placement import Placement, mig_uuids
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.results.store import atomic_write_text
 
-#: Harness steps run once per checkout (``None``) or once per benchmark.
+#: What a container whose working-directory mount source was re-created says (exit 126).
+_MOUNT_GONE = "outside of container mount namespace"
+TEST01_REFUSED = (
+    "TEST01 is not supported on the nvidia backend: every v4.1 harness action deletes "
+    "audit.config first (code/main.py, code/common/auditing.py), and its audits run through "
+    "their own targets (run_audit_test01_once, logs under build/compliance_logs/TEST01); "
+    "run --mlperf-compliance on the reference backend, or NVIDIA's `make run_audit_test01` "
+    "inside the container"
+)
+
+#: Harness steps run once per checkout (``False``) or once per benchmark (``True``).
 STAGES: tuple[tuple[str, bool], ...] = (
     ("link_dirs", False),
     ("download_data", True),
@@ -73,6 +82,11 @@ class NvidiaSettings:
     dockerfile: str = f"docker/Dockerfile.{platform.machine()}"
     system: str | None = None
     placement: Placement = field(default_factory=Placement)
+    #: the session's config_vers: Triton is built only when one of them needs it
+    config_vers: tuple[str, ...] = ("default",)
+    #: every (benchmark, scenario, config_ver) the session's items need, accuracy-only ones
+    #: too; None: the prepare plan × config_vers
+    engine_plan: tuple[tuple[str, str, str], ...] | None = None
 
     @property
     def want_gpus(self) -> bool:
@@ -80,8 +94,16 @@ class NvidiaSettings:
         return self.devices is not None
 
 
+def build_flags(config_vers: Sequence[str]) -> list[str]:
+    """``make build`` variables: no TensorRT-LLM (bert and 3d-unet never use it, and
+    ``Makefile.build`` defaults it on for SM 90/100); Triton only for a triton config_ver."""
+    triton = any(cv.startswith("triton") for cv in config_vers)
+    return ["BUILD_TRTLLM=0", f"BUILD_TRITON={1 if triton else 0}"]
+
+
 class NvidiaBackend:
-    """NVIDIA's closed-division harness in its container, one ``make run`` per item."""
+    """NVIDIA's closed-division harness in its container: engines generated once in
+    preparation (``make generate_engines``), one ``make run_harness`` per item."""
 
     name = "nvidia"
     #: accuracy mode runs the data set the performance QSL holds: a compliance test may
@@ -112,6 +134,8 @@ class NvidiaBackend:
         self.quick: QuickFlag | None = None
         self.info: dict[str, Any] = {}
         self._system: str | None = None
+        self.engines: HarnessEngines | None = None
+        self._preparing = False
 
     # -- protocol ---------------------------------------------------------------------------
     def system_name(self) -> str:
@@ -152,6 +176,20 @@ class NvidiaBackend:
         with engine_errors(self._engine):
             self._ensure_running(progress)
             return self._run(request, progress)
+
+    def _relaunch(self, progress: Progress, why: str) -> None:
+        """Replace the container (same spec, mount sources looked up again)."""
+        assert self.container is not None and self._cspec is not None
+        from dataclasses import replace
+
+        if self._cspec.mount_ids:
+            self._cspec = replace(
+                self._cspec, mount_ids=_mount_ids([Path(p) for p in self._cspec.mount_ids])
+            )
+        action = self.container.ensure_container(self._cspec)
+        progress(f"container {self._cspec.name}: {action} mid-session ({why})")
+        self.info["container_action"] = f"{action} mid-session"
+        self.work_done.append(f"{action} container {self._cspec.name} mid-session ({why})")
 
     def _ensure_running(self, progress: Progress) -> None:
         if self.container is None or self.container.is_running():
@@ -194,6 +232,66 @@ class NvidiaBackend:
         self.info["quick_flag"] = self.quick.flag
         self.info["quick_flag_reason"] = self.quick.reason
         self._stages(sorted({bench.name for bench, _ in plan}), s.scratch_path, progress)
+        self._prepare_engines(plan, s.scratch_path, progress)
+
+    def _prepare_engines(
+        self, plan: Sequence[tuple[Benchmark, str]], scratch: Path, progress: Progress
+    ) -> None:
+        """Detect the system the harness's own way, then build each distinct engine once."""
+        assert self.container is not None
+        if self.settings.harness_dir is not None:
+            self.info["harness_changes"] = engine_inputs(self.settings.harness_dir)
+        identity = [
+            str(self.info.get("harness_commit", "attached")),
+            str(self.info.get("harness_changes", "unknown")),
+            str(self.info.get("image_id")),
+        ]
+        self.engines = HarnessEngines(
+            self.container,
+            str(scratch.resolve()),
+            identity,
+            progress,
+            timeout_s=self.settings.timeout_s,
+        )
+        self._preparing = True
+        system_id = self.engines.detect()
+        self.info["harness_system_id"] = system_id
+        if self.engines.custom_system:
+            self.info["custom_system"] = {
+                "system_id": self.engines.custom_system,
+                "definition_path": self.engines.custom_dir,
+                "source": str(self.engines.spec.source) if self.engines.spec else None,
+            }
+        if self._system is None and not self.settings.system:
+            self._system = self.engines.spec.name if self.engines.spec else system_id
+        groups = dict.fromkeys(
+            self.settings.engine_plan
+            or [(b.name, scenario, cv) for b, scenario in plan for cv in self.settings.config_vers]
+        )
+        try:
+            for group in groups:
+                self._engine_for(*group)
+        finally:
+            self._preparing = False
+
+    def _engine_for(self, benchmark: str, scenario: str, config_ver: str) -> EngineState:
+        """The engine's state, built now when preparation did not (e.g. accuracy-only plans)."""
+        assert self.engines is not None
+        known = (benchmark, scenario, config_ver) in self.engines.states
+        if not known and not self._preparing and self.settings.placement.split != "none":
+            # outside the prepare lock another worker may be loading this engine
+            raise BackendError(
+                f"engine {benchmark} {scenario} {config_ver} was not generated in preparation; "
+                "with --mlperf-split no worker builds one outside the prepare lock"
+            )
+        state = self.engines.ensure(benchmark, scenario, config_ver)
+        if not known:
+            self.info["engines"] = [st.to_dict() for st in self.engines.states.values()]
+            if state.action == "built":
+                self.work_done.append(
+                    f"built engine {state.label} for {state.system_id} in {state.seconds:.1f} s"
+                )
+        return state
 
     def _probe_and_check(self, progress: Progress) -> None:
         s = self.settings
@@ -247,8 +345,10 @@ class NvidiaBackend:
             dockerfile = harness_dir / s.dockerfile
             if not dockerfile.is_file():
                 raise BackendError(
-                    f"no Dockerfile at {dockerfile}: pass --mlperf-image with a pre-built harness image "
-                    "(e.g. the one `make prebuild` builds)"
+                    f"no Dockerfile at {dockerfile}: pass --mlperf-image with a pre-built harness "
+                    "image. v4.1 ships only docker/release/Dockerfile (BuildKit build contexts, an "
+                    "nvcr.io base image), which `make prebuild` (Makefile.docker) builds; "
+                    "pytest-mlperf does not build that one itself"
                 )
             tag = f"pytest-mlperf/harness:{image_key(dockerfile, dockerfile.parent, commit)}"
             self.info["image_built"] = self.container.ensure_image(
@@ -256,32 +356,29 @@ class NvidiaBackend:
             )
         self.info["harness_commit"] = commit
         self.info["image"] = tag
-        file_mounts: dict[str, str] = {}
-        spec = match_system(self.host, load_systems())
-        if spec is not None and not harness_knows(harness_dir, spec.system_id):
-            overlay = scratch / ".pytest-mlperf" / "overlay" / commit[:16]
-            file_mounts = write_overlay(harness_dir, overlay, spec, self.host)
-            progress(
-                f"custom system {spec.system_id}: configs generated in {overlay} (mounted read-only)"
-            )
-            self.info["custom_system"] = {
-                "system_id": spec.system_id,
-                "overlay": str(overlay),
-                "source": str(spec.source),
-            }
         gpus = self._devices()
         name = f"pytest-mlperf-{_user()}-{hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:8]}"
         if s.placement.split != "none" and gpus is not None:
             name += "-" + hashlib.sha256(",".join(gpus).encode()).hexdigest()[:6]
+        build = self._build_dir(harness_dir, scratch)
         cspec = ContainerSpec(
             image=tag,
             name=name,
             mounts={
                 str(harness_dir.resolve()): "/work",
                 str(scratch.resolve()): str(scratch.resolve()),
+                # everything the harness writes lives under build/ (Makefile.const BUILD_DIR:
+                # links, binaries, loadgen-configs, engines, logs): ours is in the scratch
+                # path, so the checkout stays as the user left it
+                str(build): "/work/build",
             },
-            file_mounts=file_mounts,
             environment={"MLPERF_SCRATCH_PATH": str(scratch.resolve())},
+            # NVIDIA's launch passes --user (Makefile.docker): the harness's files in the
+            # checkout (build/) belong to the invoking user, so plain `make` still works there
+            user=_uid_gid(),
+            # a checkout re-created at the same path is another mount source: a container
+            # still holding the old one fails every exec (exit 126), so it is relaunched
+            mount_ids=_mount_ids([harness_dir, scratch]) if s.placement.docker_host is None else {},
             gpus=gpus,
             nvidia_runtime=gpus is not None and "nvidia" in self.host.docker_runtimes,
         )
@@ -299,6 +396,26 @@ class NvidiaBackend:
             self.work_done.append(f"{action} container {cspec.name}")
         if s.placement.docker_host is not None and s.want_gpus:
             self._probe_gpus_in_container()
+
+    def _build_dir(self, harness_dir: Path, scratch: Path) -> Path:
+        """``<scratch>/.pytest-mlperf/build/<checkout hash>``, and the mount point for it.
+
+        The mount point is the checkout's ``build/`` (what plain ``make`` creates too): made
+        here as the invoking user when absent, empty, so ``git status`` shows nothing and
+        the engine does not create it root-owned; a user's own ``build/`` is left as it is.
+        """
+        key = hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:12]
+        build = scratch.resolve() / ".pytest-mlperf" / "build" / key
+        build.mkdir(parents=True, exist_ok=True)
+        mount_point = harness_dir / "build"
+        if mount_point.exists() and not mount_point.is_dir():
+            raise BackendError(
+                f"{mount_point} exists and is not a directory (the harness's build/)"
+            )
+        if self.settings.placement.docker_host is None:
+            mount_point.mkdir(exist_ok=True)
+        self.info["harness_build_dir"] = str(build)
+        return build
 
     def _devices(self) -> list[str] | None:
         """This worker's GPUs or MIG slices (``--mlperf-devices`` / ``--mlperf-split``)."""
@@ -339,15 +456,23 @@ class NvidiaBackend:
         """The harness's setup steps, each skipped when its marker says it is done."""
         assert self.container is not None
         markers = f"{scratch.resolve()}/.pytest-mlperf/steps/{str(self.info.get('harness_commit', 'attached'))[:16]}"
+        build_dir = self.info.get("harness_build_dir")
+        checkout = f"-{Path(build_dir).name}" if build_dir else ""
         done: list[str] = []
         for target, per_benchmark in STAGES:
             for family in families if per_benchmark else [None]:
                 label = f"{target}-{family}" if family else target
-                marker = f"{markers}/{label}.done"
+                argv = ["make", target] + ([f"BENCHMARKS={family}"] if family else [])
+                if target == "build":
+                    argv += build_flags(self.settings.config_vers)
+                    if "BUILD_TRITON=1" in argv:  # a build with Triton is another step
+                        label = "build-triton"
+                # link_dirs and build write into this checkout's build/ (its own scratch dir)
+                where = markers if per_benchmark else f"{markers}{checkout}"
+                marker = f"{where}/{label}.done"
                 if self.container.path_exists(marker):
                     done.append(label)
                     continue
-                argv = ["make", target] + ([f"BENCHMARKS={family}"] if family else [])
                 progress(f"harness step {label}: running {' '.join(argv)}")
                 result = self.container.exec(argv, on_line=None)
                 if result.exit_code != 0:
@@ -372,6 +497,12 @@ class NvidiaBackend:
                 f"LoadGen overrides ({', '.join(request.overrides)}) are not supported by the nvidia "
                 "backend; set them in the harness configs (benchmarks/systems/*.json)"
             )
+        if request.compliance is not None or request.audit is not None:
+            raise BackendError(TEST01_REFUSED)
+        state = self._engine_for(request.benchmark.name, request.scenario, request.config_ver)
+        if state.action == SKIPPED:
+            raise BackendSkip(state.reason)
+        assert self.engines is not None
         quick = self.quick.flag if request.fast else None
         log_dir = request.outdir / "harness"
         # A fresh directory inside the container per item (works on remote engines too);
@@ -380,34 +511,28 @@ class NvidiaBackend:
         args = run_args(
             request.benchmark.name, request.scenario, request.mode, request.config_ver, quick
         )
-        argv = ["make", "run", f"RUN_ARGS={args}", f"LOG_DIR={inner}"]
+        # the engine exists (built or reused in preparation): run_harness, not run
+        argv = ["make", "run_harness", f"RUN_ARGS={args}", f"LOG_DIR={inner}"]
         timeout, timeout_source = self.timeout_for(request)
         progress(
-            f"{request.variant.name} {request.scenario} {request.mode}: make run RUN_ARGS='{args}' "
-            f"(timeout {timeout:g} s from {timeout_source})"
+            f"{request.variant.name} {request.scenario} {request.mode}: make run_harness "
+            f"RUN_ARGS='{args}' (engine {state.action}; timeout {timeout:g} s from {timeout_source})"
         )
-        # A compliance audit: LoadGen reads audit.config from the directory the harness runs
-        # in (MLCommons TEST01 part I); it is removed right after, so no other run reads it.
-        audit = f"{self._cspec.workdir if self._cspec else '/work'}/audit.config"
-        if request.audit is not None:
-            if self.settings.placement.split != "none":
-                raise BackendError(
-                    "a compliance audit cannot run with --mlperf-split: its audit.config in the "
-                    "shared harness directory would be read by the other workers' runs"
-                )
-            from pytest_mlperf.compliance import audit_config_text
-
-            self.container.put_file(audit, audit_config_text(request.audit).encode())
-        elif self.container.path_exists(audit):
-            raise BackendError(
-                f"{audit} exists in the container: every run would be a compliance audit; remove it"
-            )
         try:
-            result = self.container.exec(argv, timeout=timeout)
+            result = self.container.exec(
+                argv, timeout=timeout, environment=self.engines.environment
+            )
+            if result.exit_code == 126 and _MOUNT_GONE in result.tail_text(5):
+                self._relaunch(progress, "its checkout mount was re-created")
+                result = self.container.exec(
+                    argv, timeout=timeout, environment=self.engines.environment
+                )
         finally:
             self.container.fetch(inner, log_dir)  # keep whatever was written, even on Ctrl-C
-            if request.audit is not None:
-                self.container.exec(["rm", "-f", audit])
+            # run_harness tees the harness's output into $(LOG_DIR)/stdout.txt (Makefile):
+            # masked like every other copy of it
+            for copy in log_dir.rglob("stdout.txt"):
+                atomic_write_text(copy, copy.read_text(encoding="utf-8", errors="replace"))
         output = request.outdir / "harness-output.txt"
         atomic_write_text(output, "\n".join(result.tail) + "\n")
         if result.timed_out:
@@ -420,6 +545,11 @@ class NvidiaBackend:
             raise BackendError(f"harness run exited with code {result.exit_code}:\n{tail}")
         result_dir = find_result_dir(log_dir, request.variant.name, request.scenario)
         if result_dir is None:
+            if any(NO_CONFIG in line for line in result.tail):
+                raise BackendError(
+                    f"no result: the harness said {NO_CONFIG!r} at run_harness although the "
+                    f"engine was {state.action} for {state.system_id}:\n{tail}"
+                )
             if any(UNKNOWN_SYSTEM in line for line in result.tail):
                 raise BackendError(
                     f"no result: the harness said {UNKNOWN_SYSTEM!r} and exited {result.exit_code} without "
@@ -450,6 +580,9 @@ class NvidiaBackend:
                 "quick_flag": quick,
                 "timeout_s": timeout,
                 "timeout_source": timeout_source,
+                "engine": state.action,
+                "engine_key": state.key,
+                "harness_system_id": state.system_id,
             },
             run_seconds=result.seconds,
             details={"harness_metadata": metadata, "harness_output": str(output)},
@@ -488,6 +621,21 @@ def _docker_client(base_url: str | None) -> Any:
     import docker
 
     return docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+
+
+def _uid_gid() -> str | None:
+    """``uid:gid`` of the invoking user (None where the OS has no such ids)."""
+    getuid, getgid = getattr(os, "getuid", None), getattr(os, "getgid", None)
+    return f"{getuid()}:{getgid()}" if getuid and getgid else None
+
+
+def _mount_ids(paths: Sequence[Path]) -> dict[str, str]:
+    """Each mount source's device and inode: they change when the directory is re-created."""
+    ids = {}
+    for path in paths:
+        st = path.resolve().stat()
+        ids[str(path.resolve())] = f"{st.st_dev}:{st.st_ino}"
+    return ids
 
 
 def _user() -> str:

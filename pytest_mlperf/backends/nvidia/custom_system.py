@@ -1,25 +1,38 @@
-"""Teach the harness a system it does not know, from ``benchmarks/systems/*.json``.
+"""Teach the harness a system or a config it lacks, through its own custom-definition route.
 
-The harness's own files are never touched: the generated ``custom_list.py`` and
-``configs/<benchmark>/<Scenario>/custom.py`` are copies (original + our block) written to
-an overlay directory and bind-mounted read-only over the originals in the container.
+v4.1 reads custom systems and configs from ``$MLPINF_CUSTOM_DEFINITION_PATH``
+(``code/common/systems/system_list.py``: ``custom_systems/custom_list.py``;
+``configs/configuration.py``: ``custom_configs/<benchmark>/<Scenario>/custom.py``). We write
+that directory under the scratch path; the harness checkout is never written or mounted over.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.host.probe import HostRecord
-from pytest_mlperf.results.store import atomic_write_text
 from pytest_mlperf.schemas import load_data_file
 
-CUSTOM_LIST = Path("code/common/systems/custom_list.py")
-BEGIN = "# >>> pytest-mlperf generated block: do not edit by hand >>>"
-END = "# <<< pytest-mlperf generated block <<<"
+#: The harness's stub for custom_list.py (its imports are what the entries need).
+STUB = Path("scripts/custom_systems/stubs/custom_system.py.stub")
+#: Our own copy of what the stub imports, for a checkout without the stub.
+STUB_IMPORTS = """from code.common.constants import *
+from code.common.systems.base import *
+from code.common.systems.accelerator import AcceleratorConfiguration, GPU, MIG
+from code.common.systems.cpu import CPUConfiguration, CPU
+from code.common.systems.memory import MemoryConfiguration
+from code.common.systems.systems import SystemConfiguration
+from code.common.systems.known_hardware import *
+"""
+#: Suffix of a generated system id: no built-in KnownSystem ends with it, so no duplicate.
+CUSTOM_SUFFIX = "_PytestMlperf"
+#: config_vers a generated config can stand for (HarnessType.Custom); Triton needs its own.
+GENERATED_CONFIG_VERS = ("default", "high_accuracy")
 _BASE_CLASS = {
     "Offline": "OfflineGPUBaseConfig",
     "Server": "ServerGPUBaseConfig",
@@ -72,46 +85,50 @@ def match_system(record: HostRecord, systems: Iterable[SystemSpec]) -> SystemSpe
     return None
 
 
-def harness_knows(harness_dir: Path, system_id: str) -> bool:
-    """Whether the harness's system lists already name ``system_id``."""
-    for rel in ("code/common/systems/system_list.py", str(CUSTOM_LIST)):
-        path = harness_dir / rel
-        if path.is_file() and system_id in path.read_text(encoding="utf-8", errors="replace"):
-            return True
-    return False
-
-
-def _with_block(original: str, block: str) -> str:
-    if BEGIN in original:
-        head = original.split(BEGIN, 1)[0]
-        rest = original.split(END, 1)[1] if END in original else ""
-        original = head.rstrip("\n") + "\n" + rest.lstrip("\n")
-    return original.rstrip("\n") + f"\n\n{BEGIN}\n{block.rstrip()}\n{END}\n"
-
-
-def system_entry(spec: SystemSpec, record: HostRecord) -> str:
-    """A ``custom_systems[...]`` entry matching the probed host."""
+def system_entry(spec: SystemSpec, record: HostRecord, system_id: str | None = None) -> str:
+    """A ``custom_systems[...]`` entry matching the probed host (its GPUs and its CPU)."""
+    system_id = system_id or custom_system_id(spec)
     cpu = record.cpu_model or "unknown CPU"
     memory_gb = round((record.memory_kib or 0) * 1024 / 1e9, 2)
     return (
-        f"custom_systems[{spec.system_id!r}] = SystemConfiguration("
+        f"custom_systems[{system_id!r}] = SystemConfiguration("
         f"host_cpu_conf=CPUConfiguration(layout={{CPU(name={cpu!r}, "
         f"architecture=CPUArchitecture.x86_64, core_count={record.cpu_cores_per_socket or 1}, "
         f"threads_per_core={record.cpu_threads_per_core or 1}): {record.cpu_sockets or 1}}}), "
         f"host_mem_conf=MemoryConfiguration(host_memory_capacity=Memory(quantity={memory_gb}, "
         f"byte_suffix=ByteSuffix.GB), comparison_tolerance=0.05), "
         f"accelerator_conf=AcceleratorConfiguration(layout={{KnownGPU.{spec.known_gpu}.value: "
-        f"{spec.gpu_count}}}), numa_conf=None, system_id={spec.system_id!r})"
+        f"{spec.gpu_count}}}), numa_conf=None, system_id={system_id!r})"
     )
 
 
-def config_block(spec: SystemSpec, benchmark: str, scenario: str, values: dict[str, Any]) -> str:
-    """The harness config classes for one benchmark×scenario, 99 % and 99.9 %."""
-    name = f"{spec.system_id}_PytestMlperf"
+def custom_system_id(spec: SystemSpec) -> str:
+    """The id of our custom system for ``spec``'s GPUs: never equal to a built-in one."""
+    return spec.system_id + CUSTOM_SUFFIX
+
+
+def custom_list_text(stub: str | None, entry: str) -> str:
+    """``custom_systems/custom_list.py``: the harness's stub (its imports), then our entry."""
+    if not stub or "custom_systems = dict()" not in stub:
+        stub = STUB_IMPORTS + "\ncustom_systems = dict()\n"
+    base = stub
+    return base.rstrip("\n") + "\n\n# written by pytest-mlperf\n" + entry + "\n"
+
+
+def config_text(system_id: str, benchmark: str, scenario: str, values: Mapping[str, Any]) -> str:
+    """``custom_configs/<benchmark>/<Scenario>/custom.py`` for one system, 99 % and 99.9 %.
+
+    It imports the harness's own ``configs.<benchmark>.<Scenario>`` (its base config class,
+    ConfigRegistry, KnownSystem) and builds on ``<Scenario>GPUBaseConfig``.
+    """
+    name = f"{system_id}_{scenario}{CUSTOM_SUFFIX}"
     lines = [
+        f"from configs.{benchmark}.{scenario} import *",
+        "",
+        "",
         "@ConfigRegistry.register(HarnessType.Custom, AccuracyTarget.k_99, PowerSetting.MaxP)",
         f"class {name}({_BASE_CLASS[scenario]}):",
-        f"    system = KnownSystem.{spec.system_id}",
+        f"    system = KnownSystem.{system_id}",
         f"    gpu_batch_size = {{{benchmark!r}: {int(values['gpu_batch_size'])}}}",
     ]
     lines += [f"    {k} = {v!r}" for k, v in sorted(values.items()) if k != "gpu_batch_size"]
@@ -122,31 +139,13 @@ def config_block(spec: SystemSpec, benchmark: str, scenario: str, values: dict[s
         f"class {name}_HighAccuracy({name}):",
         '    precision = "fp16"' if benchmark == "bert" else "    pass",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
-def write_overlay(
-    harness_dir: Path, overlay_dir: Path, spec: SystemSpec, record: HostRecord
-) -> dict[str, str]:
-    """Write the copies; returns host file → path inside the container (``/work/...``)."""
-    mounts: dict[str, str] = {}
-
-    def emit(rel: Path, default_header: str, block: str) -> None:
-        original_path = harness_dir / rel
-        original = (
-            original_path.read_text(encoding="utf-8") if original_path.is_file() else default_header
-        )
-        target = overlay_dir / rel
-        # harness code mounted into the container, not a report: written as generated
-        atomic_write_text(target, _with_block(original, block), mask_secrets=False)
-        mounts[str(target)] = f"/work/{rel.as_posix()}"
-
-    emit(CUSTOM_LIST, "custom_systems = dict()\n", system_entry(spec, record))
-    for benchmark, scenarios in sorted(spec.configs.items()):
-        for scenario, values in sorted(scenarios.items()):
-            emit(
-                Path("configs") / benchmark / scenario / "custom.py",
-                "from . import *\n",
-                config_block(spec, benchmark, scenario, values),
-            )
-    return mounts
+def text_digest(*texts: str) -> str:
+    """A short hash of generated definitions (part of an engine's identity)."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]

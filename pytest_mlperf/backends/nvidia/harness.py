@@ -13,6 +13,8 @@ from pytest_mlperf import jsonstrict
 from pytest_mlperf.results.loadgen import DETAIL, ParsedLog
 
 UNKNOWN_SYSTEM = "Detected system did not match any known systems"
+#: code/main.py: a system × scenario without a config is warned about, and the run exits 0
+NO_CONFIG = "No registered config"
 _ROUND = re.compile(r"inference_results_v(\d+)\.(\d+)")
 _MODES = {"performance": "PerformanceOnly", "accuracy": "AccuracyOnly"}
 
@@ -63,6 +65,27 @@ def harness_commit(harness_dir: Path) -> str:
     return "nogit-" + hashlib.sha256(data).hexdigest()[:16]
 
 
+def engine_inputs(harness_dir: Path) -> str:
+    """A hash of uncommitted changes to what shapes an engine (``configs/``, ``code/``), or
+    ``clean``: an edited config is another engine even at the same commit."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(harness_dir), "diff", "HEAD", "--", "configs", "code"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if done.returncode != 0:
+        return "unknown"
+    if not done.stdout:
+        return "clean"
+    import hashlib
+
+    return "diff-" + hashlib.sha256(done.stdout).hexdigest()[:16]
+
+
 def run_args(family: str, scenario: str, mode: str, config_ver: str, quick: str | None) -> str:
     """The RUN_ARGS value for one item (one benchmark, one scenario, one mode)."""
     parts = [
@@ -97,16 +120,24 @@ def read_metadata(result_dir: Path) -> dict[str, Any] | None:
 def compare_metadata(metadata: Mapping[str, Any], parsed: ParsedLog, quick: bool) -> list[str]:
     """Where metadata.json and the LoadGen logs disagree, each side named."""
     notes = []
+    # v4.1 copies LoadGen's result_validity into metadata.json; only its summary_string says
+    # INVALID for a run under 600 s (code/actionhandler/run_harness.py, _get_result_string)
     meta_validity = metadata.get("result_validity")
     if meta_validity is not None and meta_validity != parsed.result_validity:
-        if quick and meta_validity == "INVALID" and parsed.result_validity == "VALID":
-            notes.append(
-                "metadata.json says INVALID (the harness enforces the 10-minute rule on test runs); LoadGen says VALID"
-            )
-        else:
-            notes.append(
-                f"result_validity: metadata.json {meta_validity!r}, LoadGen log {parsed.result_validity!r}"
-            )
+        notes.append(
+            f"result_validity: metadata.json {meta_validity!r}, LoadGen log {parsed.result_validity!r}"
+        )
+    summary = metadata.get("summary_string")
+    if (
+        quick
+        and isinstance(summary, str)
+        and "INVALID" in summary
+        and parsed.result_validity == "VALID"
+    ):
+        notes.append(
+            "metadata.json's summary_string says INVALID (the harness applies the 10-minute rule "
+            "to test runs); LoadGen's result_validity is VALID"
+        )
     key = metadata.get("scenario_key")
     if isinstance(key, str) and key in metadata:
         logged = parsed.loadgen.get(key)
