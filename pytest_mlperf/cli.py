@@ -236,10 +236,10 @@ def _fleet(run: Path, k: float, tolerance: str) -> int:
 
 def _doctor(values: dict[str, str | None], as_json: bool) -> int:
     """``doctor``: the preflight table (or JSON); 1 when a check fails, 2 on bad input."""
+    from pytest_mlperf.backends import BUILTIN_BACKENDS
     from pytest_mlperf.catalog import default_dirs, load_catalog
     from pytest_mlperf.config import OptionSpec, parse_run_config
     from pytest_mlperf.doctor import doctor_input, doctor_table, exit_code, run_doctor
-    from pytest_mlperf.plugin import BUILTIN_BACKENDS
 
     def get(spec: OptionSpec) -> str | None:
         return values.get(spec.name)

@@ -16,6 +16,7 @@ from pytest_mlperf.baseline import (
 )
 from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, SCENARIOS, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
+from pytest_mlperf.identity import ItemId
 from pytest_mlperf.pathcheck import checked_path
 
 MODES = ("performance", "accuracy", "all")
@@ -200,9 +201,14 @@ class ItemSpec:
     config_ver: str
 
     @property
+    def item_id(self) -> ItemId:
+        """The item's identity (what its node id names)."""
+        return ItemId(self.variant.name, self.scenario, self.mode)
+
+    @property
     def name(self) -> str:
         """``bert-99[Offline-performance]``."""
-        return f"{self.variant.name}[{self.scenario}-{self.mode}]"
+        return self.item_id.name
 
 
 @dataclass(frozen=True)

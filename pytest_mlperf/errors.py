@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pytest_mlperf.redact import redact
+
+if TYPE_CHECKING:
+    from pytest_mlperf.results.record import MlperfResult
 
 
 class MlperfError(Exception):
@@ -37,3 +42,21 @@ class BackendError(MlperfError):
 class BackendSkip(BackendError):
     """The item cannot run on this system (e.g. the harness has no config for it): skipped
     with the reason, never an error."""
+
+
+# -- how an item ends without passing (not MlperfErrors: they carry the item's record) --
+class ItemFailed(Exception):
+    """The item ran, and pytest-mlperf's checks failed: the record says why."""
+
+    def __init__(self, result: MlperfResult) -> None:
+        super().__init__(result.record["verdict"]["reasons"])
+        self.result = result
+
+
+class RunFailed(Exception):
+    """The item could not produce a result; ``cause`` is the underlying error."""
+
+    def __init__(self, result: MlperfResult, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.result = result
+        self.cause = cause

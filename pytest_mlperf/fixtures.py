@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mlperf.catalog import RUN_MODES, Catalog
 from pytest_mlperf.config import ItemSpec
-from pytest_mlperf.errors import ConfigError, MlperfError
-from pytest_mlperf.items import RunFailed, add_record
+from pytest_mlperf.errors import ConfigError, MlperfError, RunFailed
+from pytest_mlperf.markers import loadgen_overrides, marker_spec, resolve
 from pytest_mlperf.report.junit import junit_properties
 from pytest_mlperf.results.record import MlperfResult
+from pytest_mlperf.stash import MARKER_FAILURE_KEY, SESSION_KEY, add_record
 from pytest_mlperf.thresholds import Threshold
 
 if TYPE_CHECKING:
@@ -20,100 +20,8 @@ if TYPE_CHECKING:
     from pytest_mlperf.host.probe import HostRecord
     from pytest_mlperf.session import MlperfSession
 
-#: Keyword overrides of LoadGen settings a hand-written run may give (reference backend).
-OVERRIDES = (
-    "target_qps",
-    "expected_qps",
-    "expected_latency_ms",
-    "min_duration_ms",
-    "min_query_count",
-)
-BOUNDS = ("max_latency_ms", "min_samples_per_second")
-MARKER_KEYS = ("benchmark", "scenario", "mode", "config_ver", "fast", *BOUNDS, *OVERRIDES)
-#: A failed marker bound, judged after the test body ran (see MlperfSession.pytest_runtest_call).
-MARKER_FAILURE_KEY = pytest.StashKey[str]()
-
-
-def resolve(
-    catalog: Catalog, benchmark: str, scenario: str, mode: str, config_ver: str | None
-) -> ItemSpec:
-    """A validated item spec; every error names the bad value and the valid ones."""
-    variant = catalog.resolve(benchmark, config_ver)
-    defined = tuple(catalog.benchmark(variant.name).scenarios)
-    match = [s for s in defined if s.lower() == str(scenario).lower()]
-    if not match:
-        raise ConfigError(
-            f"{variant.name} does not define scenario {scenario!r}; valid for it: {', '.join(defined)}"
-        )
-    if mode not in RUN_MODES:
-        raise ConfigError(f"invalid mode {mode!r}; valid: performance, accuracy")
-    return ItemSpec(variant, match[0], mode, config_ver or variant.config_vers[0])
-
-
-def loadgen_overrides(values: Mapping[str, Any]) -> dict[str, float]:
-    """User-facing override names → the backend's setting names (ms → ns where needed)."""
-    out: dict[str, float] = {}
-    for key, value in values.items():
-        if key not in OVERRIDES:
-            raise ConfigError(f"unknown setting {key!r}; valid: {', '.join(OVERRIDES)}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"{key}: {value!r} is not a non-negative number")
-        if key == "expected_latency_ms":
-            out["expected_latency_ns"] = float(value) * 1e6
-        else:
-            out[key] = float(value)
-    return out
-
-
-def marker_threshold(kwargs: Mapping[str, Any], spec: ItemSpec) -> Threshold | None:
-    """A threshold from the marker's ``max_latency_ms`` / ``min_samples_per_second``."""
-    given = {k: kwargs[k] for k in BOUNDS if k in kwargs}
-    if not given:
-        return None
-    latency = spec.scenario in ("SingleStream", "MultiStream")
-    if len(given) > 1 or ("max_latency_ms" in given) != latency:
-        raise ConfigError(
-            f"{spec.scenario} takes {'max_latency_ms' if latency else 'min_samples_per_second'}, got {', '.join(given)}"
-        )
-    value = float(next(iter(given.values())))
-    return Threshold(
-        "*",
-        spec.variant.name,
-        spec.scenario,
-        None,
-        None if latency else value,
-        value if latency else None,
-        "the @pytest.mark.mlperf marker",
-    )
-
-
-def marker_spec(
-    catalog: Catalog, marker: pytest.Mark
-) -> tuple[ItemSpec, dict[str, float], Threshold | None]:
-    """Validate a ``@pytest.mark.mlperf(...)`` marker."""
-    if marker.args:
-        raise ConfigError(f"takes keyword arguments only, got {marker.args!r}")
-    unknown = [k for k in marker.kwargs if k not in MARKER_KEYS]
-    if unknown:
-        raise ConfigError(f"unknown argument {unknown[0]!r}; valid: {', '.join(MARKER_KEYS)}")
-    for required in ("benchmark", "scenario"):
-        if required not in marker.kwargs:
-            raise ConfigError(f"missing {required}=")
-    kw = marker.kwargs
-    spec = resolve(
-        catalog,
-        kw["benchmark"],
-        kw["scenario"],
-        kw.get("mode", "performance"),
-        kw.get("config_ver"),
-    )
-    overrides = loadgen_overrides({k: v for k, v in kw.items() if k in OVERRIDES})
-    return spec, overrides, marker_threshold(kw, spec)
-
 
 def _session(config: pytest.Config) -> MlperfSession:
-    from pytest_mlperf.plugin import SESSION_KEY
-
     return config.stash[SESSION_KEY]
 
 
@@ -198,7 +106,9 @@ def mlperf_result(request: pytest.FixtureRequest, mlperf_backend: Backend) -> Ml
         raise pytest.UsageError(
             f"{request.node.nodeid}: mlperf_result needs @pytest.mark.mlperf(benchmark=..., scenario=...)"
         )
-    spec, overrides, threshold = marker_spec(_session(request.config).catalog, marker)
+    spec, overrides, threshold = marker_spec(
+        _session(request.config).catalog, marker.args, marker.kwargs
+    )
     result = _run(request, spec, overrides, marker.kwargs.get("fast"), threshold)
     if result.record["verdict"]["outcome"] == "failed":
         from pytest_mlperf.report.terminal import failure_text

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_mlperf.catalog import RUN_MODES
 from pytest_mlperf.config import ItemSpec
-from pytest_mlperf.errors import MlperfError
+from pytest_mlperf.errors import ItemFailed, MlperfError, RunFailed
 from pytest_mlperf.report.junit import junit_properties
 from pytest_mlperf.report.terminal import failure_text
 from pytest_mlperf.results.record import MlperfResult
+from pytest_mlperf.stash import add_record
 from pytest_mlperf.verdict import PASSED, SKIPPED, XFAILED
-
-#: Result records an item produced (generated items and ``mlperf_run`` calls), not yet reported.
-RECORDS_KEY = pytest.StashKey[list[dict[str, Any]]]()
-
-
-def add_record(item: pytest.Item, record: Mapping[str, Any]) -> None:
-    """Queue ``record`` for the item's next report (and so results.json and the reports)."""
-    item.stash.setdefault(RECORDS_KEY, []).append(dict(record))
-
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
     from pytest_mlperf.session import MlperfSession
-
-
-class ItemFailed(Exception):
-    """The item ran, and pytest-mlperf's checks failed: the record says why."""
-
-    def __init__(self, result: MlperfResult) -> None:
-        super().__init__(result.record["verdict"]["reasons"])
-        self.result = result
-
-
-class RunFailed(Exception):
-    """The item could not produce a result; ``cause`` is the underlying error."""
-
-    def __init__(self, result: MlperfResult, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.result = result
-        self.cause = cause
 
 
 class MlperfCollector(pytest.Collector):

@@ -7,18 +7,25 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_mlperf.backends import BUILTIN_BACKENDS
 from pytest_mlperf.catalog import RUN_MODES, SCENARIOS, Catalog, default_dirs, load_catalog
 from pytest_mlperf.config import OPTIONS, OptionSpec, RunConfig, parse_run_config
 from pytest_mlperf.errors import ConfigError, DataError
+from pytest_mlperf.stash import RUN_CONFIG_KEY, SESSION_KEY
 from pytest_mlperf.thresholds import ThresholdTable, shipped_threshold_files
 
 if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend
-    from pytest_mlperf.session import MlperfSession
 
-RUN_CONFIG_KEY: pytest.StashKey[tuple[RunConfig, Catalog, ThresholdTable]] = pytest.StashKey()
-SESSION_KEY: pytest.StashKey[MlperfSession] = pytest.StashKey()
-BUILTIN_BACKENDS = ("reference", "nvidia")
+__all__ = [
+    "BUILTIN_BACKENDS",
+    "RUN_CONFIG_KEY",
+    "SESSION_KEY",
+    "mlperf_backend",
+    "mlperf_host",
+    "mlperf_result",
+    "mlperf_run",
+]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -260,5 +267,3 @@ def pytest_mlperf_make_backend(
 
 # -- fixtures (defined in fixtures.py; importing them here makes them the plugin's) --------
 from pytest_mlperf.fixtures import mlperf_backend, mlperf_host, mlperf_result, mlperf_run  # noqa: E402
-
-__all__ = ["mlperf_backend", "mlperf_host", "mlperf_result", "mlperf_run"]

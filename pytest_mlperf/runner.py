@@ -12,8 +12,7 @@ from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
 from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
 from pytest_mlperf.catalog import RUN_MODES, Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
-from pytest_mlperf.errors import BackendError, BackendSkip, MlperfError
-from pytest_mlperf.items import RunFailed
+from pytest_mlperf.errors import BackendError, BackendSkip, MlperfError, RunFailed
 from pytest_mlperf.placement import Placement
 from pytest_mlperf.provenance import digest, find_reusable, provenance
 from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
@@ -23,15 +22,11 @@ from pytest_mlperf.schemas import validate
 from pytest_mlperf.thresholds import Threshold, ThresholdTable
 from pytest_mlperf.verdict import Check, Verdict, judge_performance
 
-if TYPE_CHECKING:
-    import pytest
-
 
 class ItemRunner:
     """Runs items and builds their records; mixed into :class:`~pytest_mlperf.session.MlperfSession`,
     which provides the session state below and the backend."""
 
-    config: pytest.Config
     run_config: RunConfig
     catalog: Catalog
     thresholds: ThresholdTable
@@ -59,6 +54,9 @@ class ItemRunner:
 
         def write_index(self, finished: bool) -> None:
             """Write results.json."""
+
+        def result_ready(self, record: dict[str, Any], nodeid: str) -> None:
+            """Announce a written record (the ``pytest_mlperf_result_ready`` hook)."""
 
     # -- running ----------------------------------------------------------------------------
     def run_item(
@@ -185,7 +183,7 @@ class ItemRunner:
             self.record_interrupted(spec, nodeid, log_dir, started, run_fast)
             raise
         result = MlperfResult(record)
-        self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
+        self.result_ready(record, nodeid)
         return result
 
     def _judge(

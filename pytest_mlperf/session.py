@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import shlex
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -19,7 +18,9 @@ from pytest_mlperf.catalog import Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
 from pytest_mlperf.fleet import node_name
-from pytest_mlperf.items import RECORDS_KEY, MlperfCollector, MlperfItem
+from pytest_mlperf.identity import COLLECTOR, ItemId
+from pytest_mlperf.items import MlperfCollector, MlperfItem
+from pytest_mlperf.markers import marker_spec
 from pytest_mlperf.placement import Placement
 from pytest_mlperf.redact import redact, redact_obj
 from pytest_mlperf.report.terminal import summary_table
@@ -32,13 +33,11 @@ from pytest_mlperf.results.store import (
 from pytest_mlperf.runner import ItemRunner
 from pytest_mlperf.shared import SharedPreparation, read_preparations
 from pytest_mlperf.slurm import FleetSettings, node_tags, parse_fleet_settings
+from pytest_mlperf.stash import FLEET_KEY, MARKER_FAILURE_KEY, RECORDS_KEY
 from pytest_mlperf.thresholds import ThresholdTable
 from pytest_mlperf.transfer import node_scratch, pack_item, relocate_record, unpack_item
 
 RESULTS_SCHEMA_VERSION = 1
-_ITEM_ID = re.compile(
-    r"^mlperf::(.+)\[(Offline|Server|SingleStream|MultiStream)-(performance|accuracy|TEST\d\d)\]$"
-)
 
 
 class MlperfSession(ItemRunner):
@@ -111,7 +110,7 @@ class MlperfSession(ItemRunner):
             return
         specs = self.run_config.items()
         collector = MlperfCollector.from_parent(
-            session, name="mlperf", nodeid="mlperf", runner=self, specs=specs
+            session, name=COLLECTOR, nodeid=COLLECTOR, runner=self, specs=specs
         )
         ihook = session.ihook
         ihook.pytest_collectstart(collector=collector)
@@ -121,15 +120,13 @@ class MlperfSession(ItemRunner):
 
     def _validate_markers(self, items: list[pytest.Item]) -> None:
         """Hand-written ``@pytest.mark.mlperf(...)`` markers: a bad one is a usage error."""
-        from pytest_mlperf.fixtures import marker_spec
-
         problems = []
         for item in items:
             marker = item.get_closest_marker("mlperf")
             if isinstance(item, MlperfItem) or marker is None or not (marker.args or marker.kwargs):
                 continue
             try:
-                marker_spec(self.catalog, marker)
+                marker_spec(self.catalog, marker.args, marker.kwargs)
             except ConfigError as exc:
                 problems.append(f"{item.nodeid}: @pytest.mark.mlperf: {exc}")
         if problems:
@@ -138,8 +135,6 @@ class MlperfSession(ItemRunner):
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         """After a marker test's body: fail when its marker's bounds (or validity) failed."""
-        from pytest_mlperf.fixtures import MARKER_FAILURE_KEY
-
         yield
         failure = item.stash.get(MARKER_FAILURE_KEY, None)
         if failure is not None:
@@ -219,6 +214,10 @@ class MlperfSession(ItemRunner):
             self._backend = backend
         return self._backend
 
+    def result_ready(self, record: dict[str, Any], nodeid: str) -> None:
+        """Announce a written record to every ``pytest_mlperf_result_ready`` implementation."""
+        self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
+
     @property
     def system(self) -> str:
         """System name for thresholds: the option, else the backend's."""
@@ -284,17 +283,17 @@ class MlperfSession(ItemRunner):
 
     def _crash_record(self, report: pytest.TestReport) -> dict[str, Any] | None:
         """A generated item that died with its worker (xdist reports it, with no record)."""
-        match = _ITEM_ID.match(report.nodeid)
-        if match is None or not report.failed:  # xdist's crash reports have when="???"
+        item_id = ItemId.parse(report.nodeid)
+        if item_id is None or not report.failed:  # xdist's crash reports have when="???"
             return None
         if any(r["nodeid"] == report.nodeid for r in self.records):
             return None
         try:
-            variant = self.catalog.variant(match.group(1))
+            variant = self.catalog.variant(item_id.benchmark)
         except KeyError:
             return None
         spec = ItemSpec(
-            variant, match.group(2), match.group(3), self.run_config.config_ver_for(variant)
+            variant, item_id.scenario, item_id.mode, self.run_config.config_ver_for(variant)
         )
         message = (report.longreprtext or "worker crashed").strip().splitlines()[-1]
         record = self._error_record(
@@ -348,9 +347,7 @@ class MlperfSession(ItemRunner):
             self.write_index(finished=True)
         except MlperfError as exc:
             self.progress(str(exc))
-        from pytest_mlperf.report.junit import add_host_properties
-
-        add_host_properties(self.config, self.host)
+        _add_host_properties(self.config, self.host)
         if self.run_config.save_baseline is not None:
             _, self._baseline_message = save_baseline(
                 self.store.index_path, self.records, self.run_config.save_baseline
@@ -385,6 +382,19 @@ class MlperfSession(ItemRunner):
             terminalreporter.write_line(self._baseline_message)
 
 
+def _add_host_properties(config: pytest.Config, host: Mapping[str, Any]) -> None:
+    """Add the host record to the JUnit XML as test-suite properties (when --junitxml is on)."""
+    from _pytest.junitxml import xml_key
+
+    from pytest_mlperf.report.junit import host_properties
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    for name, value in host_properties(host):
+        xml.add_global_property(name, value)
+
+
 def _add_html_extras(
     item: pytest.Item, report: pytest.TestReport, records: list[dict[str, Any]]
 ) -> None:
@@ -415,9 +425,6 @@ def sigterm_as_interrupt() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
-
-
-FLEET_KEY: pytest.StashKey[FleetSettings] = pytest.StashKey()
 
 
 def configure_fleet(config: pytest.Config, get: Callable[[str], str | bool | None]) -> None:

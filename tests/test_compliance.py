@@ -305,7 +305,11 @@ def test_verify_performance_problems() -> None:
 
 
 def test_a_crashed_compliance_item_is_recognised() -> None:
-    from pytest_mlperf.session import _ITEM_ID
+    from pytest_mlperf.identity import ItemId
 
-    match = _ITEM_ID.match("mlperf::tiny-99[Offline-TEST01]")
-    assert match is not None and match.groups() == ("tiny-99", "Offline", "TEST01")
+    match = ItemId.parse("mlperf::tiny-99[Offline-TEST01]")
+    assert match is not None and (match.benchmark, match.scenario, match.mode) == (
+        "tiny-99",
+        "Offline",
+        "TEST01",
+    )

@@ -69,14 +69,3 @@ def host_properties(host: Mapping[str, Any]) -> list[tuple[str, str]]:
                 )
             )
     return props
-
-
-def add_host_properties(config: Any, host: Mapping[str, Any]) -> None:
-    """Add the host record to the JUnit XML as test-suite properties (when --junitxml is on)."""
-    from _pytest.junitxml import xml_key
-
-    xml = config.stash.get(xml_key, None)
-    if xml is None:
-        return
-    for name, value in host_properties(host):
-        xml.add_global_property(name, value)
