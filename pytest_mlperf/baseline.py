@@ -18,15 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf import jsonstrict
+from pytest_mlperf.checks import SKIP, Check, Outcome, Verdict, decide, ok_if
 from pytest_mlperf.errors import ConfigError, DataError
 from pytest_mlperf.pathcheck import checked_path
 from pytest_mlperf.results.store import atomic_write_text
-from pytest_mlperf.verdict import FAILED, PASSED, SKIPPED, Check, Verdict, format_metric
+from pytest_mlperf.verdict import format_metric
 
 #: results.json versions this code can read.
 READABLE_SCHEMA_VERSIONS = (1,)
 DEFAULT_TOLERANCE_PCT = 5.0
 REGRESSED, IMPROVED, UNCHANGED = "regressed", "improved", "unchanged"
+#: A comparison that could not be made (a comparison status, not an item outcome).
+SKIPPED = "skipped"
 #: What makes two records of the same item comparable, besides benchmark/scenario/mode.
 LIKE_FOR_LIKE = ("config_ver", "system", "fast")
 _PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%?\s*$")
@@ -220,7 +223,15 @@ class Comparison:
     def check(self) -> Check:
         """The verdict line for this comparison."""
         if self.skipped:
-            return Check("baseline", "not compared", "-", True, self.reason, skipped=True)
+            return Check(
+                "baseline",
+                "not compared",
+                "-",
+                SKIP,
+                self.reason,
+                gives=Outcome.SKIPPED,
+                reason=f"baseline not compared: {self.reason}",
+            )
         shown = format_metric(self.value, self.unit)
         if self.delta_pct is not None:
             shown += f" ({self.delta_pct:+.1f} %)"
@@ -230,7 +241,7 @@ class Comparison:
             f"{op} {format_metric(self.bound, self.unit)} (baseline "
             f"{format_metric(self.baseline_value, self.unit)} {sign} {self.tolerance_pct:g} %)"
         )
-        return Check("baseline", shown, bound, self.status != REGRESSED, self.reason)
+        return Check("baseline", shown, bound, ok_if(self.status != REGRESSED), self.reason)
 
 
 def _mismatches(current: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
@@ -325,15 +336,7 @@ def with_baseline(verdict: Verdict, comparison: Comparison) -> Verdict:
     passing item into a skipped one (with the reason): the gate was not evaluated, so it
     is not reported as passed.
     """
-    check = comparison.check()
-    checks = [*verdict.checks, check]
-    reasons = list(verdict.reasons)
-    if not check.passed:
-        reasons.append(f"{check.name}: {check.value} (expected {check.bound}) {check.detail}")
-        return Verdict(FAILED, checks, reasons)
-    if comparison.skipped and verdict.outcome == PASSED:
-        return Verdict(SKIPPED, checks, [f"baseline not compared: {comparison.reason}"])
-    return Verdict(verdict.outcome, checks, reasons)
+    return decide([comparison.check()], prior=verdict)
 
 
 def save_baseline(
@@ -345,7 +348,7 @@ def save_baseline(
     """
     if target.is_dir():
         target = target / "results.json"
-    bad = [r for r in records if r["verdict"]["outcome"] in (FAILED, "error")]
+    bad = [r for r in records if r["verdict"]["outcome"] in (Outcome.FAILED, Outcome.ERROR)]
     if bad:
         names = ", ".join(f"{r['benchmark']} {r['scenario']} {r['mode']}" for r in bad[:3])
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""

@@ -252,7 +252,7 @@ def _doctor(values: dict[str, str | None], as_json: bool) -> int:
         print(f"pytest-mlperf doctor: {exc}", file=sys.stderr)
         return 2
     if as_json:
-        json.dump([line.to_dict() for line in lines], sys.stdout, indent=2)
+        json.dump([line.doctor_dict() for line in lines], sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print("\n".join(doctor_table(lines)))

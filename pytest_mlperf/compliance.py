@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.catalog import Benchmark
+from pytest_mlperf.checks import SKIP, Check, Verdict, decide, ok_if
 from pytest_mlperf.errors import ConfigError
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.schemas import load_data_file
-from pytest_mlperf.verdict import Check, Verdict, format_metric
+from pytest_mlperf.verdict import format_metric
 
 if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest
@@ -343,7 +344,7 @@ def checks(
             "audit_config",
             "; ".join(wrong) or "applied",
             "LoadGen logged the audit.config settings",
-            not wrong,
+            ok_if(not wrong),
             ""
             if not wrong
             else "the run did not read audit.config: it must be in the directory LoadGen runs from",
@@ -368,7 +369,7 @@ def checks(
             f"{accuracy.matched} of {accuracy.sampled} sampled responses equal, "
             f"{accuracy.mismatched} differ",
             "all equal the accuracy run's, or (part III) their accuracy within the limit",
-            accuracy_accepted(accuracy, part3),
+            ok_if(accuracy_accepted(accuracy, part3)),
             detail,
         )
     )
@@ -385,9 +386,8 @@ def checks(
             f"{format_metric(performance.reference, performance.unit)}"
             + (f" ({(ratio - 1) * 100:+.1f} %)" if ratio is not None else ""),
             f"within ±{performance.tolerance * 100:g} % of the performance run",
-            performance.accepted,
+            ok_if(performance.accepted) if performance.judged else SKIP,
             detail,
-            skipped=not performance.judged,
         )
     )
     return out
@@ -465,7 +465,7 @@ def run_compliance(
     runs.update(
         performance_dir=str(perf_dir), accuracy_dir=str(acc_dir), audit_dir=str(outcome.log_dir)
     )
-    verdict = Verdict.from_checks(checks(test, values, audit, accuracy, performance, part3))
+    verdict = decide(checks(test, values, audit, accuracy, performance, part3))
     record = compliance_record(test, values, runs, accuracy, performance, part3)
     return outcome, audit, verdict, record
 

@@ -13,14 +13,17 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf._paths import data_dir
+from pytest_mlperf.backends import auto_backend
+from pytest_mlperf.checks import Check, doctor_line
 from pytest_mlperf.host.checks import FIX_DOCKER, FIX_DRIVER, FIX_RUNTIME, check_host
 from pytest_mlperf.host.commands import Runner, run_command
 from pytest_mlperf.host.probe import HostRecord, _load_nvml, probe_host
+from pytest_mlperf.redact import redact
 from pytest_mlperf.schemas import load_data_file
 
 if TYPE_CHECKING:
@@ -31,18 +34,8 @@ PROXY_KEYS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 _GB = 1e9
 
 
-@dataclass(frozen=True)
-class DoctorLine:
-    """One check: its verdict (ok, warn, FAIL), what was found and the fix."""
-
-    check: str
-    verdict: str
-    found: str
-    fix: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+#: A doctor line is a :class:`~pytest_mlperf.checks.Check` (``check``, ``verdict``, ``found``, ``fix``).
+DoctorLine = Check
 
 
 @dataclass(frozen=True)
@@ -95,19 +88,12 @@ class _Info:
         return self.info_dict
 
 
-def _redact(url: str) -> str:
-    """Hide credentials in a proxy URL (``http://user:pw@host`` → ``http://***@host``)."""
-    return re.sub(r"//[^/@]*@", "//***@", url)
-
-
 def effective_backend(inp: DoctorInput, record: HostRecord) -> tuple[str, str]:
     """The backend a run would use, and why (``auto``'s rule: harness dir + GPUs → nvidia)."""
     if inp.backend != "auto":
         return inp.backend, f"--mlperf-backend={inp.backend}"
-    if inp.harness_dir is not None and record.gpus:
-        return "nvidia", "auto: harness dir set and GPUs found"
-    why = "no --mlperf-harness-dir" if inp.harness_dir is None else "no GPU found"
-    return "reference", f"auto: {why}"
+    name, why = auto_backend(inp.harness_dir, lambda: bool(record.gpus))
+    return name, f"auto: {why}"
 
 
 def diagnose(
@@ -124,7 +110,7 @@ def diagnose(
     # A GPU-harness requirement fails the doctor only when the run would use the harness.
     miss = FAIL if gpu_run else WARN
     lines = [
-        DoctorLine(
+        doctor_line(
             "backend",
             OK,
             f"{backend} ({why}); benchmarks: {', '.join(inp.families)}",
@@ -137,7 +123,7 @@ def diagnose(
     gpus = reqs["gpus"]
     if not record.gpus:
         lines.append(
-            DoctorLine(
+            doctor_line(
                 "gpus",
                 miss,
                 "no GPU: "
@@ -151,7 +137,7 @@ def diagnose(
         )
     else:
         lines.append(
-            DoctorLine(
+            doctor_line(
                 "gpus",
                 OK,
                 f"{gpus.found}; driver {record.driver_version}, CUDA {record.cuda_version}",
@@ -162,18 +148,18 @@ def diagnose(
     lines.append(_disk(inp, backend, data, disk_free))
     docker = reqs["docker"]
     lines.append(
-        DoctorLine(
+        doctor_line(
             "docker", OK if docker.ok else miss, docker.found, "" if docker.ok else FIX_DOCKER
         )
     )
     runtime = reqs["nvidia-container-runtime"]
     if not record.docker_reachable:
         lines.append(
-            DoctorLine("nvidia-runtime", miss, "not checked: no Docker engine", FIX_RUNTIME)
+            doctor_line("nvidia-runtime", miss, "not checked: no Docker engine", FIX_RUNTIME)
         )
     else:
         lines.append(
-            DoctorLine(
+            doctor_line(
                 "nvidia-runtime",
                 OK if runtime.ok else miss,
                 runtime.found,
@@ -181,7 +167,7 @@ def diagnose(
             )
         )
     fm = reqs["fabric-manager"]
-    lines.append(DoctorLine("fabric-manager", OK if fm.ok else miss, fm.found, fm.fix))
+    lines.append(doctor_line("fabric-manager", OK if fm.ok else miss, fm.found, fm.fix))
     lines.append(_rootless(docker_info, miss))
     lines.append(_proxy(env, docker_info))
     return lines
@@ -202,11 +188,11 @@ def _system(inp: DoctorInput, record: HostRecord, miss: str) -> DoctorLine:
     )
 
     if not record.gpus:
-        return DoctorLine("system", miss, "no GPU: nothing for the harness to recognise")
+        return doctor_line("system", miss, "no GPU: nothing for the harness to recognise")
     desc = f"{len(record.gpus)}x {', '.join(record.gpu_names)}, CPU {record.cpu_model or 'unknown'}"
     spec = match_system(record, load_systems())
     if spec is None:
-        return DoctorLine(
+        return doctor_line(
             "system",
             WARN,
             f"{desc}: in no benchmarks/systems/*.json; fine if the harness knows it (its own "
@@ -216,7 +202,7 @@ def _system(inp: DoctorInput, record: HostRecord, miss: str) -> DoctorLine:
             "configs) so an unknown system gets a generated custom system",
         )
     system_entry(spec, record)  # what would be written: fails here, not at run time
-    return DoctorLine(
+    return doctor_line(
         "system",
         OK,
         f"{desc} = {spec.name}; the harness's own detection decides at session start: known "
@@ -229,7 +215,7 @@ def _architecture(
     inp: DoctorInput, record: HostRecord, data: Mapping[str, Any], miss: str
 ) -> DoctorLine:
     if not record.gpus:
-        return DoctorLine("gpu-architecture", miss, "no GPU")
+        return doctor_line("gpu-architecture", miss, "no GPU")
     bad: list[str] = []
     found: list[str] = []
     for name in record.gpu_names:
@@ -243,7 +229,7 @@ def _architecture(
             if arch is None or arch[0] not in allowed:
                 bad.append(f"{family} needs {'/'.join(allowed) or '?'}")
     if bad:
-        return DoctorLine(
+        return doctor_line(
             "gpu-architecture",
             miss,
             "; ".join(found) + " — " + "; ".join(sorted(set(bad))),
@@ -251,7 +237,7 @@ def _architecture(
         )
     known = [f for f in inp.families if f in data["benchmarks"]]
     unknown = [f for f in inp.families if f not in data["benchmarks"]]
-    return DoctorLine(
+    return doctor_line(
         "gpu-architecture",
         OK,
         "; ".join(found)
@@ -269,7 +255,7 @@ def _disk(
     benches = data["benchmarks"]
     if backend == "nvidia":
         if inp.scratch_path is None:
-            return DoctorLine(
+            return doctor_line(
                 "disk",
                 FAIL,
                 "no scratch path",
@@ -290,13 +276,13 @@ def _disk(
         parts = [f"reference models {need:g}"]
     free = disk_free(where)
     if free is None:
-        return DoctorLine("disk", WARN, f"cannot read free space for {where}", "")
+        return doctor_line("disk", WARN, f"cannot read free space for {where}", "")
     text = (
         f"{free / _GB:.1f} GB free at {where}; needs ~{need:.1f} GB "
         f"({'; '.join(parts) or 'all present'}; estimates, {data['round']})"
     )
     if free < need * _GB:
-        return DoctorLine(
+        return doctor_line(
             "disk",
             FAIL,
             text,
@@ -304,22 +290,22 @@ def _disk(
             + ("--mlperf-scratch-path" if backend == "nvidia" else "--mlperf-cache-dir")
             + " at a larger disk",
         )
-    return DoctorLine("disk", OK, text)
+    return doctor_line("disk", OK, text)
 
 
 def _rootless(info: Mapping[str, Any] | None, miss: str) -> DoctorLine:
     if info is None:
-        return DoctorLine("rootless-docker", OK, "not checked: no Docker engine")
+        return doctor_line("rootless-docker", OK, "not checked: no Docker engine")
     options = [str(o) for o in info.get("SecurityOptions") or []]
     if any("rootless" in o for o in options):
-        return DoctorLine(
+        return doctor_line(
             "rootless-docker",
             miss,
             "Docker runs rootless: the NVIDIA runtime cannot set up device cgroups",
             "nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place (as root), "
             "or use the rootful engine (DOCKER_HOST=unix:///var/run/docker.sock)",
         )
-    return DoctorLine("rootless-docker", OK, "rootful engine")
+    return doctor_line("rootless-docker", OK, "rootful engine")
 
 
 def _proxy(env: Mapping[str, str], info: Mapping[str, Any] | None) -> DoctorLine:
@@ -331,14 +317,14 @@ def _proxy(env: Mapping[str, str], info: Mapping[str, Any] | None) -> DoctorLine
         for key, name in (("HttpProxy", "HTTP_PROXY"), ("HttpsProxy", "HTTPS_PROXY")):
             if info.get(key):
                 engine[name] = str(info[key])
-    shown = ", ".join(f"{k}={_redact(v or '')}" for k, v in sorted(shell.items())) or "none"
+    shown = ", ".join(f"{k}={redact(v or '')}" for k, v in sorted(shell.items())) or "none"
     web = {k: v for k, v in shell.items() if k != "NO_PROXY"}
     if not web and not engine:
-        return DoctorLine("proxy", OK, "no proxy set (direct network access)")
+        return doctor_line("proxy", OK, "no proxy set (direct network access)")
     if web and info is None:
-        return DoctorLine("proxy", OK, f"shell: {shown}; engine not checked")
+        return doctor_line("proxy", OK, f"shell: {shown}; engine not checked")
     if web and not engine:
-        return DoctorLine(
+        return doctor_line(
             "proxy",
             WARN,
             f"shell: {shown}; Docker engine: none — image builds and pulls run in the engine "
@@ -348,14 +334,14 @@ def _proxy(env: Mapping[str, str], info: Mapping[str, Any] | None) -> DoctorLine
             "daemon-reload && systemctl restart docker",
         )
     if engine and not web:
-        return DoctorLine(
+        return doctor_line(
             "proxy",
             WARN,
-            f"Docker engine: {', '.join(f'{k}={_redact(v)}' for k, v in engine.items())}; "
+            f"Docker engine: {', '.join(f'{k}={redact(v)}' for k, v in engine.items())}; "
             "shell: none — downloads inside the container get no proxy",
             'export HTTP_PROXY/HTTPS_PROXY, or set "proxies" in ~/.docker/config.json',
         )
-    return DoctorLine("proxy", OK, f"shell: {shown}; Docker engine has a proxy too")
+    return doctor_line("proxy", OK, f"shell: {shown}; Docker engine has a proxy too")
 
 
 def _disk_free(path: Path) -> int | None:

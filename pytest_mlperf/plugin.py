@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlperf.backends import BUILTIN_BACKENDS
+from pytest_mlperf.backends import BUILTIN_BACKENDS, auto_backend
 from pytest_mlperf.catalog import RUN_MODES, SCENARIOS, Catalog, default_dirs, load_catalog
 from pytest_mlperf.config import OPTIONS, OptionSpec, RunConfig, parse_run_config
 from pytest_mlperf.errors import ConfigError, DataError
@@ -216,12 +216,9 @@ def pytest_mlperf_backend_names() -> list[str]:
 @pytest.hookimpl(trylast=True)
 def pytest_mlperf_auto_backend(config: pytest.Config) -> str | None:
     """nvidia when a harness dir is configured and the host shows GPUs, else reference."""
-    run_config = config.stash[RUN_CONFIG_KEY][0]
-    if run_config.harness_dir is None:
-        return "reference"
     from pytest_mlperf.host.probe import has_gpus
 
-    return "nvidia" if has_gpus() else "reference"
+    return auto_backend(config.stash[RUN_CONFIG_KEY][0].harness_dir, has_gpus)[0]
 
 
 @pytest.hookimpl(trylast=True)

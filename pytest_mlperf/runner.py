@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
 from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
 from pytest_mlperf.catalog import RUN_MODES, Catalog
+from pytest_mlperf.checks import FAIL, SKIP, Check, Outcome, Verdict, decide
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, BackendSkip, MlperfError, RunFailed
 from pytest_mlperf.placement import Placement
@@ -20,7 +21,7 @@ from pytest_mlperf.results.record import MlperfResult, build_record
 from pytest_mlperf.results.store import RunStore, atomic_write_json, free_space_problem
 from pytest_mlperf.schemas import validate
 from pytest_mlperf.thresholds import Threshold, ThresholdTable
-from pytest_mlperf.verdict import Check, Verdict, judge_performance
+from pytest_mlperf.verdict import judge_performance
 
 
 class ItemRunner:
@@ -167,11 +168,9 @@ class ItemRunner:
                 key = (spec.variant.name, spec.scenario, spec.mode, spec.config_ver, run_fast)
                 self._finished[key] = outcome.log_dir
         except BackendSkip as exc:  # the system cannot run this item: skipped, not an error
-            record = self._error_record(spec, nodeid, log_dir, exc, started, run_fast)
-            record["verdict"] = {"outcome": "skipped", "reasons": [str(exc)], "checks": []}
-            if log_dir is not None:
-                with contextlib.suppress(MlperfError):
-                    atomic_write_json(log_dir / "result.json", record)
+            record = self._error_record(
+                spec, nodeid, log_dir, exc, started, run_fast, gives=Outcome.SKIPPED
+            )
         except Exception as exc:
             cause: Exception = exc
             full = free_space_problem(log_dir) if log_dir is not None else None
@@ -311,8 +310,8 @@ class ItemRunner:
             BackendError("interrupted (Ctrl-C or SIGTERM)"),
             time.perf_counter() if started is None else started,
             fast,
+            gives=Outcome.INTERRUPTED,
         )
-        record["verdict"]["outcome"] = "interrupted"
         if not self.is_worker:
             self.records.append(record)
             with contextlib.suppress(MlperfError):
@@ -343,9 +342,16 @@ class ItemRunner:
         exc: Exception,
         started: float,
         fast: bool | None = None,
+        gives: Outcome = Outcome.ERROR,
     ) -> dict[str, Any]:
+        """The record of an item that has no result: it errored, was interrupted, or (a
+        :class:`BackendSkip`, ``gives`` skipped) cannot run on this system."""
         message = f"{type(exc).__name__}: {exc}"
-        verdict = Verdict("error", [Check("run", "error", "a result", False, message)], [message])
+        if gives == Outcome.SKIPPED:  # no table: the reason is the backend's own words
+            check = Check("run", "skipped", "-", SKIP, reason=str(exc), gives=gives, listed=False)
+        else:
+            check = Check("run", "error", "a result", FAIL, message, gives=gives, reason=message)
+        verdict = decide([check])
         record = build_record(
             **self._identity(spec, nodeid, self.run_config.fast if fast is None else fast),
             parsed=None,

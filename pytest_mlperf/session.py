@@ -15,6 +15,7 @@ import pytest
 from pytest_mlperf.backends.base import Backend
 from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.catalog import Catalog
+from pytest_mlperf.checks import FAIL, Check, decide, verdict_from_dict
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
 from pytest_mlperf.fleet import node_name
@@ -604,19 +605,12 @@ class XdistHooks:
         nodeid = None
         for record in s.records:
             if node_name(record) == outlier["node"] and item_key(record) == outlier["item"]:
-                verdict = record["verdict"]
-                verdict["outcome"] = "failed"
-                verdict["reasons"].append(outlier["reason"])
-                verdict["checks"].append(
-                    {
-                        "name": "fleet",
-                        "value": outlier["node"],
-                        "bound": "within the fleet bound",
-                        "passed": False,
-                        "detail": outlier["reason"],
-                        "skipped": False,
-                    }
+                reason = outlier["reason"]
+                check = Check(
+                    "fleet", outlier["node"], "within the fleet bound", FAIL, reason, reason=reason
                 )
+                prior = verdict_from_dict(record["verdict"])
+                record["verdict"] = decide([check], prior).to_dict()
                 nodeid = record["nodeid"]
         for when, outcome in (("call", "failed"), ("teardown", "passed")):
             report = pytest.TestReport(

@@ -19,33 +19,22 @@ import hashlib
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pytest_mlperf._paths import data_dir
+from pytest_mlperf.checks import FAIL, WARN, Check, Verdict, decide, reason_line, rule_result
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.schemas import load_data_file
-from pytest_mlperf.verdict import FAILED, Check, Verdict
 
 SUBMISSION_CHECKS = ("off", "fail", "warn")
 ROUND = "v4.1"
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    """One rule on one result: passed or not, the figure, the bound, the next value to try."""
-
-    rule: str
-    passed: bool
-    value: str
-    bound: str
-    suggestion: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+#: A rule's result is a :class:`~pytest_mlperf.checks.Check` (``rule``, ``passed``, ``value``,
+#: ``bound``, ``suggestion``).
+RuleResult = Check
 
 
 @cache
@@ -80,7 +69,7 @@ def check_item(
 ) -> list[RuleResult]:
     """Apply every rule that concerns this item (accuracy items: LoadGen errors only)."""
     out = [
-        RuleResult(
+        rule_result(
             "loadgen_errors",
             not errors,
             f"{len(errors)} error(s)" + (f": {errors[0]}" if errors else ""),
@@ -98,7 +87,7 @@ def check_item(
     if scenario != "Offline":
         met = loadgen.get("early_stopping_met")
         out.append(
-            RuleResult(
+            rule_result(
                 "early_stopping",
                 met is True,
                 "met" if met is True else "not met" if met is False else "not logged",
@@ -121,7 +110,7 @@ def _seeds(rules: Mapping[str, Any], loadgen: Mapping[str, Any]) -> RuleResult:
         for key, want in rules["seeds"].items()
         if loadgen.get(key) != want
     ]
-    return RuleResult(
+    return rule_result(
         "seeds",
         not wrong,
         ", ".join(wrong) or "official",
@@ -152,7 +141,7 @@ def _min_duration(
             suggestion = (
                 f"offline_expected_qps = {qps * 1.1:.1f} (measured {qps:.1f} samples/s + 10 %)"
             )
-    return RuleResult("min_duration", ok, value, f">= {want} ms (and met)", suggestion)
+    return rule_result("min_duration", ok, value, f">= {want} ms (and met)", suggestion)
 
 
 def _min_queries(bench: Mapping[str, Any], scenario: str, loadgen: Mapping[str, Any]) -> RuleResult:
@@ -164,7 +153,7 @@ def _min_queries(bench: Mapping[str, Any], scenario: str, loadgen: Mapping[str, 
         suggestion = ""
         if not ok and qps:
             suggestion = f"offline_expected_qps = {max(qps, want / 600.0) * 1.1:.1f}"
-        return RuleResult(
+        return rule_result(
             "min_queries",
             ok,
             f"{spq:.0f} samples per query" if spq is not None else "not logged",
@@ -189,7 +178,7 @@ def _min_queries(bench: Mapping[str, Any], scenario: str, loadgen: Mapping[str, 
                 if qps
                 else ""
             )
-    return RuleResult(
+    return rule_result(
         "min_queries",
         ok,
         f"{count:.0f} queries" if count is not None else "not logged",
@@ -202,7 +191,7 @@ def _performance_sample_count(bench: Mapping[str, Any], loadgen: Mapping[str, An
     want = int(bench["performance_sample_count"])
     count = _num(loadgen, "effective_performance_sample_count")
     ok = count is not None and count >= want
-    return RuleResult(
+    return rule_result(
         "performance_sample_count",
         ok,
         f"{count:.0f}" if count is not None else "not logged",
@@ -225,7 +214,7 @@ def _latency(scenario: str, bound_ns: int, loadgen: Mapping[str, Any]) -> RuleRe
                 f"server_target_qps = {base * bound_ns / p99 * 0.95:.1f} "
                 f"({base:.1f} × bound/p99 × 0.95)"
             )
-    return RuleResult(
+    return rule_result(
         "latency_bound",
         ok,
         f"p99 {_ms(p99)}" if p99 is not None else "not logged",
@@ -332,7 +321,7 @@ def check_accuracy_dir(
             if m:
                 figure = float(m.group(1))
     if figure is None:
-        target = RuleResult(
+        target = rule_result(
             "accuracy_target",
             False,
             f"no {metric} line in {ACCURACY_TXT}" if text.is_file() else f"no {ACCURACY_TXT}",
@@ -340,7 +329,7 @@ def check_accuracy_dir(
             "write the accuracy script's output to accuracy.txt",
         )
     else:
-        target = RuleResult(
+        target = rule_result(
             "accuracy_target",
             threshold is None or figure >= threshold,
             f"{metric} {figure:g}",
@@ -349,7 +338,7 @@ def check_accuracy_dir(
     hashes = [m.group(1) for line in lines if (m := _HASH_LINE.match(line))]
     want = log_sha256 or (sha256_file(full_log) if full_log.is_file() else None)
     if not hashes:
-        hash_rule = RuleResult(
+        hash_rule = rule_result(
             "accuracy_hash",
             False,
             f"no hash= line in {ACCURACY_TXT}",
@@ -357,7 +346,7 @@ def check_accuracy_dir(
             "append hash=<sha256sum of the untruncated log> to accuracy.txt before truncating",
         )
     else:
-        hash_rule = RuleResult(
+        hash_rule = rule_result(
             "accuracy_hash",
             hashes[-1] == want,
             f"hash={hashes[-1][:16]}…",
@@ -367,7 +356,7 @@ def check_accuracy_dir(
     staged_log = staged / ACCURACY_LOG
     limit = int(acc["max_log_bytes"])
     size = staged_log.stat().st_size if staged_log.is_file() else None
-    truncated = RuleResult(
+    truncated = rule_result(
         "accuracy_log_truncated",
         size is not None and size <= limit,
         f"{size} bytes" if size is not None else f"no {ACCURACY_LOG}",
@@ -403,22 +392,17 @@ def apply_to_verdict(verdict: Verdict, results: list[RuleResult], mode: str) -> 
     """Add one check per failed rule; ``fail`` fails the item, ``warn`` only reports them."""
     failed = [r for r in results if not r.passed]
     if not failed:
-        return Verdict(
-            verdict.outcome,
-            [*verdict.checks, Check("submission", f"{len(results)} rules", "all met", True)],
-            list(verdict.reasons),
-        )
-    checks = list(verdict.checks)
-    reasons = list(verdict.reasons)
+        return decide([Check("submission", f"{len(results)} rules", "all met")], prior=verdict)
+    checks = []
     for r in failed:
         detail = f"{ROUND} submission rule" + (f"; next: {r.suggestion}" if r.suggestion else "")
         if mode == "warn":
             detail += " (warning only: --mlperf-submission-checks=warn)"
-        checks.append(Check(f"submission:{r.rule}", r.value, r.bound, mode == "warn", detail))
-        if mode == "fail":
-            reasons.append(f"submission {r.rule}: {r.value} (expected {r.bound}) {detail}")
-    outcome = FAILED if mode == "fail" and verdict.outcome != "error" else verdict.outcome
-    return Verdict(outcome, checks, reasons)
+        status = WARN if mode == "warn" else FAIL
+        # the reason names the rule as "submission <rule>", the table as "submission:<rule>"
+        said = reason_line(Check(f"submission {r.rule}", r.value, r.bound, status, detail))
+        checks.append(Check(f"submission:{r.rule}", r.value, r.bound, status, detail, reason=said))
+    return decide(checks, prior=verdict)
 
 
 def submission_record(results: list[RuleResult], mode: str) -> dict[str, Any]:
@@ -427,7 +411,7 @@ def submission_record(results: list[RuleResult], mode: str) -> dict[str, Any]:
         "round": ROUND,
         "mode": mode,
         "ready": all(r.passed for r in results),
-        "rules": [r.to_dict() for r in results],
+        "rules": [r.rule_dict() for r in results],
     }
 
 

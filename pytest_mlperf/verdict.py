@@ -6,59 +6,20 @@ Backends never judge.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlperf.checks import FAIL, Check, Outcome, Verdict, decide, ok_if
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.thresholds import Threshold
 
 if TYPE_CHECKING:
     from pytest_mlperf.accuracy.figures import AccuracyFigures
 
-PASSED, FAILED, XFAILED = "passed", "failed", "xfailed"
+PASSED, FAILED, XFAILED = Outcome.PASSED, Outcome.FAILED, Outcome.XFAILED
 #: A gate that could not be evaluated (e.g. no like-for-like baseline): not a pass.
-SKIPPED = "skipped"
+SKIPPED = Outcome.SKIPPED
 
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the verdict table."""
-
-    name: str
-    value: str
-    bound: str
-    passed: bool
-    detail: str = ""
-    skipped: bool = False
-
-
-@dataclass
-class Verdict:
-    """The outcome of an item and the checks that decided it."""
-
-    outcome: str
-    checks: list[Check] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_checks(cls, checks: list[Check]) -> Verdict:
-        """Failed when any check failed; each failed check becomes one reason line."""
-        failed = [c for c in checks if not c.passed]
-        reasons = [f"{c.name}: {c.value} (expected {c.bound}) {c.detail}".strip() for c in failed]
-        return cls(FAILED if failed else PASSED, checks, reasons)
-
-    @property
-    def passed(self) -> bool:
-        """True when nothing failed."""
-        return self.outcome == PASSED
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form."""
-        return {
-            "outcome": self.outcome,
-            "reasons": list(self.reasons),
-            "checks": [asdict(c) for c in self.checks],
-        }
+__all__ = ["FAILED", "PASSED", "SKIPPED", "XFAILED", "Check", "Verdict", "decide"]
 
 
 def format_metric(value: float | None, unit: str | None) -> str:
@@ -74,9 +35,9 @@ def _validity_check(parsed: ParsedLog, fast: bool) -> Check:
     validity = parsed.result_validity
     if validity is None:
         detail = "; ".join(r.message for r in parsed.invalid_reasons) or "no result logged"
-        return Check("validity", "missing", "VALID", False, detail)
+        return Check("validity", "missing", "VALID", FAIL, detail)
     if validity == "VALID":
-        return Check("validity", validity, "VALID", True)
+        return Check("validity", validity, "VALID")
     excused = fast and all(r.shortened_run for r in parsed.invalid_reasons)
     messages = [r.message for r in parsed.invalid_reasons]
     if excused:
@@ -85,20 +46,20 @@ def _validity_check(parsed: ParsedLog, fast: bool) -> Check:
         not_excused = [r.message for r in parsed.invalid_reasons if not (fast and r.shortened_run)]
         detail = "; ".join(not_excused)
     bound = "VALID (or shortened-run reasons only)" if fast else "VALID"
-    return Check("validity", validity, bound, excused, detail)
+    return Check("validity", validity, bound, ok_if(excused), detail)
 
 
 def _threshold_check(parsed: ParsedLog, threshold: Threshold) -> Check:
     value = parsed.metric_value
     shown = format_metric(value, parsed.unit)
     if value is None:
-        return Check("threshold", shown, threshold.describe(), False, "no metric value logged")
+        return Check("threshold", shown, threshold.describe(), FAIL, "no metric value logged")
     if threshold.min_samples_per_second is not None:
         ok = value >= threshold.min_samples_per_second
     else:
         assert threshold.max_latency_ms is not None
         ok = value / 1e6 <= threshold.max_latency_ms
-    return Check("threshold", shown, threshold.describe(), ok, f"from {threshold.source}")
+    return Check("threshold", shown, threshold.describe(), ok_if(ok), f"from {threshold.source}")
 
 
 def judge_performance(parsed: ParsedLog, fast: bool, threshold: Threshold | None) -> Verdict:
@@ -106,7 +67,7 @@ def judge_performance(parsed: ParsedLog, fast: bool, threshold: Threshold | None
     checks = [_validity_check(parsed, fast)]
     if threshold is not None:
         checks.append(_threshold_check(parsed, threshold))
-    return Verdict.from_checks(checks)
+    return decide(checks)
 
 
 def judge_accuracy_unevaluated(
@@ -114,7 +75,9 @@ def judge_accuracy_unevaluated(
 ) -> Verdict:
     """Accuracy cannot be scored (the backend names no data set): never a pass."""
     reason = f"accuracy not evaluated: the accuracy log holds {entries} responses, but {why}"
-    return Verdict(XFAILED, [Check("accuracy", "not evaluated", "-", False, reason)], [reason])
+    return decide(
+        [Check("accuracy", "not evaluated", "-", FAIL, reason, gives=XFAILED, reason=reason)]
+    )
 
 
 def format_accuracy(value: float | None) -> str:
@@ -134,14 +97,14 @@ def judge_accuracy(
     """
     checks: list[Check] = []
     if parsed is not None and parsed.errors:
-        checks.append(Check("loadgen", "errors", "no errors", False, "; ".join(parsed.errors)))
+        checks.append(Check("loadgen", "errors", "no errors", FAIL, "; ".join(parsed.errors)))
     complete = figures.complete
     checks.append(
         Check(
             "responses",
             figures.coverage_text(),
             "every sample once",
-            complete,
+            ok_if(complete),
             "; ".join(figures.problems) if not complete else f"{figures.logged} logged",
         )
     )
@@ -158,9 +121,9 @@ def judge_accuracy(
                 metric["name"],
                 format_accuracy(metric["value"]),
                 f">= {format_accuracy(metric['threshold'])} ({share}FP32 {format_accuracy(reference)})",
-                bool(metric["pass"]),
+                ok_if(bool(metric["pass"])),
                 f"ratio to FP32 reference {ratio_text}"
                 + (f" ({accuracy['precision']})" if accuracy.get("precision") else ""),
             )
         )
-    return Verdict.from_checks(checks)
+    return decide(checks)

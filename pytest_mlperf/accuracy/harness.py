@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf.backends.base import RunRequest
+from pytest_mlperf.checks import FAIL, Check, Verdict, decide, ok_if
 from pytest_mlperf.results.loadgen import ParsedLog
-from pytest_mlperf.verdict import Check, Verdict, format_accuracy
+from pytest_mlperf.verdict import format_accuracy
 
 #: Largest difference between the harness's and our own figure still called rounding.
 AGREEMENT = {"F1": 0.01, "DICE": 1e-4}
@@ -52,10 +53,10 @@ def assess_harness_accuracy(
     value = float(reported["value"]) if reported else None
     checks: list[Check] = []
     if parsed is not None and parsed.errors:
-        checks.append(Check("loadgen", "errors", "no errors", False, "; ".join(parsed.errors)))
+        checks.append(Check("loadgen", "errors", "no errors", FAIL, "; ".join(parsed.errors)))
     bound = f">= {format_accuracy(threshold)} ({variant.target_ratio * 100:g} % of FP32 {format_accuracy(bench.fp32_reference)})"
     if value is None:
-        checks.append(Check(metric, "missing", bound, False, "metadata.json reports no " + metric))
+        checks.append(Check(metric, "missing", bound, FAIL, "metadata.json reports no " + metric))
     else:
         own = (
             ""
@@ -67,7 +68,7 @@ def assess_harness_accuracy(
                 metric,
                 format_accuracy(value),
                 bound,
-                value >= threshold,
+                ok_if(value >= threshold),
                 f"ratio to FP32 reference {value / bench.fp32_reference:.4f}{own}",
             )
         )
@@ -80,7 +81,7 @@ def assess_harness_accuracy(
                 "agreement",
                 f"harness {format_accuracy(value)}, ours {format_accuracy(float(ours))}",
                 f"within {tolerance:g}",
-                agree,
+                ok_if(agree),
                 "recomputed from mlperf_log_accuracy.json",
             )
         )
@@ -123,7 +124,7 @@ def assess_harness_accuracy(
         "recomputed": recomputed,
     }
     return (
-        Verdict.from_checks(checks),
+        decide(checks),
         record,
         f"{metric} >= {format_accuracy(threshold)}",
     )

@@ -1,10 +1,8 @@
-"""Requirement verdicts for a GPU host, each with the exact fix."""
+"""Requirements of a GPU host (one Check each), each with the exact fix."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
+from pytest_mlperf.checks import Check, requirement
 from pytest_mlperf.host.probe import HostRecord
 
 FIX_DRIVER = "install the NVIDIA driver (see --mlperf-provision=plan) and check `nvidia-smi`"
@@ -15,18 +13,8 @@ FIX_RUNTIME = (
 )
 
 
-@dataclass(frozen=True)
-class Requirement:
-    """One requirement: met or not, what was found, and how to fix it."""
-
-    name: str
-    ok: bool
-    found: str
-    fix: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+#: A host requirement is a :class:`~pytest_mlperf.checks.Check` (``ok``, ``found``, ``fix``).
+Requirement = Check
 
 
 def driver_branch(version: str | None) -> str | None:
@@ -39,7 +27,7 @@ def check_host(record: HostRecord, want_gpus: bool = True) -> list[Requirement]:
     reqs: list[Requirement] = []
     if want_gpus:
         reqs.append(
-            Requirement(
+            requirement(
                 "gpus",
                 bool(record.gpus),
                 f"{len(record.gpus)} GPU(s): {', '.join(record.gpu_names) or 'none'}"
@@ -49,7 +37,7 @@ def check_host(record: HostRecord, want_gpus: bool = True) -> list[Requirement]:
         )
         reqs.append(_fabric_manager(record))
     reqs.append(
-        Requirement(
+        requirement(
             "docker",
             bool(record.docker_reachable),
             f"Docker {record.docker_version}"
@@ -61,7 +49,7 @@ def check_host(record: HostRecord, want_gpus: bool = True) -> list[Requirement]:
     if want_gpus:
         has_runtime = "nvidia" in record.docker_runtimes
         reqs.append(
-            Requirement(
+            requirement(
                 "nvidia-container-runtime",
                 has_runtime,
                 f"runtimes: {', '.join(record.docker_runtimes) or 'none'}",
@@ -75,30 +63,30 @@ def _fabric_manager(record: HostRecord) -> Requirement:
     driver, fm = record.driver_version, record.fabric_manager_version
     branch = driver_branch(driver) or "<branch>"
     if not record.needs_fabric_manager:
-        return Requirement("fabric-manager", True, f"not needed: {record.fabric_manager_reason}")
+        return requirement("fabric-manager", True, f"not needed: {record.fabric_manager_reason}")
     package = f"cuda-drivers-fabricmanager-{branch}={driver}-1"
     if fm is None:
-        return Requirement(
+        return requirement(
             "fabric-manager",
             False,
             f"not installed, but this NVSwitch system needs it ({record.fabric_manager_reason})",
             f"install {package} and start nvidia-fabricmanager",
         )
     if fm != driver:
-        return Requirement(
+        return requirement(
             "fabric-manager",
             False,
             f"fabric manager {fm} ≠ driver {driver}",
             f"install {package} and restart nvidia-fabricmanager",
         )
     if record.fabric_manager_active is False:
-        return Requirement(
+        return requirement(
             "fabric-manager",
             False,
             f"fabric manager {fm} installed but not running",
             "systemctl enable --now nvidia-fabricmanager",
         )
-    return Requirement("fabric-manager", True, f"fabric manager {fm} = driver {driver}")
+    return requirement("fabric-manager", True, f"fabric manager {fm} = driver {driver}")
 
 
 def failed(reqs: list[Requirement]) -> list[Requirement]:

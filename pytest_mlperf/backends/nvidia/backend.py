@@ -157,7 +157,7 @@ class NvidiaBackend:
         data: dict[str, Any] = {"backend": self.name}
         if self.host is not None:
             data.update(self.host.to_dict())
-        data["requirements"] = [r.to_dict() for r in self.requirements]
+        data["requirements"] = [r.requirement_dict() for r in self.requirements]
         data["work_done"] = list(self.work_done)
         data.update(self.info)
         return data

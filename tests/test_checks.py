@@ -1,0 +1,72 @@
+"""One Check for every gate; decide() is the one place an outcome is set."""
+
+from __future__ import annotations
+
+from pytest_mlperf.checks import (
+    FAIL,
+    OK,
+    SKIP,
+    WARN,
+    Check,
+    Outcome,
+    decide,
+    doctor_line,
+    reason_line,
+    requirement,
+    rule_result,
+    verdict_from_dict,
+)
+
+
+def test_failed_checks_decide_the_outcome_and_give_one_reason_each() -> None:
+    verdict = decide(
+        [
+            Check("validity", "VALID", "VALID", OK),
+            Check("threshold", "9 ms", "<= 5 ms", FAIL, "from t.json"),
+            Check("submission:seeds", "x", "y", WARN),
+        ]
+    )
+    assert verdict.outcome == Outcome.FAILED == "failed"
+    assert verdict.reasons == ["threshold: 9 ms (expected <= 5 ms) from t.json"]
+    assert [c["passed"] for c in verdict.to_dict()["checks"]] == [True, False, True]
+
+
+def test_the_worst_outcome_wins_and_a_skip_only_downgrades_a_pass() -> None:
+    skip = Check("baseline", "not compared", "-", SKIP, "why", gives=Outcome.SKIPPED)
+    assert decide([skip]).outcome == Outcome.SKIPPED
+    assert decide([skip]).reasons == [reason_line(skip)]
+    failed = Check("x", "1", "2", FAIL)
+    assert decide([failed, skip]).reasons == [reason_line(failed)]
+    assert decide([skip, failed]).outcome == Outcome.FAILED
+    error = Check("run", "error", "a result", FAIL, "boom", gives=Outcome.ERROR, reason="boom")
+    assert decide([error, failed]).outcome == Outcome.ERROR
+    assert decide([error]).reasons == ["boom"]
+    unjudged = Check("TEST01:performance", "-", "-", SKIP)  # says it did not judge, no more
+    assert decide([unjudged]).outcome == Outcome.PASSED
+
+
+def test_a_decision_continues_from_a_record() -> None:
+    first = decide([Check("validity", "VALID", "VALID", OK)]).to_dict()
+    again = decide([Check("fleet", "n1", "within", FAIL, "far")], verdict_from_dict(first))
+    assert again.to_dict()["checks"][0] == first["checks"][0]
+    assert again.outcome == Outcome.FAILED and len(again.checks) == 2
+
+
+def test_the_four_old_forms_are_one_check_with_their_json_kept() -> None:
+    req = requirement("docker", False, "no engine", "start it")
+    assert req.requirement_dict() == {
+        "name": "docker",
+        "ok": False,
+        "found": "no engine",
+        "fix": "start it",
+    }
+    line = doctor_line("disk", "FAIL", "1 GB free", "free space")
+    assert line.doctor_dict() == {
+        "check": "disk",
+        "verdict": "FAIL",
+        "found": "1 GB free",
+        "fix": "free space",
+    }
+    rule = rule_result("min_duration", True, "600000", ">= 600000 ms")
+    assert rule.rule_dict()["passed"] is True and rule.rule_dict()["suggestion"] == ""
+    assert {type(c) for c in (req, line, rule)} == {Check}
