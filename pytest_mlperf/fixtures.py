@@ -35,7 +35,7 @@ def _run(
     session = _session(request.config)
     item = request.node
     try:
-        result = session.run_item(
+        result = session.pipeline.run_item(
             spec, item.nodeid, overrides, fast=fast, threshold_override=threshold
         )
     except RunFailed as exc:

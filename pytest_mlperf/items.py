@@ -58,17 +58,17 @@ class MlperfItem(pytest.Item):
         try:
             self.runner.backend()
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM during preparation (model build...)
-            self.runner.record_interrupted(self.spec, self.nodeid)
+            self.runner.pipeline.record_interrupted(self.spec, self.nodeid)
             raise
         except MlperfError as exc:
-            self.result = self.runner.error_result(self.spec, self.nodeid, exc)
+            self.result = self.runner.pipeline.error_result(self.spec, self.nodeid, exc)
             add_record(self, self.result.record)
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
     def runtest(self) -> None:
         """Run, record, then pass, xfail or fail on the verdict."""
         try:
-            self.result = self.runner.run_item(self.spec, self.nodeid)
+            self.result = self.runner.pipeline.run_item(self.spec, self.nodeid)
         except RunFailed as exc:
             self.result = exc.result
             add_record(self, exc.result.record)

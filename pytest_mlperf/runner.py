@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
+from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest, no_progress
 from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
 from pytest_mlperf.catalog import RUN_MODES, Catalog
 from pytest_mlperf.checks import FAIL, SKIP, Check, Outcome, Verdict, decide
@@ -24,40 +24,53 @@ from pytest_mlperf.thresholds import Threshold, ThresholdTable
 from pytest_mlperf.verdict import judge_performance
 
 
-class ItemRunner:
-    """Runs items and builds their records; mixed into :class:`~pytest_mlperf.session.MlperfSession`,
-    which provides the session state below and the backend."""
+class ItemPipeline:
+    """Runs one item: the request, the backend run (fresh, reused with ``--mlperf-reuse``, or
+    a compliance test's runs), the gates, the verdict (:func:`~pytest_mlperf.checks.decide`)
+    and the record (``result.json``).
 
-    run_config: RunConfig
-    catalog: Catalog
-    thresholds: ThresholdTable
-    backend_name: str
-    store: RunStore
-    placement: Placement
-    is_worker: bool
-    #: the node this process runs on (slurm.node_tags)
-    node: dict[str, Any]
-    records: list[dict[str, Any]]
-    #: (benchmark, scenario, mode, config_ver, fast) → log dir of a finished run
-    _finished: dict[tuple[str, str, str, str, bool], Path]
+    Pytest-free: the session makes one and passes its collaborators in (tests pass fakes):
+    ``backend`` makes and prepares the backend once, ``system`` names the system for the
+    threshold table, ``progress`` shows a line, ``result_ready`` announces a written record,
+    ``interrupted`` files the record of an item stopped by Ctrl-C or SIGTERM.
+    """
 
-    if TYPE_CHECKING:
+    def __init__(
+        self,
+        *,
+        run_config: RunConfig,
+        catalog: Catalog,
+        thresholds: ThresholdTable,
+        backend_name: str,
+        store: RunStore,
+        placement: Placement,
+        node: dict[str, Any],
+        backend: Callable[[], Backend],
+        system: Callable[[], str],
+        progress: Progress = no_progress,
+        result_ready: Callable[[dict[str, Any], str], None] = lambda record, nodeid: None,
+        interrupted: Callable[[dict[str, Any]], None] = lambda record: None,
+    ) -> None:
+        self.run_config = run_config
+        self.catalog = catalog
+        self.thresholds = thresholds
+        self.backend_name = backend_name
+        self.store = store
+        self.placement = placement
+        #: the node this process runs on (slurm.node_tags)
+        self.node = node
+        self.backend = backend
+        self._system = system
+        self.progress = progress
+        self.result_ready = result_ready
+        self.interrupted = interrupted
+        #: (benchmark, scenario, mode, config_ver, fast) → log dir of a finished run
+        self._finished: dict[tuple[str, str, str, str, bool], Path] = {}
 
-        @property
-        def system(self) -> str:
-            """System name for thresholds."""
-
-        def backend(self) -> Backend:
-            """The session's prepared backend."""
-
-        def progress(self, line: str) -> None:
-            """A progress line for the terminal."""
-
-        def write_index(self, finished: bool) -> None:
-            """Write results.json."""
-
-        def result_ready(self, record: dict[str, Any], nodeid: str) -> None:
-            """Announce a written record (the ``pytest_mlperf_result_ready`` hook)."""
+    @property
+    def system(self) -> str:
+        """System name for thresholds."""
+        return self._system()
 
     # -- running ----------------------------------------------------------------------------
     def run_item(
@@ -168,7 +181,7 @@ class ItemRunner:
                 key = (spec.variant.name, spec.scenario, spec.mode, spec.config_ver, run_fast)
                 self._finished[key] = outcome.log_dir
         except BackendSkip as exc:  # the system cannot run this item: skipped, not an error
-            record = self._error_record(
+            record = self.error_record(
                 spec, nodeid, log_dir, exc, started, run_fast, gives=Outcome.SKIPPED
             )
         except Exception as exc:
@@ -176,7 +189,7 @@ class ItemRunner:
             full = free_space_problem(log_dir) if log_dir is not None else None
             if full and full not in str(exc):  # the disk filled up during the run
                 cause = MlperfError(f"{full}; so: {type(exc).__name__}: {exc}")
-            record = self._error_record(spec, nodeid, log_dir, cause, started, run_fast)
+            record = self.error_record(spec, nodeid, log_dir, cause, started, run_fast)
             raise RunFailed(MlperfResult(record), cause) from exc
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
             self.record_interrupted(spec, nodeid, log_dir, started, run_fast)
@@ -303,7 +316,7 @@ class ItemRunner:
     ) -> None:
         """Record ``spec`` as interrupted (Ctrl-C or SIGTERM while it ran or while the
         backend prepared for it) and write results.json now: no report will carry it."""
-        record = self._error_record(
+        record = self.error_record(
             spec,
             nodeid,
             log_dir,
@@ -312,14 +325,11 @@ class ItemRunner:
             fast,
             gives=Outcome.INTERRUPTED,
         )
-        if not self.is_worker:
-            self.records.append(record)
-            with contextlib.suppress(MlperfError):
-                self.write_index(finished=False)
+        self.interrupted(record)
 
     def error_result(self, spec: ItemSpec, nodeid: str, exc: Exception) -> MlperfResult:
         """A result record for an item that failed before it could run."""
-        return MlperfResult(self._error_record(spec, nodeid, None, exc, time.perf_counter()))
+        return MlperfResult(self.error_record(spec, nodeid, None, exc, time.perf_counter()))
 
     def _identity(self, spec: ItemSpec, nodeid: str, fast: bool) -> dict[str, Any]:
         """The record fields that say which item ran where."""
@@ -334,7 +344,7 @@ class ItemRunner:
             "fast": fast,
         }
 
-    def _error_record(
+    def error_record(
         self,
         spec: ItemSpec,
         nodeid: str,

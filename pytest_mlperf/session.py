@@ -31,7 +31,7 @@ from pytest_mlperf.results.store import (
     new_run_id,
     safe_part,
 )
-from pytest_mlperf.runner import ItemRunner
+from pytest_mlperf.runner import ItemPipeline
 from pytest_mlperf.shared import SharedPreparation, read_preparations
 from pytest_mlperf.slurm import FleetSettings, node_tags, parse_fleet_settings
 from pytest_mlperf.stash import FLEET_KEY, MARKER_FAILURE_KEY, RECORDS_KEY
@@ -41,8 +41,9 @@ from pytest_mlperf.transfer import node_scratch, pack_item, relocate_record, unp
 RESULTS_SCHEMA_VERSION = 1
 
 
-class MlperfSession(ItemRunner):
-    """State and hook implementations of one pytest-mlperf run (one per process)."""
+class MlperfSession:
+    """State and hook implementations of one pytest-mlperf run (one per process); items run
+    through its :class:`~pytest_mlperf.runner.ItemPipeline` (``self.pipeline``)."""
 
     def __init__(
         self,
@@ -84,8 +85,20 @@ class MlperfSession(ItemRunner):
         self._index_error: str | None = None
         self._logged_work: list[str] = []
         self._baseline_message: str | None = None
-        #: (benchmark, scenario, mode, config_ver, fast) → log dir of a finished run
-        self._finished: dict[tuple[str, str, str, str, bool], Path] = {}
+        self.pipeline = ItemPipeline(
+            run_config=run_config,
+            catalog=catalog,
+            thresholds=thresholds,
+            backend_name=backend_name,
+            store=self.store,
+            placement=self.placement,
+            node=self.node,
+            backend=self.backend,
+            system=lambda: self.system,
+            progress=self.progress,
+            result_ready=self.result_ready,
+            interrupted=self._file_interrupted,
+        )
 
     @property
     def host(self) -> dict[str, Any]:
@@ -215,6 +228,13 @@ class MlperfSession(ItemRunner):
             self._backend = backend
         return self._backend
 
+    def _file_interrupted(self, record: dict[str, Any]) -> None:
+        """An interrupted item's record goes into results.json now: no report will carry it."""
+        if not self.is_worker:
+            self.records.append(record)
+            with contextlib.suppress(MlperfError):
+                self.write_index(finished=False)
+
     def result_ready(self, record: dict[str, Any], nodeid: str) -> None:
         """Announce a written record to every ``pytest_mlperf_result_ready`` implementation."""
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
@@ -297,7 +317,7 @@ class MlperfSession(ItemRunner):
             variant, item_id.scenario, item_id.mode, self.run_config.config_ver_for(variant)
         )
         message = (report.longreprtext or "worker crashed").strip().splitlines()[-1]
-        record = self._error_record(
+        record = self.pipeline.error_record(
             spec, report.nodeid, None, BackendError(f"crashed: {message}"), time.perf_counter()
         )
         gateway = getattr(getattr(report, "node", None), "gateway", None)
