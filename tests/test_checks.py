@@ -26,7 +26,8 @@ def test_failed_checks_decide_the_outcome_and_give_one_reason_each() -> None:
             Check("submission:seeds", "x", "y", WARN),
         ]
     )
-    assert verdict.outcome == Outcome.FAILED == "failed"
+    assert verdict.outcome == Outcome.FAILED
+    assert verdict.to_dict()["outcome"] == "failed"
     assert verdict.reasons == ["threshold: 9 ms (expected <= 5 ms) from t.json"]
     assert [c["passed"] for c in verdict.to_dict()["checks"]] == [True, False, True]
 

@@ -75,8 +75,8 @@ def _imports(name: str) -> tuple[set[str], set[str]]:
             roots.add(target.split(".")[0])
             if not typing_only and target in MODULES and target != name:
                 runtime.add(target)
-        for child in ast.iter_child_nodes(node):
-            visit(child, typing_only)
+        for child_node in ast.iter_child_nodes(node):
+            visit(child_node, typing_only)
 
     visit(tree, False)
     return runtime, roots
