@@ -23,6 +23,7 @@ SCHEMA_NAMES = (
     "preflight",
     "submission",
     "compliance",
+    "targets",
 )
 
 
