@@ -138,6 +138,9 @@ class DeviceLock:
     owner: str
     wait_s: float = 0.0
     waited_for: list[str] | None = None
+    #: wall-clock seconds (epoch) the locks were held from and until
+    held_from: float | None = None
+    held_until: float | None = None
     _locks: list[Any] | None = None
 
     def acquire(self, say: Callable[[str], None]) -> None:
@@ -169,9 +172,13 @@ class DeviceLock:
             with contextlib.suppress(OSError):
                 (folder / f"{key}.owner").write_text(self.owner, encoding="utf-8")
         self.wait_s = time.perf_counter() - start
+        self.held_from = time.time()
 
     def release(self) -> None:
         """Let the next measurement on these devices start."""
+        import time
+
+        self.held_until = time.time()
         for lock in reversed(self._locks or []):
             lock.release()
         self._locks = None
@@ -182,6 +189,8 @@ class DeviceLock:
             "keys": list(self.keys),
             "wait_s": round(self.wait_s, 3),
             "waited_for": self.waited_for,
+            "held_from": self.held_from,
+            "held_until": self.held_until,
         }
 
 

@@ -347,6 +347,14 @@ class ItemRunner:
             device_keys(backend, self.placement),
             f"pid {os.getpid()}, worker {self.placement.worker}, {nodeid}",
         )
+        shared = self.placement.count > 1 and self.placement.split == "none"
+        if shared and not getattr(self, "_said_serialised", False):
+            self._said_serialised = True
+            self.progress(
+                f"{self.placement.count} xdist workers share {', '.join(lock.keys)} "
+                "(no --mlperf-split): their measurements take turns under a host-wide "
+                "device lock"
+            )
         lock.acquire(self.progress)
         try:
             yield
