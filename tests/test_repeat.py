@@ -123,7 +123,9 @@ def test_inconclusive_comparison_skips_with_the_figures() -> None:
     comparison = compare_pair(cur, base, 5.0, "b")
     assert comparison.status == INCONCLUSIVE
     assert comparison.noise_pct == pytest.approx(44.444, abs=0.01)
-    verdict = with_baseline(Verdict("passed", [Check("validity", "VALID", "VALID", True)], []), comparison)
+    verdict = with_baseline(
+        Verdict("passed", [Check("validity", "VALID", "VALID", True)], []), comparison
+    )
     assert verdict.outcome == "skipped"
     assert "inconclusive" in verdict.reasons[0] and "noise 44.4 %" in verdict.reasons[0]
 
@@ -152,7 +154,8 @@ def test_repeat_runs_n_times_and_reports_the_spread(
         assert "machine_load" in run
     result.stdout.fnmatch_lines(["*runs*range (spread)*", "*tiny-99*Offline*  3  *-*(*%)*"])
     props = {
-        p.get("name"): p.get("value") for p in ET.parse(pytester.path / "junit.xml").iter("property")
+        p.get("name"): p.get("value")
+        for p in ET.parse(pytester.path / "junit.xml").iter("property")
     }
     assert props["mlperf.tiny-99.Offline.performance.repeat_count"] == "3"
     assert "mlperf.tiny-99.Offline.performance.repeat_spread_pct" in props

@@ -32,9 +32,7 @@ def test_search_finds_the_highest_passing_grid_point_then_backs_off(
 ) -> None:
     settings = SearchSettings(probes=12)
     calls: list[float] = []
-    result = search_server_target(
-        _threshold_probe(1000 * capacity_ratio, calls), 1000.0, settings
-    )
+    result = search_server_target(_threshold_probe(1000 * capacity_ratio, calls), 1000.0, settings)
     grid = [1000 * settings.step**k for k in range(settings.points)]
     best = min(k for k, q in enumerate(grid) if q <= 1000 * capacity_ratio)
     assert result["found"] is True
@@ -47,9 +45,7 @@ def test_search_finds_the_highest_passing_grid_point_then_backs_off(
 
 def test_search_respects_its_probe_budget() -> None:
     calls: list[float] = []
-    result = search_server_target(
-        _threshold_probe(500.0, calls), 1000.0, SearchSettings(probes=2)
-    )
+    result = search_server_target(_threshold_probe(500.0, calls), 1000.0, SearchSettings(probes=2))
     assert len(calls) == 2
     assert [p["target_qps"] for p in result["probes"]] == [round(c, 3) for c in calls]
 
