@@ -102,10 +102,10 @@ def test_two_workers_without_a_split_take_turns(
         "-n",
         "2",
         "--mlperf-benchmarks=tiny-99",
-        "--mlperf-scenarios=Offline,SingleStream,MultiStream",
+        "--mlperf-scenarios=Offline,SingleStream",
         "--mlperf-fast",
     )
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=2)
     items = load_results(pytester.path)["items"]
     assert len({i["worker"] for i in items}) == 2  # both workers measured
     spans = sorted((i["device_lock"]["held_from"], i["device_lock"]["held_until"]) for i in items)

@@ -174,7 +174,7 @@ def test_a_baseline_pins_the_targets_it_ran_with(
     run_mlperf: RunMlperf, pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     targets = tmp_path / "targets.json"
-    targets.write_text(json.dumps({"targets": {"tiny-99": {"Server": {"target_qps": 30}}}}))
+    targets.write_text(json.dumps({"targets": {"tiny-99": {"Server": {"target_qps": 100}}}}))
     saved = tmp_path / "base.json"
     first = run_mlperf(
         "--mlperf-benchmarks=tiny-99",
@@ -197,7 +197,7 @@ def test_a_baseline_pins_the_targets_it_ran_with(
         "--mlperf-tolerance=99",
     )
     items = {i["scenario"]: i for i in load_results(pytester.path)["items"]}
-    assert items["Server"]["settings"]["target_qps"] == 30  # the baseline's, not a search
+    assert items["Server"]["settings"]["target_qps"] == 100  # the baseline's, not a search
     assert items["Server"]["calibration"] is None
     assert items["Server"]["targets_source"] == f"--mlperf-baseline {saved}"
     assert "99.00_percentile" in items["Server"]["baseline"]["compared"]
