@@ -53,10 +53,11 @@ def test_search_respects_its_probe_budget() -> None:
 def test_search_without_a_passing_probe_says_so() -> None:
     calls: list[float] = []
     settings = SearchSettings(probes=20)
-    result = search_server_target(_threshold_probe(0.0, calls), 1000.0, settings)
+    result = search_server_target(_threshold_probe(0.0, calls), 1000.0, settings, 0.3)
     assert result["found"] is False and result["best_passing_qps"] is None
     assert all(not p["passed"] for p in result["probes"])
-    assert result["target_qps"] == round(min(calls), 2)  # the lowest probed point
+    assert result["target_qps"] == 300.0  # the load-factor rule, not a tiny probed rate
+    assert result["grid_index"] is None
 
 
 def test_probe_rule_latency_margin_errors_and_keeping_up() -> None:

@@ -312,10 +312,13 @@ class ReferenceBackend:
                 "latency_bound_ns": bound_ns,
                 "performance_sample_count": engine.samples.count,
                 "min_duration_ms": settings.probe_ms,
-                "min_query_count": settings.probe_queries,
+                # at most the queries the probe's duration issues at this rate (a low rate
+                # must not stretch a probe); LoadGen's max duration would log an error
+                "min_query_count": max(
+                    8, min(settings.probe_queries, int(qps * settings.probe_ms / 1000))
+                ),
             }
             ts, _ = make_settings(bench.mlperf_conf_model, "Server", "performance", values)
-            ts.max_duration_ms = max(4 * settings.probe_ms, 2000)
             with tempfile.TemporaryDirectory(prefix="mlperf-probe-") as tmp:
                 run_loadgen(engine, ts, Path(tmp), "Server", batch, engine.samples.count)
                 parsed = parse_dir(Path(tmp))
@@ -335,7 +338,8 @@ class ReferenceBackend:
             )
             return outcome
 
-        return lambda ceiling: search_server_target(probe, ceiling, settings)
+        load = float(ref.get("server_load_factor", 0.5))
+        return lambda ceiling: search_server_target(probe, ceiling, settings, load)
 
     def run(self, request: RunRequest, progress: Progress) -> RunOutcome:
         """Run LoadGen for one item; its logs land in ``request.outdir``."""

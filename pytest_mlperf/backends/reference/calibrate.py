@@ -105,15 +105,19 @@ def judge_probe(
 
 
 def search_server_target(
-    probe: Callable[[float], Probe], ceiling_qps: float, settings: SearchSettings
+    probe: Callable[[float], Probe],
+    ceiling_qps: float,
+    settings: SearchSettings,
+    fallback_load: float = 0.5,
 ) -> dict[str, Any]:
     """The highest grid target whose probe passes, backed off ``backoff_steps`` points.
 
     Grid point ``k`` is ``ceiling x step**k`` (k = 0 is the timed throughput, which a Server
     run cannot exceed). Probes gallop down from k = ``start`` until one passes, then bisect between
     the last failing and the first passing point; passing is assumed monotone in k. Fewer
-    than ``probes`` runs; when none passes the lowest probed point is used and the search
-    says so. Returns ``{"target_qps", "probes", "grid_index", "found", "seconds"}``.
+    than ``probes`` runs; when none passes the target is ``fallback_load`` x the ceiling
+    (the calibration rule without a search; ``found`` False says so: such a machine is too
+    busy or too slow for the bound, and a tiny target would only stretch the run). Returns ``{"target_qps", "probes", "grid_index", "found", "seconds"}``.
     """
     started = time.perf_counter()
     grid = [ceiling_qps * settings.step**k for k in range(settings.points)]
@@ -143,9 +147,10 @@ def search_server_target(
         else:
             fail = mid
     found = ok < settings.points
-    index = min(ok + settings.backoff_steps, settings.points - 1) if found else max(order)
+    index = min(ok + settings.backoff_steps, settings.points - 1) if found else None
+    target = grid[index] if index is not None else ceiling_qps * fallback_load
     return {
-        "target_qps": round(grid[index], 2),
+        "target_qps": round(target, 2),
         "grid_index": index,
         "found": found,
         "best_passing_qps": round(grid[ok], 2) if found else None,
