@@ -317,8 +317,15 @@ def judge_change(
         f"{delta:+.1f} %, noise {cur.noise_pct:.1f} % here and {base.noise_pct:.1f} % "
         f"in the baseline, tolerance {tolerance_pct:g} %"
     )
+    # single runs on both sides (no measured noise): the plain tolerance words
+    noisy = f" and outside the noise of both runs ({figs})" if noise > 0 else ""
     if worse and separated:
-        return REGRESSED, delta, bound, f"regressed {abs(delta):.1f} % ({figs})"
+        return (
+            REGRESSED,
+            delta,
+            bound,
+            f"regressed {abs(delta):.1f} % beyond the {tolerance_pct:g} % tolerance{noisy}",
+        )
     if noise > tolerance_pct:
         return INCONCLUSIVE, delta, bound, f"inconclusive: the noise exceeds the tolerance ({figs})"
     if worse:
@@ -328,9 +335,15 @@ def judge_change(
             bound,
             f"inconclusive: beyond the tolerance but within the noise of the runs ({figs})",
         )
+    extra = f" ({figs})" if noise > 0 else ""
     if better:
-        return IMPROVED, delta, bound, f"improved {abs(delta):.1f} % over the baseline ({figs})"
-    return UNCHANGED, delta, bound, f"within ±{tolerance_pct:g} % of the baseline ({figs})"
+        return IMPROVED, delta, bound, f"improved {abs(delta):.1f} % over the baseline{extra}"
+    return (
+        UNCHANGED,
+        delta,
+        bound,
+        f"within ±{tolerance_pct:g} % of the baseline ({delta:+.1f} %){extra}",
+    )
 
 
 def compare_pair(
