@@ -151,16 +151,20 @@ class DeviceLock:
 
         folder = lock_dir()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                # every user's sessions share it (a sticky, world-writable directory)
+                with contextlib.suppress(OSError):
+                    folder.chmod(0o1777)
         except OSError as exc:
             raise BackendError(f"cannot create the device lock directory {folder}: {exc}") from exc
         self._locks = []
         start = time.perf_counter()
         for key in self.keys:
-            lock = FileLock(str(folder / f"{key}.lock"))
+            lock = FileLock(str(folder / f"{key}.lock"), mode=0o666)
             try:
                 lock.acquire(timeout=0)
-            except Timeout:
+            except Timeout:  # a TimeoutError, so an OSError: caught first
                 holder = _read_owner(folder / f"{key}.owner")
                 self.waited_for = [*(self.waited_for or []), f"{key} ({holder})"]
                 say(
@@ -168,6 +172,11 @@ class DeviceLock:
                     "measurements on one device set run one at a time"
                 )
                 lock.acquire()
+            except OSError as exc:
+                raise BackendError(
+                    f"cannot take the device lock {folder / key}.lock: {exc}; set "
+                    f"{LOCK_DIR_ENV} to a directory every session on this host can write"
+                ) from exc
             self._locks.append(lock)
             with contextlib.suppress(OSError):
                 (folder / f"{key}.owner").write_text(self.owner, encoding="utf-8")

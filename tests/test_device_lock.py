@@ -183,3 +183,15 @@ def test_waiting_is_said_and_recorded(
     (item,) = load_results(pytester.path)["items"]
     assert item["device_lock"]["waited_for"] and item["device_lock"]["wait_s"] > 0
     assert time.time() >= item["device_lock"]["held_until"]
+
+
+def test_an_unusable_lock_directory_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_mlperf.errors import BackendError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv(LOCK_DIR_ENV, str(blocker / "locks"))
+    with pytest.raises(BackendError, match="cannot create the device lock directory"):
+        DeviceLock(["cpu-0"], "me").acquire(lambda _line: None)
