@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
-from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
+from pytest_mlperf.baseline import (
+    Comparison,
+    compare_to_baseline,
+    pinned_targets,
+    with_baseline,
+)
 from pytest_mlperf.catalog import RUN_MODES, Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, BackendSkip, MlperfError
 from pytest_mlperf.items import RunFailed
-from pytest_mlperf.placement import Placement
+from pytest_mlperf.placement import (
+    DeviceLock,
+    Placement,
+    device_keys,
+    load_snapshot,
+    machine_load,
+)
 from pytest_mlperf.provenance import digest, find_reusable, provenance
 from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
 from pytest_mlperf.results.record import MlperfResult, build_record
@@ -104,23 +117,31 @@ class ItemRunner:
             comparison: Comparison | None = None
             accuracy: dict[str, Any] | None = None
             threshold_text: str | None = None
+            pinned = self._pinned_targets(spec, run_fast)
+            if pinned is not None:
+                request = replace(request, overrides={**pinned[0], **request.overrides})
+            repeat: dict[str, Any] | None = None
+            measured: dict[str, Any] = {}
             if spec.mode in RUN_MODES:
                 prov, outcome = self._provenance(request, backend.describe())
                 if outcome is None:
-                    outcome = backend.run(request, self.progress)
-                parsed = parse_dir(outcome.log_dir)
+                    with self._device_lock(backend, nodeid, measured):
+                        outcome, parsed, repeat = self._measure(backend, request, measured)
+                else:
+                    parsed = parse_dir(outcome.log_dir)
                 if outcome.compare is not None:
                     parsed.warnings.extend(outcome.compare(parsed))
                 verdict, threshold_text, comparison, accuracy = self._judge(
-                    spec, request, backend, outcome, parsed, run_fast, threshold_override
+                    spec, request, backend, outcome, parsed, run_fast, threshold_override, repeat
                 )
             else:  # a compliance test (TEST01): its own runs, verified together
                 from pytest_mlperf.compliance import run_compliance
 
                 prov, _ = self._provenance(request, backend.describe(), reuse=False)
-                outcome, parsed, verdict, compliance = run_compliance(
-                    backend, request, self._earlier(spec, run_fast), self.progress
-                )
+                with self._device_lock(backend, nodeid, measured):
+                    outcome, parsed, verdict, compliance = run_compliance(
+                        backend, request, self._earlier(spec, run_fast), self.progress
+                    )
             prov["settings_sha256"] = digest(outcome.settings)
             submission: dict[str, Any] | None = None
             if self.run_config.submission_checks != "off":
@@ -161,6 +182,9 @@ class ItemRunner:
                     "provenance": prov,
                     "submission": submission,
                     "compliance": compliance,
+                    "repeat": repeat,
+                    "targets_source": pinned[1] if pinned else None,
+                    **measured,
                 },
             )
             validate(record, "result", f"result record of {nodeid}")
@@ -197,6 +221,7 @@ class ItemRunner:
         parsed: ParsedLog,
         run_fast: bool,
         threshold_override: Threshold | None,
+        repeat: Mapping[str, Any] | None = None,
     ) -> tuple[Verdict, str | None, Comparison | None, dict[str, Any] | None]:
         """A performance or accuracy item's verdict, threshold text, baseline and accuracy."""
         threshold = None
@@ -209,7 +234,7 @@ class ItemRunner:
             )
             verdict = judge_performance(parsed, run_fast, threshold)
             threshold_text = threshold.describe() if threshold else None
-            comparison = self._compare_baseline(spec, parsed, run_fast)
+            comparison = self._compare_baseline(spec, parsed, run_fast, outcome, repeat)
             if comparison is not None:
                 verdict = with_baseline(verdict, comparison)
         else:
@@ -276,12 +301,23 @@ class ItemRunner:
         )
         return prov, outcome
 
-    def _compare_baseline(self, spec: ItemSpec, parsed: ParsedLog, fast: bool) -> Comparison | None:
+    def _compare_baseline(
+        self,
+        spec: ItemSpec,
+        parsed: ParsedLog,
+        fast: bool,
+        outcome: RunOutcome | None = None,
+        repeat: Mapping[str, Any] | None = None,
+    ) -> Comparison | None:
         """The item's metric against ``--mlperf-baseline`` (performance items only)."""
         baseline = self.run_config.baseline
         if baseline is None:
             return None
         current = {
+            "result_validity": parsed.result_validity,
+            "loadgen": parsed.loadgen,
+            "settings": outcome.settings if outcome else {},
+            "repeat": repeat,
             "benchmark": spec.variant.name,
             "scenario": spec.scenario,
             "mode": spec.mode,
@@ -319,6 +355,111 @@ class ItemRunner:
             self.records.append(record)
             with contextlib.suppress(MlperfError):
                 self.write_index(finished=False)
+
+    # -- measuring: one device set at a time, machine load, repeats -------------------------
+    @contextlib.contextmanager
+    def _device_lock(
+        self, backend: Backend, nodeid: str, measured: dict[str, Any]
+    ) -> Iterator[None]:
+        """Hold the host-wide locks of the devices this run uses (see ``placement``)."""
+        import os
+
+        lock = DeviceLock(
+            device_keys(backend, self.placement),
+            f"pid {os.getpid()}, worker {self.placement.worker}, {nodeid}",
+        )
+        shared = self.placement.count > 1 and self.placement.split == "none"
+        if shared and not getattr(self, "_said_serialised", False):
+            self._said_serialised = True
+            self.progress(
+                f"{self.placement.count} xdist workers share {', '.join(lock.keys)} "
+                "(no --mlperf-split): their measurements take turns under a host-wide "
+                "device lock"
+            )
+        lock.acquire(self.progress)
+        try:
+            yield
+        finally:
+            lock.release()
+            measured["device_lock"] = lock.to_dict()
+
+    def _measure(
+        self, backend: Backend, request: RunRequest, measured: dict[str, Any]
+    ) -> tuple[RunOutcome, ParsedLog, dict[str, Any] | None]:
+        """``--mlperf-repeat`` LoadGen runs (performance; one otherwise), machine load around
+        each; returns the judged run (the median) and the repeat summary (None for one run)."""
+        count = self.run_config.repeat if request.mode == "performance" else 1
+        runs: list[tuple[RunOutcome, ParsedLog, dict[str, Any]]] = []
+        for index in range(count):
+            req = request
+            if count > 1:
+                outdir = request.outdir / f"repeat-{index + 1}"
+                outdir.mkdir(parents=True, exist_ok=True)
+                req = replace(request, outdir=outdir)
+                self.progress(
+                    f"{request.variant.name} {request.scenario}: run {index + 1} of {count}"
+                )
+            before = load_snapshot()
+            outcome = backend.run(req, self.progress)
+            load = machine_load(before, load_snapshot())
+            parsed = parse_dir(outcome.log_dir)
+            if load["warning"]:
+                parsed.warnings.append(load["warning"])
+                self.progress(f"{request.variant.name} {request.scenario}: {load['warning']}")
+            runs.append((outcome, parsed, load))
+        if count == 1:
+            measured["machine_load"] = runs[0][2]
+            return runs[0][0], runs[0][1], None
+        summary, judged = repeat_summary([(p, o.log_dir) for o, p, _ in runs])
+        outcome, parsed, _ = runs[judged]
+        summary["runs"] = [
+            {**run, "machine_load": load}
+            for run, (_, _, load) in zip(summary["runs"], runs, strict=True)
+        ]
+        busy = [i + 1 for i, (_, _, load) in enumerate(runs) if load["busy"]]
+        measured["machine_load"] = {
+            "busy": bool(busy),
+            "busy_runs": busy,
+            "warning": f"runs {', '.join(map(str, busy))} of {count} ran on a busy machine"
+            if busy
+            else None,
+        }
+        for i, (_, other, _) in enumerate(runs):
+            if i != judged and other.result_validity != parsed.result_validity:
+                parsed.warnings.append(
+                    f"run {i + 1} of {count} was {other.result_validity} "
+                    f"({', '.join(r.code for r in other.invalid_reasons) or 'no reason logged'})"
+                )
+        outcome.run_seconds = sum(o.run_seconds for o, _, _ in runs)
+        return outcome, parsed, summary
+
+    def _pinned_targets(self, spec: ItemSpec, fast: bool) -> tuple[dict[str, float], str] | None:
+        """Targets pinned by ``--mlperf-targets`` (first) or the baseline's same item."""
+        rc = self.run_config
+        if spec.mode != "performance":
+            return None
+        if rc.targets:
+            entry = rc.targets.get(spec.variant.name) or rc.targets.get(spec.variant.family)
+            values = dict((entry or {}).get(spec.scenario) or {})
+            if values:
+                return {
+                    k: float(v) for k, v in values.items()
+                }, f"--mlperf-targets {rc.targets_file}"
+        if rc.baseline is not None:
+            found = pinned_targets(
+                rc.baseline,
+                {
+                    "benchmark": spec.variant.name,
+                    "scenario": spec.scenario,
+                    "mode": spec.mode,
+                    "config_ver": spec.config_ver,
+                    "system": self.system,
+                    "fast": fast,
+                },
+            )
+            if found:
+                return found, f"--mlperf-baseline {rc.baseline.path}"
+        return None
 
     def error_result(self, spec: ItemSpec, nodeid: str, exc: Exception) -> MlperfResult:
         """A result record for an item that failed before it could run."""
@@ -365,3 +506,46 @@ class ItemRunner:
             with contextlib.suppress(MlperfError):
                 atomic_write_json(log_dir / "result.json", record)
         return record
+
+
+def repeat_summary(
+    runs: list[tuple[ParsedLog, Path]],
+) -> tuple[dict[str, Any], int]:
+    """Median, min, max and relative spread of the runs' metric; the index of the judged run.
+
+    The judged run is the median one; with an even count, the worse of the two middle ones
+    (a gate errs towards failing). A run without a metric value counts as the worst.
+    """
+    higher_better = next((p.unit for p, _ in runs if p.unit), "samples/s") == "samples/s"
+
+    def goodness(i: int) -> float:
+        value = runs[i][0].metric_value
+        if value is None:
+            return float("-inf")
+        return value if higher_better else -value
+
+    order = sorted(range(len(runs)), key=goodness, reverse=True)
+    judged = order[len(runs) // 2]
+    values = [p.metric_value for p, _ in runs if p.metric_value is not None]
+    median = statistics.median(values) if values else None
+    spread = (max(values) - min(values)) / median * 100.0 if values and median else None
+    summary: dict[str, Any] = {
+        "count": len(runs),
+        "values": [p.metric_value for p, _ in runs],
+        "median": median,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "spread_pct": None if spread is None else round(spread, 3),
+        "unit": runs[judged][0].unit,
+        "judged_run": judged + 1,
+        "runs": [
+            {
+                "log_dir": str(d),
+                "value": p.metric_value,
+                "validity": p.result_validity,
+                "p99_latency_ns": p.loadgen.get("result_99.00_percentile_latency_ns"),
+            }
+            for p, d in runs
+        ],
+    }
+    return summary, judged

@@ -99,7 +99,38 @@ def summary_html(
         f'<h3>Run settings</h3><table class="mlperf" id="mlperf-settings">{settings_rows}</table>'
         f'<h3>Items</h3><table class="mlperf" id="mlperf-summary">'
         f"<tr>{_cells(SUMMARY_COLUMNS, 'th')}</tr>{rows}</table>"
+        f"{_repeats_html(records)}"
         f'<h3>Host</h3><table class="mlperf" id="mlperf-host">{host_table}</table></div>'
+    )
+
+
+def _repeats_html(records: Sequence[Mapping[str, Any]]) -> str:
+    """``--mlperf-repeat``: each repeated item's runs, median, min, max and spread."""
+    rows = []
+    for r in records:
+        rep = r.get("repeat")
+        if not rep or rep.get("min") is None:
+            continue
+        ns = rep.get("unit") == "ns"
+        scale, unit = (1e6, "ms") if ns else (1.0, rep.get("unit") or "")
+        rows.append(
+            (
+                f"{r['benchmark']} {r['scenario']} {r['mode']}",
+                str(rep["count"]),
+                f"{rep['median'] / scale:.3f} {unit}",
+                f"{rep['min'] / scale:.3f}",
+                f"{rep['max'] / scale:.3f}",
+                f"{rep['spread_pct']:.1f} %",
+                f"run {rep['judged_run']}",
+            )
+        )
+    if not rows:
+        return ""
+    head = ("item", "runs", "median", "min", "max", "spread", "judged")
+    body = "".join(f"<tr>{_cells(row)}</tr>" for row in rows)
+    return (
+        f'<h3>Repeats</h3><table class="mlperf" id="mlperf-repeats">'
+        f"<tr>{_cells(head, 'th')}</tr>{body}</table>"
     )
 
 

@@ -28,6 +28,11 @@ def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, object]]:
         for key in ("baseline_value", "delta_pct", "tolerance_pct"):
             if baseline[key] is not None:
                 props.append((f"{prefix}.{key}", baseline[key]))
+    repeat = record.get("repeat")
+    if repeat:
+        for key in ("count", "median", "min", "max", "spread_pct"):
+            if repeat.get(key) is not None:
+                props.append((f"{prefix}.repeat_{key}", repeat[key]))
     accuracy = record.get("accuracy")
     if accuracy:
         props.append((f"{prefix}.accuracy_pass", accuracy["accuracy_pass"]))

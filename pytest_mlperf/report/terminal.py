@@ -80,17 +80,38 @@ def baseline_cells(record: Mapping[str, Any]) -> list[str]:
         shown = f"{base / 1e6:.3f}" if b["unit"] == "ns" else f"{base:.2f}"
     if b["status"] == "skipped" or b["delta_pct"] is None:
         return [shown, "skipped"]
+    if b["status"] == "inconclusive":
+        return [shown, f"{b['delta_pct']:+.1f} % inconclusive"]
     word = "REGRESSED" if b["status"] == "regressed" else b["status"]
     return [shown, f"{b['delta_pct']:+.1f} % {word}"]
 
 
+def repeat_cells(record: Mapping[str, Any]) -> list[str]:
+    """``--mlperf-repeat``: the runs and their range, e.g. ``3``, ``250.10-262.00 (4.7 %)``."""
+    r = record.get("repeat")
+    if not r or r.get("min") is None:
+        return ["-", "-"]
+    ns = r.get("unit") == "ns"
+
+    def fmt(v: float) -> str:
+        return f"{v / 1e6:.3f}" if ns else f"{v:.2f}"
+
+    spread = r.get("spread_pct")
+    return [str(r["count"]), f"{fmt(r['min'])}-{fmt(r['max'])} ({spread:.1f} %)"]
+
+
 def summary_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The end-of-session table: one row per item (with baseline columns when compared)."""
+    """The end-of-session table: one row per item (with baseline columns when compared,
+    and runs/range columns with ``--mlperf-repeat``; the value is then the median run's)."""
     rows = [summary_row(r) for r in records]
+    header: tuple[str, ...] = COLUMNS
     if any(r.get("baseline") for r in records):
         rows = [[*row, *baseline_cells(r)] for row, r in zip(rows, records, strict=True)]
-        return text_table((*COLUMNS, "baseline", "change"), rows)
-    return text_table(COLUMNS, rows)
+        header = (*header, "baseline", "change")
+    if any(r.get("repeat") for r in records):
+        rows = [[*row, *repeat_cells(r)] for row, r in zip(rows, records, strict=True)]
+        header = (*header, "runs", "range (spread)")
+    return text_table(header, rows)
 
 
 ACCURACY_COLUMNS = ("accuracy", "value", "threshold", "FP32 reference", "ratio", "pass")

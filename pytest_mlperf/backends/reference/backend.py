@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,13 @@ SYSTEM_NAME = "reference-cpu"
 _DATA_SEED_OFFSET = 7
 _CALIBRATION_SEED_OFFSET = 13
 FP32, INT8 = "fp32", "int8"
+#: the LoadGen target calibration sets per scenario; pinned (overrides) it is not calibrated
+_TARGET_KEYS = {
+    "Offline": "expected_qps",
+    "Server": "target_qps",
+    "SingleStream": "expected_latency_ns",
+    "MultiStream": "expected_latency_ns",
+}
 
 
 class ReferenceBackend:
@@ -84,15 +92,18 @@ class ReferenceBackend:
         probe_cpu(record)
         return record
 
-    def prepare(self, plan: Sequence[tuple[Benchmark, str]], progress: Progress) -> None:
-        """Build/load each model once and calibrate each scenario once.
+    def lock_devices(self) -> list[str]:
+        """The CPUs a run occupies (its split set, or every CPU of this process)."""
+        return [f"cpu-{c}" for c in (self.cpus or sorted(os.sched_getaffinity(0)))]
 
-        The plan does not say which config_ver will run, so this prepares the precision of
-        the benchmark's first config_ver (``default``: INT8); an item of another precision
-        calibrates in its own run.
+    def prepare(self, plan: Sequence[tuple[Benchmark, str]], progress: Progress) -> None:
+        """Build/load each model once (the precision of the benchmark's first config_ver).
+
+        Calibration and the Server search are measurements: they run with the item's first
+        run, under its device lock, never here beside another worker's measurement.
         """
-        for bench, scenario in plan:
-            self._calibrated(bench, scenario, progress, None)
+        for bench, _scenario in plan:
+            self._engine(bench, progress)
 
     def _model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:
         """The model file for ``precision``; one process builds, concurrent ones wait and reuse."""
@@ -250,18 +261,85 @@ class ReferenceBackend:
             from pytest_mlperf.backends.reference.calibrate import calibrate
 
             ref = _reference(bench)
+            engine = self._engine(bench, progress, precision)
+            search = None
+            if scenario == "Server":
+                search = self._server_search(bench, engine, progress)
             result = calibrate(
-                self._engine(bench, progress, precision),
+                engine,
                 scenario,
                 int(ref["batch_size"][scenario]),
                 float(ref.get("server_load_factor", 0.5)),
+                search,
             )
+            how = "calibrated"
+            if "search" in result:
+                found = result["search"]
+                how = (
+                    f"searched ({len(found['probes'])} probes in {found['seconds']:.1f} s"
+                    f"{'' if found['found'] else ', NONE met the latency margin'})"
+                )
             progress(
-                f"{bench.name} {scenario}: calibrated {result['targets']} "
+                f"{bench.name} {scenario}: {how} {result['targets']} "
                 f"from {result['measured']} ({precision})"
             )
             self._calibration[key] = result
         return self._calibration[key]
+
+    def _server_search(
+        self, bench: Benchmark, engine: Any, progress: Progress
+    ) -> Callable[[float], dict[str, Any]] | None:
+        """The Server target search over short LoadGen probes (None: turned off)."""
+        from pytest_mlperf.backends.reference.calibrate import (
+            SearchSettings,
+            judge_probe,
+            search_server_target,
+        )
+        from pytest_mlperf.backends.reference.sut import make_settings, run_loadgen
+        from pytest_mlperf.results.loadgen import parse_dir
+
+        ref = _reference(bench)
+        settings = SearchSettings.from_data(ref.get("server_search"))
+        bound = bench.latency_bound_ms("Server")
+        if settings.probes == 0 or bound is None:
+            return None
+        bound_ns = bound * 1e6
+        batch = int(ref["batch_size"]["Server"])
+
+        def probe(qps: float) -> Any:
+            values: dict[str, float] = {
+                "target_qps": qps,
+                "latency_bound_ns": bound_ns,
+                "performance_sample_count": engine.samples.count,
+                "min_duration_ms": settings.probe_ms,
+                # at most the queries the probe's duration issues at this rate (a low rate
+                # must not stretch a probe); LoadGen's max duration would log an error
+                "min_query_count": max(
+                    8, min(settings.probe_queries, int(qps * settings.probe_ms / 1000))
+                ),
+            }
+            ts, _ = make_settings(bench.mlperf_conf_model, "Server", "performance", values)
+            with tempfile.TemporaryDirectory(prefix="mlperf-probe-") as tmp:
+                run_loadgen(engine, ts, Path(tmp), "Server", batch, engine.samples.count)
+                parsed = parse_dir(Path(tmp))
+            p99 = parsed.loadgen.get("result_99.00_percentile_latency_ns")
+            done = parsed.loadgen.get("result_completed_samples_per_sec")
+            outcome = judge_probe(
+                qps,
+                float(p99) if isinstance(p99, (int, float)) else None,
+                float(done) if isinstance(done, (int, float)) else None,
+                bound_ns,
+                settings.latency_margin,
+                len(parsed.errors),
+            )
+            progress(
+                f"{bench.name} Server: probe at {qps:.1f}/s: "
+                f"{'pass' if outcome.passed else 'fail'} ({outcome.why})"
+            )
+            return outcome
+
+        load = float(ref.get("server_load_factor", 0.5))
+        return lambda ceiling: search_server_target(probe, ceiling, settings, load)
 
     def run(self, request: RunRequest, progress: Progress) -> RunOutcome:
         """Run LoadGen for one item; its logs land in ``request.outdir``."""
@@ -276,7 +354,8 @@ class ReferenceBackend:
             calibration = self._calibration.get((bench.name, precision, scenario))
         else:
             engine = self._engine(bench, progress, precision)
-            calibration = self._calibrated(bench, scenario, progress, precision)
+            pinned = _TARGET_KEYS[scenario] in request.overrides
+            calibration = None if pinned else self._calibrated(bench, scenario, progress, precision)
         values = _data_targets(ref["targets"][scenario])
         if calibration is not None:
             values.update(calibration["targets"])
