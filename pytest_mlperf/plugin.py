@@ -10,7 +10,14 @@ import pytest
 from pytest_mlperf.catalog import RUN_MODES, SCENARIOS, Catalog, default_dirs, load_catalog
 from pytest_mlperf.config import OPTIONS, OptionSpec, RunConfig, parse_run_config
 from pytest_mlperf.errors import ConfigError, DataError
-from pytest_mlperf.thresholds import ThresholdTable, shipped_threshold_files
+from pytest_mlperf.thresholds import (
+    Threshold,
+    ThresholdTable,
+    check_baseline,
+    check_thresholds,
+    load_thresholds,
+    shipped_threshold_files,
+)
 
 if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend
@@ -18,7 +25,11 @@ if TYPE_CHECKING:
 
 RUN_CONFIG_KEY: pytest.StashKey[tuple[RunConfig, Catalog, ThresholdTable]] = pytest.StashKey()
 SESSION_KEY: pytest.StashKey[MlperfSession] = pytest.StashKey()
+#: The entries of the user's --mlperf-thresholds file (checked against the run's system).
+USER_THRESHOLDS_KEY: pytest.StashKey[list[Threshold]] = pytest.StashKey()
 BUILTIN_BACKENDS = ("reference", "nvidia")
+#: Systems known before a backend is made (a plugin backend's: once it is prepared).
+STATIC_SYSTEMS = {"reference": "reference-cpu"}
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -87,10 +98,16 @@ def _load(config: pytest.Config) -> tuple[RunConfig, Catalog, ThresholdTable]:
         dict.fromkeys(n for group in config.hook.pytest_mlperf_backend_names() for n in group)
     )
     run_config = parse_run_config(_raw_getter(config), catalog, names, config.rootpath)
-    files = shipped_threshold_files()
+    levels = [load_thresholds(path) for path in shipped_threshold_files()]
+    user: list[Threshold] = []
     if run_config.thresholds_file is not None:
-        files.append(run_config.thresholds_file)
-    thresholds = ThresholdTable.load(files)
+        user = load_thresholds(run_config.thresholds_file)
+        check_thresholds(user, catalog, run_config.system)  # the system again in configure
+        levels.append(user)
+    if run_config.baseline is not None:
+        check_baseline(run_config.baseline, catalog, "--mlperf-baseline")
+    thresholds = ThresholdTable(levels)
+    config.stash[USER_THRESHOLDS_KEY] = user
     config.stash[RUN_CONFIG_KEY] = (run_config, catalog, thresholds)
     return config.stash[RUN_CONFIG_KEY]
 
@@ -180,6 +197,11 @@ def pytest_configure(config: pytest.Config) -> None:
     backend_name = run_config.backend
     if backend_name == "auto":
         backend_name = config.hook.pytest_mlperf_auto_backend(config=config) or "reference"
+    system = run_config.system or STATIC_SYSTEMS.get(backend_name)
+    try:
+        check_thresholds(config.stash[USER_THRESHOLDS_KEY], catalog, system)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     session = MlperfSession(config, run_config, catalog, thresholds, backend_name)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "mlperf-session")

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
 from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
 from pytest_mlperf.catalog import RUN_MODES, Catalog
@@ -22,9 +24,6 @@ from pytest_mlperf.results.store import RunStore, atomic_write_json, free_space_
 from pytest_mlperf.schemas import validate
 from pytest_mlperf.thresholds import Threshold, ThresholdTable
 from pytest_mlperf.verdict import Check, Verdict, judge_performance
-
-if TYPE_CHECKING:
-    import pytest
 
 
 class ItemRunner:
@@ -165,6 +164,8 @@ class ItemRunner:
             if spec.mode in RUN_MODES:  # a compliance test may reuse it
                 key = (spec.variant.name, spec.scenario, spec.mode, spec.config_ver, run_fast)
                 self._finished[key] = outcome.log_dir
+        except pytest.exit.Exception:  # a usage error found once the backend is known
+            raise
         except Exception as exc:
             cause: Exception = exc
             full = free_space_problem(log_dir) if log_dir is not None else None

@@ -198,11 +198,23 @@ class MlperfSession(ItemRunner):
                     return self._logged_work
 
                 shared.run(self.placement.worker, prepare, getattr(backend, "serial_prepare", True))
+                self._check_system(backend.system_name())
             except MlperfError as exc:
                 self._backend_error = f"backend {self.backend_name!r} could not be prepared: {exc}"
                 raise BackendError(self._backend_error) from exc
             self._backend = backend
         return self._backend
+
+    def _check_system(self, system: str) -> None:
+        """A --mlperf-thresholds file for another system is a usage error (exit 4), now that
+        the backend has named this run's system (``reference`` is checked at configure)."""
+        from pytest_mlperf.plugin import USER_THRESHOLDS_KEY
+        from pytest_mlperf.thresholds import check_thresholds
+
+        try:
+            check_thresholds(self.config.stash.get(USER_THRESHOLDS_KEY, []), self.catalog, system)
+        except ConfigError as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
 
     @property
     def system(self) -> str:
