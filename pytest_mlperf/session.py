@@ -94,7 +94,9 @@ class MlperfSession(ItemRunner):
         self._validate_markers(items)
         if not self.run_config.enabled:
             return
-        specs = self.run_config.items()
+        from pytest_mlperf.plugin import SPECS_KEY
+
+        specs = self.config.stash.get(SPECS_KEY, None) or self.run_config.items()
         collector = MlperfCollector.from_parent(
             session, name="mlperf", nodeid="mlperf", runner=self, specs=specs
         )
@@ -209,10 +211,11 @@ class MlperfSession(ItemRunner):
         """A --mlperf-thresholds file for another system is a usage error (exit 4), now that
         the backend has named this run's system (``reference`` is checked at configure)."""
         from pytest_mlperf.plugin import USER_THRESHOLDS_KEY
-        from pytest_mlperf.thresholds import check_thresholds
+        from pytest_mlperf.thresholds import Threshold, check_thresholds
 
+        user: list[Threshold] = self.config.stash.get(USER_THRESHOLDS_KEY, [])
         try:
-            check_thresholds(self.config.stash.get(USER_THRESHOLDS_KEY, []), self.catalog, system)
+            check_thresholds(user, self.catalog, system)
         except ConfigError as exc:
             pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
 

@@ -4,7 +4,6 @@ rule, node ids and --lf, dashboard-ready JUnit/JSON, wording, host facts, progre
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,5 +154,122 @@ def test_a_full_name_threshold_gates(run_mlperf: RunMlperf, pytester: pytest.Pyt
     result.assert_outcomes(failed=1)
 
 
-def _unused(path: Path) -> None:  # pragma: no cover - keeps Path imported for later tests
-    del path
+# -- 10. modifiers configure; a selection (or no test path at all) generates items -----------
+MINE = """
+def test_mine(mlperf_run):
+    result = mlperf_run("tiny", "Offline")
+    assert result.record["fast"] is True
+"""
+
+
+def test_a_modifier_with_a_test_path_generates_nothing(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(test_mine=MINE)
+    result = run_mlperf("test_mine.py", "--mlperf-fast", "--mlperf-backend=reference")
+    result.assert_outcomes(passed=1)
+    assert "mlperf::" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "generated"),
+    [
+        (["--mlperf-fast", "--collect-only", "-q"], True),  # no test path at all
+        (["--mlperf-config-ver=default", "--collect-only", "-q"], True),
+        (["test_mine.py", "--mlperf-fast", "--collect-only", "-q"], False),
+        (["test_mine.py", "--mlperf-backend=reference", "--collect-only", "-q"], False),
+        (["test_mine.py", "--mlperf-benchmarks=tiny", "--collect-only", "-q"], True),
+        (["test_mine.py", "--mlperf-scenarios=Offline", "--collect-only", "-q"], True),
+        (["test_mine.py", "--mlperf-mode=accuracy", "--collect-only", "-q"], True),
+    ],
+)
+def test_items_are_generated_only_for_a_selection(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester, args: list[str], generated: bool
+) -> None:
+    pytester.makepyfile(test_mine=MINE)
+    out = run_mlperf(*args).stdout.str()
+    assert ("mlperf::tiny-99[" in out) is generated, out
+
+
+def test_an_ini_modifier_alone_generates_nothing(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    pytester.makeini("[pytest]\nmlperf_fast = true\nmlperf_backend = reference\n")
+    pytester.makepyfile(test_mine=MINE)
+    result = run_mlperf("--collect-only", "-q")
+    assert "mlperf::" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["test_mine.py::test_mine", "1 test collected*"])
+
+
+# -- 4. node ids pass back; --lf reruns the failed item --------------------------------------
+def test_a_printed_node_id_can_be_passed_back(run_mlperf: RunMlperf) -> None:
+    result = run_mlperf("mlperf::tiny-99[SingleStream-performance]", "--mlperf-fast", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["mlperf::tiny-99[[]SingleStream-performance[]] PASSED*"])
+    # a variant outside the default selection, and the whole collector
+    listed = run_mlperf("mlperf::tiny-99.9", "mlperf::tiny-99[Offline-accuracy]", "--co", "-q")
+    listed.stdout.fnmatch_lines(
+        [
+            "mlperf::tiny-99.9[[]Offline-performance[]]",
+            "mlperf::tiny-99.9[[]MultiStream-performance[]]",
+            "mlperf::tiny-99[[]Offline-accuracy[]]",
+            "5 tests collected*",
+        ]
+    )
+    everything = run_mlperf("mlperf", "--mlperf-benchmarks=tiny", "--co", "-q")
+    everything.stdout.fnmatch_lines(["4 tests collected*"])
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "expected"),
+    [
+        (
+            "mlperf::tiny[Offline-performance]",
+            "*unknown benchmark 'tiny' (a node id names the variant); valid: *tiny-99, tiny-99.9",
+        ),
+        (
+            "mlperf::tiny-99[Batch-performance]",
+            "*tiny-99 does not define 'Batch'; valid for it: Offline, Server, SingleStream, MultiStream",
+        ),
+        (
+            "mlperf::tiny-99[Offline-perf]",
+            "*unknown mode 'perf'; valid: performance, accuracy, TEST01",
+        ),
+    ],
+)
+def test_a_bad_node_id_is_a_usage_error(run_mlperf: RunMlperf, nodeid: str, expected: str) -> None:
+    result = run_mlperf(nodeid, "--co")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    prefix, rest = expected[1:].split("*") if "; valid: *" in expected else (expected[1:], "")
+    assert f"ERROR: {nodeid}: {prefix}" in result.stderr.str()
+    assert rest in result.stderr.str()
+
+
+def test_last_failed_beside_hand_written_tests(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    """--lf in a project with its own (failing) tests: only the failures run again."""
+    pytester.makepyfile(
+        test_own="def test_own_fails():\n    assert False\n\ndef test_own_ok():\n    pass\n"
+    )
+    _thresholds(
+        pytester, {"benchmark": "tiny-99", "scenario": "SingleStream", "max_latency_ms": 1e-6}
+    )
+    args = (
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline,SingleStream",
+        "--mlperf-fast",
+        "--mlperf-thresholds=limits.json",
+        "-p",
+        "cacheprovider",
+    )
+    first = run_mlperf(*args)
+    first.assert_outcomes(passed=2, failed=2)
+    again = run_mlperf(*args, "--lf", "-v")
+    again.assert_outcomes(failed=2, deselected=1)  # test_own.py's passing test: not collected
+    out = again.stdout.str()
+    assert "run-last-failure: rerun previous 2 failures" in out
+    assert "tiny-99[SingleStream-performance] FAILED" in out
+    assert "tiny-99[Offline-performance] PASSED" not in out
+    by_id = run_mlperf("mlperf::tiny-99[SingleStream-performance]", *args[2:], "--lf", "-v")
+    by_id.assert_outcomes(failed=1)
