@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_mlperf import progress
 from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
 from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
 from pytest_mlperf.catalog import RUN_MODES, Catalog
@@ -54,6 +55,13 @@ class ItemRunner:
         def progress(self, line: str) -> None:
             """A progress line for the terminal."""
 
+        def emit_progress(self, line: str, redraw: bool) -> None:
+            """A progress line; ``redraw``: replace the previous one (a terminal)."""
+
+        @property
+        def tty(self) -> bool:
+            """Whether the terminal is a TTY (progress is redrawn there)."""
+
         def write_index(self, finished: bool) -> None:
             """Write results.json."""
 
@@ -74,6 +82,19 @@ class ItemRunner:
         run_fast = self.run_config.fast if fast is None else fast
         started = time.perf_counter()
         log_dir: Path | None = None
+
+        def hard_exit() -> None:  # a second Ctrl-C: record the item, write results.json
+            self._record_interrupted(spec, nodeid, log_dir, started, run_fast, finished=True)
+
+        progress.start_item(
+            progress.ItemProgress(
+                label=f"{spec.variant.name} {spec.scenario} {spec.mode}",
+                emit=self.emit_progress,
+                tty=self.tty,
+                eta_after=self._eta_after,
+                on_hard_exit=hard_exit,
+            )
+        )
         try:
             backend = self.backend()
             config_vers = backend.supported_config_vers()
@@ -101,6 +122,7 @@ class ItemRunner:
             comparison: Comparison | None = None
             accuracy: dict[str, Any] | None = None
             threshold_text: str | None = None
+            bound: dict[str, Any] | None = None
             if spec.mode in RUN_MODES:
                 prov, outcome = self._provenance(request, backend.describe())
                 if outcome is None:
@@ -111,6 +133,8 @@ class ItemRunner:
                 verdict, threshold_text, comparison, accuracy = self._judge(
                     spec, request, backend, outcome, parsed, run_fast, threshold_override
                 )
+                if spec.mode == "performance":
+                    bound = self._bound(spec, parsed, threshold_override)
             else:  # a compliance test (TEST01): its own runs, verified together
                 from pytest_mlperf.compliance import run_compliance
 
@@ -151,6 +175,7 @@ class ItemRunner:
                 accuracy=accuracy,
                 extra={
                     "baseline": comparison.to_dict() if comparison else None,
+                    "threshold_bound": bound,
                     "worker": self.placement.worker,
                     "device": outcome.settings.get("device"),
                     "docker_host": self.placement.docker_host,
@@ -174,20 +199,10 @@ class ItemRunner:
             record = self._error_record(spec, nodeid, log_dir, cause, started, run_fast)
             raise RunFailed(MlperfResult(record), cause) from exc
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
-            record = self._error_record(
-                spec,
-                nodeid,
-                log_dir,
-                BackendError("interrupted (Ctrl-C or SIGTERM)"),
-                started,
-                run_fast,
-            )
-            record["verdict"]["outcome"] = "interrupted"
-            if not self.is_worker:  # no report will carry it: write it now
-                self.records.append(record)
-                with contextlib.suppress(MlperfError):
-                    self.write_index(finished=False)
+            self._record_interrupted(spec, nodeid, log_dir, started, run_fast, finished=False)
             raise
+        finally:
+            progress.end_item()
         result = MlperfResult(record)
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
         return result
@@ -234,6 +249,51 @@ class ItemRunner:
                     backend, request, parsed, outcome.log_dir, self.progress
                 )
         return verdict, threshold_text, comparison, accuracy
+
+    def _record_interrupted(
+        self,
+        spec: ItemSpec,
+        nodeid: str,
+        log_dir: Path | None,
+        started: float,
+        run_fast: bool,
+        finished: bool,
+    ) -> None:
+        """Record the running item as interrupted (no figures) and write results.json now:
+        no report will carry it."""
+        record = self._error_record(
+            spec,
+            nodeid,
+            log_dir,
+            BackendError("interrupted (Ctrl-C or SIGTERM)"),
+            started,
+            run_fast,
+        )
+        record["verdict"]["outcome"] = "interrupted"
+        if not self.is_worker:
+            self.records.append(record)
+            with contextlib.suppress(MlperfError):
+                self.write_index(finished=finished)
+
+    def _eta_after(self, expected_s: float) -> float | None:
+        """Seconds the planned items after the running one need: each as long as the
+        finished ones took on average, else as this one's expected length; None: no plan."""
+        plan = getattr(self, "_plan", None)
+        if not plan:
+            return None
+        left = max(0, len(plan) - len(self.records) - 1)
+        times = [float(r["timing"]["item_s"]) for r in self.records if r.get("timing")]
+        each = sum(times) / len(times) if times else expected_s
+        return left * each
+
+    def _bound(
+        self, spec: ItemSpec, parsed: ParsedLog, threshold_override: Threshold | None
+    ) -> dict[str, Any] | None:
+        """The threshold as numbers, with the metric in the bound's unit (results.json)."""
+        threshold = threshold_override or self.thresholds.lookup(
+            self.system, spec.variant.name, spec.scenario, spec.config_ver
+        )
+        return None if threshold is None else threshold.bound_record(parsed.metric_value)
 
     def _earlier(self, spec: ItemSpec, fast: bool) -> dict[str, Path]:
         """Log directories of this process's finished runs of the same item, by mode."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_mlperf import __version__
 from pytest_mlperf.backends.base import Backend
 from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.catalog import Catalog
@@ -150,18 +151,59 @@ class MlperfSession(ItemRunner):
     # -- backend ----------------------------------------------------------------------------
     def progress(self, line: str) -> None:
         """Show a progress line in the terminal, even while output is captured."""
+        self.emit_progress(line, False)
+
+    @property
+    def tty(self) -> bool:
+        """Whether progress goes to a terminal (redrawn) or a log (a line per interval)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        return bool(reporter is not None and reporter.isatty)
+
+    def emit_progress(self, line: str, redraw: bool) -> None:
+        """A ``[mlperf]`` line; ``redraw``: replace the previous one (at a terminal); an
+        empty line ends a redrawn one."""
         if self.is_worker or self.config.get_verbosity() < 0:
             return
-        line = redact(line)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        capman = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
             return
-        if capman is not None:
-            with capman.global_and_fixture_disabled():
-                reporter.write_line(f"[mlperf] {line}")
-        else:
-            reporter.write_line(f"[mlperf] {line}")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        disabled = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+        with disabled:
+            if not line:
+                reporter.write("\n")
+            elif redraw:
+                reporter.rewrite(f"[mlperf] {redact(line)}", erase=True)
+            else:
+                reporter.write_line(f"[mlperf] {redact(line)}")
+            # the item's location and result letter then start a line of their own
+            # (instead of a bare "mlperf " line before the progress lines)
+            if not redraw and not reporter.showlongtestinfo:
+                reporter.currentfspath = None
+
+    def _short_reporter(self, nodeid: str) -> Any:
+        """The terminal reporter when it shows ``mlperf .`` lines for a generated item."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or self.is_worker or not nodeid.startswith("mlperf::"):
+            return None
+        return reporter if reporter.showfspath and not reporter.showlongtestinfo else None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """Generated items: pytest's ``mlperf `` location prefix is written with the result
+        letter, after the item's progress lines (not as a bare line before them)."""
+        reporter = self._short_reporter(nodeid)
+        if reporter is not None:  # a partial line is ended by the next progress line
+            reporter.currentfspath = self.config.rootpath / "mlperf"
+
+    def _location_prefix(self, report: pytest.TestReport) -> None:
+        """``mlperf `` before the result letter when progress lines came in between."""
+        if report.when != "call" and report.passed:
+            return  # no letter for a passed setup or teardown
+        reporter = self._short_reporter(report.nodeid)
+        if reporter is not None and reporter.currentfspath is None:
+            reporter.write("mlperf ")
+            reporter.currentfspath = self.config.rootpath / "mlperf"
 
     def backend(self) -> Backend:
         """The session's backend, made and prepared once; a failure is reported to every item."""
@@ -244,6 +286,19 @@ class MlperfSession(ItemRunner):
             else "per item: the benchmark data's timeouts_s (each item's settings)",
         }
 
+    def run_properties(self) -> dict[str, Any]:
+        """The run's identity for JUnit suite properties (``mlperf/run/<key>``)."""
+        rc = self.run_config
+        return {
+            "run_id": self.store.run_id,
+            "backend": self.backend_name,
+            "system": self.records[-1]["system"] if self.records else rc.system,
+            "fast": rc.fast,
+            "config_ver": rc.config_ver or "per benchmark",
+            "plugin_version": __version__,
+            **{f"total_{k}": v for k, v in totals(self.records).items()},
+        }
+
     # -- reporting --------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -264,8 +319,11 @@ class MlperfSession(ItemRunner):
                 _add_html_extras(item, report, pending)
         return report
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Controller side: collect each record and rewrite results.json at once."""
+        """Controller side: collect each record and rewrite results.json at once (first:
+        the terminal's result letter comes after)."""
+        self._location_prefix(report)
         records = getattr(report, "mlperf_records", None)
         if self.is_worker:
             return
@@ -322,6 +380,8 @@ class MlperfSession(ItemRunner):
             "host": self.host,
             "settings": redact_obj(self.settings_record()),
             "items": self.records,
+            "totals": totals(self.records),
+            "plugin_version": __version__,
             "preparations": redact_obj(read_preparations(self.store.root)),
         }
         atomic_write_json(self.store.index_path, data, mask_secrets=False)
@@ -344,9 +404,9 @@ class MlperfSession(ItemRunner):
             self.write_index(finished=True)
         except MlperfError as exc:
             self.progress(str(exc))
-        from pytest_mlperf.report.junit import add_host_properties
+        from pytest_mlperf.report.junit import add_suite_properties
 
-        add_host_properties(self.config, self.host)
+        add_suite_properties(self.config, self.host, self.run_properties())
         if self.run_config.save_baseline is not None:
             _, self._baseline_message = save_baseline(
                 self.store.index_path, self.records, self.run_config.save_baseline
@@ -379,6 +439,14 @@ class MlperfSession(ItemRunner):
             )
         if self._baseline_message:
             terminalreporter.write_line(self._baseline_message)
+
+
+def totals(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Items by verdict: ``items`` and one count per outcome (passed, failed, error, ...)."""
+    counts = {"items": len(records)}
+    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "interrupted"):
+        counts[outcome] = sum(1 for r in records if r["verdict"]["outcome"] == outcome)
+    return counts
 
 
 def _add_html_extras(

@@ -75,6 +75,25 @@ class Threshold:
             return ">=", self.min_samples_per_second, "samples/s"
         return "<=", float(self.max_latency_ms or 0.0), "ms"
 
+    def bound_record(self, metric_value: float | None) -> dict[str, Any]:
+        """``threshold_bound`` of a record: operator, value and unit, the metric in that unit
+        (latencies: LoadGen's ns as ms), where the bound comes from, and whether it is met."""
+        operator, value, unit = self.bound
+        metric = None
+        if metric_value is not None:
+            metric = round(metric_value / 1e6, 6) if unit == "ms" else metric_value
+        met = None if metric is None else (metric >= value if operator == ">=" else metric <= value)
+        return {
+            "operator": operator,
+            "value": value,
+            "unit": unit,
+            "metric_value": metric,
+            "met": met,
+            "expected": self.expected,
+            "tolerance": self.tolerance,
+            "source": self.source,
+        }
+
     def describe(self) -> str:
         """``>= 50 samples/s``, ``<= 20 ms``, or with a tolerance
         ``>= 64515 samples/s (expected 71683.3 samples/s, tolerance 0.9)``."""

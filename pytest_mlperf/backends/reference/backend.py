@@ -48,6 +48,7 @@ class ReferenceBackend:
         self._eval_engines: dict[tuple[str, str], Any] = {}
         self._evalsets: dict[str, Any] = {}
         self._calibration: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._cpu: dict[str, Any] | None = None
 
     def system_name(self) -> str:
         """Thresholds for this backend are filed under ``reference-cpu``."""
@@ -62,19 +63,39 @@ class ReferenceBackend:
         import mlperf_loadgen
         import onnxruntime
 
-        return {
+        facts = {
             "backend": self.name,
             "system_name": SYSTEM_NAME,
             "hostname": platform.node(),
-            "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
+            **self._cpu_facts(),
             "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__,
             "loadgen": getattr(mlperf_loadgen, "__version__", None) or _dist_version(),
             "threads": self.threads,
             "cpus": self.cpus,
-            "work_done": list(self.work_done),
         }
+        # no empty rows in the reports: unknown facts are left out
+        out = {k: v for k, v in facts.items() if v not in (None, "", [])}
+        out["work_done"] = list(self.work_done)
+        return out
+
+    def _cpu_facts(self) -> dict[str, Any]:
+        """CPU model, cores, threads and memory (lscpu, /proc), probed once per backend."""
+        if self._cpu is None:
+            record = self.host_record()
+            model = record.cpu_model or _cpuinfo_model()
+            cores = None
+            if record.cpu_sockets and record.cpu_cores_per_socket:
+                cores = record.cpu_sockets * record.cpu_cores_per_socket
+            self._cpu = {
+                "cpu": model or platform.processor() or platform.machine(),
+                "cpu_arch": platform.machine(),
+                "cpu_sockets": record.cpu_sockets,
+                "cpu_cores": cores,
+                "cpu_count": os.cpu_count(),
+                "memory_gib": round(record.memory_kib / 1024**2, 1) if record.memory_kib else None,
+            }
+        return dict(self._cpu)
 
     def host_record(self) -> HostRecord:
         """CPU and memory facts (no GPUs are used by this backend)."""
@@ -257,8 +278,8 @@ class ReferenceBackend:
                 float(ref.get("server_load_factor", 0.5)),
             )
             progress(
-                f"{bench.name} {scenario}: calibrated {result['targets']} "
-                f"from {result['measured']} ({precision})"
+                f"{bench.name} {scenario}: calibrated {pairs(result['targets'])} "
+                f"from {pairs(result['measured'])} ({precision})"
             )
             self._calibration[key] = result
         return self._calibration[key]
@@ -291,7 +312,9 @@ class ReferenceBackend:
         values.update(request.overrides)
         settings, applied = make_settings(bench.mlperf_conf_model, scenario, request.mode, values)
         applied["precision"] = precision
-        progress(f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({applied})")
+        progress(
+            f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({pairs(applied)})"
+        )
         # LoadGen reads audit.config from the path it is given, by default from the working
         # directory: only a compliance audit run gets one, any stray file is never read
         audit = request.outdir / "audit.config"
@@ -323,6 +346,13 @@ class ReferenceBackend:
         """Drop the ONNX Runtime sessions."""
         self._engines.clear()
         self._eval_engines.clear()
+
+
+def pairs(values: Mapping[str, Any]) -> str:
+    """``key=value, ...`` for progress lines (never a Python dict)."""
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
 
 
 def precision_for(bench: Benchmark, config_ver: str) -> str:
@@ -357,6 +387,17 @@ def _data_targets(targets: Mapping[str, float]) -> dict[str, float]:
         else:
             values[key] = float(value)
     return values
+
+
+def _cpuinfo_model() -> str | None:
+    """``model name`` from /proc/cpuinfo, where lscpu is missing."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip() or None
+    except OSError:
+        return None
+    return None
 
 
 def _dist_version() -> str | None:

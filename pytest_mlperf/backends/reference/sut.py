@@ -14,6 +14,7 @@ import mlperf_loadgen as lg
 import numpy as np
 from numpy.typing import NDArray
 
+from pytest_mlperf import progress
 from pytest_mlperf.backends.reference.dataset import SampleSet
 from pytest_mlperf.errors import BackendError
 
@@ -88,12 +89,14 @@ class _Sut:
             _fail_queries(ids)
             return
         _complete(ids, rows)
+        progress.samples_done(len(ids))
 
     def issue(self, query_samples: Sequence[Any]) -> None:
         """LoadGen's issue_queries callback."""
         if self._worker is not None:
             for q in query_samples:
                 self._queue.put((q.id, q.index))
+            progress.samples_done(0)  # the worker counts; lines go out from this thread
             return
         ids = [q.id for q in query_samples]
         indices = np.fromiter((q.index for q in query_samples), np.int64, len(ids))
@@ -197,6 +200,7 @@ def run_loadgen(
     # latency-over-time plot); up to ~2 KB per sample, so it stays off for other scenarios
     # and for runs longer than a minute (a full 600 s bert Server run would write ~100 MB).
     log.enable_trace = scenario == "Server" and settings.min_duration_ms <= 60_000
+    progress.loadgen_started(settings.min_duration_ms / 1000, settings.min_query_count)
     start = time.perf_counter()
     # No exception may cross LoadGen's C++ frames: during the run, SIGINT/SIGTERM only set a
     # flag (the SUT then answers at once); the interrupt is raised once LoadGen returns.
@@ -213,19 +217,41 @@ def run_loadgen(
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
     if sut_impl.interrupted.is_set() or isinstance(sut_impl.error, KeyboardInterrupt):
+        discard_interrupted_summary(outdir)
         raise KeyboardInterrupt("interrupted during the LoadGen run")
     if sut_impl.error is not None:
         raise BackendError(f"inference failed during the LoadGen run: {sut_impl.error!r}")
     return elapsed
 
 
+#: What an interrupted run's summary is renamed to: its figures include the answers given
+#: at once after the interrupt, so no parser or report may take them for a result.
+INTERRUPTED_SUMMARY = "mlperf_log_summary.interrupted.txt"
+INTERRUPTED_NOTE = "INTERRUPTED.txt"
+
+
+def discard_interrupted_summary(outdir: Path) -> None:
+    """Rename LoadGen's summary of an interrupted run and leave a note saying why."""
+    summary = outdir / "mlperf_log_summary.txt"
+    if summary.is_file():
+        summary.replace(outdir / INTERRUPTED_SUMMARY)
+    (outdir / INTERRUPTED_NOTE).write_text(
+        "This LoadGen run was interrupted (Ctrl-C or SIGTERM). After the interrupt the SUT "
+        "answered every query at once without computing it, so the run's figures are not a "
+        f"result; its summary is kept as {INTERRUPTED_SUMMARY} for diagnosis only.\n",
+        encoding="utf-8",
+    )
+
+
 def _defer_signals(flag: threading.Event) -> dict[int, Any]:
-    """Replace the SIGINT/SIGTERM handlers by ``flag.set``; returns the previous ones."""
+    """Replace the SIGINT/SIGTERM handlers: the first sets ``flag`` and says how long the
+    wait is, a second exits (see :func:`pytest_mlperf.progress.on_interrupt`); returns the
+    previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous: dict[int, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, lambda _s, _f: flag.set())
+        previous[signum] = signal.signal(signum, lambda _s, _f: progress.on_interrupt(flag.set))
     return previous
 
 
