@@ -81,12 +81,13 @@ def _raw_getter(config: pytest.Config) -> Any:
         value = config.getoption(spec.ini)
         if value is not None:
             return value  # type: ignore[no-any-return]
-        if spec.ini in config.inicfg:
-            ini = config.getini(spec.ini)
-            if spec.flag:
-                return bool(ini)
-            return None if ini in (None, "") else str(ini)
-        return None
+        # registered with default=None: None means "not set" (no deprecated config.inicfg)
+        ini = config.getini(spec.ini)
+        if ini is None:
+            return None
+        if spec.flag:
+            return bool(ini)
+        return None if ini == "" else str(ini)
 
     return get
 

@@ -505,7 +505,29 @@ class HtmlHooks:
         from pytest_mlperf.report.html import summary_html
 
         s = self.session
+        self._set_title()
         if s.records:
             prefix.append(
-                summary_html(s.records, s.host, str(s.store.root), settings=s.settings_record())
+                summary_html(
+                    s.records,
+                    s.host,
+                    str(s.store.root),
+                    settings=s.settings_record(),
+                    self_contained=bool(s.config.getoption("self_contained_html", False)),
+                )
             )
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        """Name the run in the page title (and heading) instead of the file name; asked at
+        session start, so the title is completed when the summary is made."""
+        if self.session.run_config.enabled:
+            report.title = f"MLPerf run {self.session.store.run_id} ({self.session.backend_name})"
+        self._report = report
+
+    def _set_title(self) -> None:
+        from pytest_mlperf.report.html import report_title
+
+        s = self.session
+        report = getattr(self, "_report", None)
+        if report is not None and s.records:
+            report.title = report_title(s.records, s.store.run_id, s.backend_name)
