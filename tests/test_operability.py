@@ -4,6 +4,7 @@ rule, node ids and --lf, dashboard-ready JUnit/JSON, wording, host facts, progre
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -273,3 +274,260 @@ def test_last_failed_beside_hand_written_tests(
     assert "tiny-99[Offline-performance] PASSED" not in out
     by_id = run_mlperf("mlperf::tiny-99[SingleStream-performance]", *args[2:], "--lf", "-v")
     by_id.assert_outcomes(failed=1)
+
+
+# -- 5. JUnit XML and results.json a dashboard can read ---------------------------------------
+def test_junit_and_results_json_for_dashboards(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    import os
+    import stat
+    import xml.etree.ElementTree as ET
+
+    from pytest_mlperf import __version__
+    from pytest_mlperf.schemas import validate
+    from tests.conftest import load_results
+
+    limits = {
+        "schema_version": 1,
+        "system": "reference-cpu",
+        "thresholds": [
+            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1},
+            {"benchmark": "tiny-99", "scenario": "SingleStream", "max_latency_ms": 5000},
+        ],
+    }
+    pytester.makefile(".json", limits=json.dumps(limits))
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline,SingleStream",
+        "--mlperf-fast",
+        "--mlperf-thresholds=limits.json",
+        "--junitxml=j.xml",
+    )
+    result.assert_outcomes(passed=2)
+    root = ET.parse(pytester.path / "j.xml").getroot()
+    suite = {p.get("name"): p.get("value") for p in root.find("testsuite/properties") or []}
+    data = load_results(pytester.path)
+    assert suite["mlperf/run/run_id"] == data["run_id"]
+    assert suite["mlperf/run/fast"] == "True"
+    assert suite["mlperf/run/config_ver"] == "per benchmark"
+    assert suite["mlperf/run/plugin_version"] == __version__
+    assert suite["mlperf/run/total_passed"] == "2"
+    assert suite["mlperf/host/cpu_count"] == str(os.cpu_count())
+    assert all(len(n.split("/")) == 3 for n in suite), suite  # mlperf/<run|host>/<field>
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    single = {
+        p.get("name"): p.get("value")
+        for p in cases["tiny-99[SingleStream-performance]"].iter("property")
+    }
+    prefix = "mlperf/tiny-99/SingleStream/performance"
+    assert all(len(n.split("/")) == 5 and n.startswith(prefix) for n in single), single
+    assert single[f"{prefix}/metric"] == "result_90.00_percentile_latency_ns"
+    assert single[f"{prefix}/unit"] == "ms" and single[f"{prefix}/threshold_unit"] == "ms"
+    assert single[f"{prefix}/threshold_operator"] == "<="
+    assert float(single[f"{prefix}/threshold_value"] or 0) == 5000.0
+    item = next(i for i in data["items"] if i["scenario"] == "SingleStream")
+    p90_ms = item["loadgen"]["result_90.00_percentile_latency_ns"] / 1e6
+    assert float(single[f"{prefix}/value"] or 0) == pytest.approx(p90_ms)
+    assert float(single[f"{prefix}/p90_latency_ms"] or 0) == pytest.approx(p90_ms)
+    # results.json: totals, the plugin version, the bound as numbers in one unit
+    validate(data, "results", "results.json")
+    assert data["totals"] == {
+        "items": 2,
+        "passed": 2,
+        "failed": 0,
+        "error": 0,
+        "skipped": 0,
+        "xfailed": 0,
+        "interrupted": 0,
+    }
+    assert data["plugin_version"] == __version__
+    bound = item["threshold_bound"]
+    assert (bound["operator"], bound["value"], bound["unit"]) == ("<=", 5000.0, "ms")
+    assert bound["metric_value"] == pytest.approx(p90_ms) and bound["met"] is True
+    # results files are as readable as the logs beside them
+    index = next((pytester.path / "mlperf-results").glob("*/results.json"))
+    log_dir = Path(item["log_dir"])
+    summary_mode = stat.S_IMODE((log_dir / "mlperf_log_summary.txt").stat().st_mode)
+    assert stat.S_IMODE(index.stat().st_mode) == summary_mode
+    assert stat.S_IMODE((log_dir / "result.json").stat().st_mode) == summary_mode
+
+
+def test_results_files_follow_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from pytest_mlperf.results.store import atomic_write_json
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "results.json", {"a": 1})
+        os.umask(0o077)
+        atomic_write_json(tmp_path / "private.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+
+
+# -- 6. terminal and CLI wording ------------------------------------------------------------
+def test_terminal_wording(run_mlperf: RunMlperf, pytester: pytest.Pytester) -> None:
+    _thresholds(
+        pytester,
+        {"benchmark": "tiny-99", "scenario": "SingleStream", "max_latency_ms": 1e-6},
+        "reference-cpu",
+    )
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline,SingleStream",
+        "--mlperf-fast",
+        "--mlperf-thresholds=limits.json",
+        "-rf",
+        "-vv",  # the short summary untrimmed, as in CI
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    # the table's metric column matches its ms unit
+    result.stdout.fnmatch_lines(["tiny-99*SingleStream*result_90.00_percentile_latency  *ms*"])
+    assert "latency_ns  " not in out
+    # the short summary line gives the reason first
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED mlperf::tiny-99[[]SingleStream-performance[]] - tiny-99 SingleStream "
+            "performance: threshold: * ms (expected <= 1e-06 ms)*"
+        ]
+    )
+    progress = [line for line in out.splitlines() if line.startswith("[mlperf]")]
+    assert progress and not any("{'" in line for line in progress), progress
+    assert any("LoadGen running (mlperf_conf_model=bert, " in line for line in progress)
+
+
+def test_no_bare_location_line(run_mlperf: RunMlperf) -> None:
+    result = run_mlperf("--mlperf-benchmarks=tiny", "--mlperf-scenarios=Offline", "--mlperf-fast")
+    result.assert_outcomes(passed=1)
+    lines = result.stdout.str().splitlines()
+    assert "mlperf" not in [line.strip() for line in lines]
+    result.stdout.fnmatch_lines(
+        ["[[]mlperf[]] tiny-99 Offline performance: LoadGen done*", "mlperf .*"]
+    )
+
+
+def test_cli_says_what_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_mlperf import __version__
+    from pytest_mlperf.cli import main
+
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "runs MLPerf Inference benchmarks (bert, 3d-unet) as pytest items" in out
+    assert "pytest --mlperf-benchmarks=bert,3d-unet" in out and "600 s per item" in out
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"pytest-mlperf {__version__} (pytest ")
+
+
+def test_ini_values_are_read_without_config_inicfg(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest deprecates ``config.inicfg``; the plugin read it for every option."""
+
+    def forbidden(self: pytest.Config) -> Any:
+        raise AssertionError("config.inicfg used")
+
+    monkeypatch.setattr(pytest.Config, "inicfg", property(forbidden))
+    pytester.makeini("[pytest]\nmlperf_benchmarks = tiny\nmlperf_scenarios = Offline\n")
+    result = run_mlperf("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["mlperf::tiny-99[[]Offline-performance[]]", "1 test collected*"])
+
+
+# -- 7. host facts ---------------------------------------------------------------------------
+def test_reference_host_record_has_cpu_and_memory(tmp_path: Path) -> None:
+    import os
+
+    from pytest_mlperf.backends.reference import ReferenceBackend
+
+    host = ReferenceBackend(tmp_path).describe()
+    assert host["cpu"] and host["cpu"] != host["cpu_arch"] or not Path("/proc/cpuinfo").exists()
+    assert host["cpu_count"] == os.cpu_count()
+    assert host["cpu_cores"] >= 1 and host["memory_gib"] > 0
+    assert all(v not in (None, "", []) for k, v in host.items() if k != "work_done"), host
+
+
+def test_host_table_has_no_empty_rows() -> None:
+    from pytest_mlperf.report.html import host_rows
+    from pytest_mlperf.report.junit import host_properties
+
+    host = {"cpu": "EPYC", "threads": None, "cpus": [], "hostname": "", "work_done": []}
+    assert host_rows(host) == [("cpu", "EPYC")]
+    assert host_properties(host) == [("mlperf/host/cpu", "EPYC")]
+
+
+# -- 2. progress ----------------------------------------------------------------------------
+def test_progress_line_says_elapsed_expected_samples_and_eta() -> None:
+    from pytest_mlperf.progress import ItemProgress
+
+    now = [100.0]
+    lines: list[tuple[str, bool]] = []
+    item = ItemProgress(
+        label="bert-99 Offline performance",
+        emit=lambda line, redraw: lines.append((line, redraw)),
+        tty=False,
+        eta_after=lambda expected: 2 * expected,  # two more items like this one
+        clock=lambda: now[0],
+    )
+    item.min_duration_s, item.min_queries, item.started = 600.0, 24576, 100.0
+    now[0] = 140.0
+    item.samples = 12345
+    assert item.line() == (
+        "bert-99 Offline performance: 40 s of >= 10 min 0 s minimum, 12,345 samples done "
+        "(>= 24,576 queries required), session ETA ~29 min 20 s"
+    )
+
+
+def test_progress_is_a_line_per_interval_in_ci_and_a_redraw_at_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_mlperf import progress
+
+    monkeypatch.delenv(progress.INTERVAL_ENV, raising=False)
+    assert progress.interval_s(tty=False) == 30 and progress.interval_s(tty=True) == 1
+    now = [0.0]
+    for tty in (False, True):
+        lines: list[tuple[str, bool]] = []
+        item = progress.ItemProgress(
+            "x", lambda line, redraw: lines.append((line, redraw)), tty, clock=lambda: now[0]
+        )
+        progress.start_item(item)
+        progress.loadgen_started(600.0, 100)  # the first line at once
+        for t in (1.0, 10.0, 29.0, 31.0, 45.0, 62.0):  # samples complete over time
+            now[0] = t
+            progress.samples_done(1)
+        progress.end_item()
+        if tty:  # redrawn about once a second, then ended by an empty line
+            assert all(r for _, r in lines[:-1]) and lines[-1] == ("", False)
+            assert len(lines) == 1 + 6 + 1
+        else:  # a new line at the start, then one per 30 s
+            assert [r for _, r in lines] == [False] * 3
+            assert [line.split(": ")[1].split(" of")[0] for line, _ in lines] == [
+                "0.0 s",
+                "31 s",
+                "1 min 2 s",
+            ]
+        now[0] = 0.0
+
+
+def test_progress_of_a_run_counts_samples(
+    run_mlperf: RunMlperf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLPERF_PROGRESS_INTERVAL", "0")
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny", "--mlperf-scenarios=SingleStream,Server", "--mlperf-fast"
+    )
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)  # Server: timing
+    result.stdout.fnmatch_lines(
+        [
+            "[[]mlperf[]] tiny-99 SingleStream performance: * of >= 0.2 s minimum, * samples done "
+            "(>= 100 queries required), session ETA ~*",
+            "[[]mlperf[]] tiny-99 Server performance: * samples done (>= 480 queries required)*",
+        ]
+    )
