@@ -495,7 +495,10 @@ def test_progress_is_a_line_per_interval_in_ci_and_a_redraw_at_a_terminal(
     for tty in (False, True):
         lines: list[tuple[str, bool]] = []
         item = progress.ItemProgress(
-            "x", lambda line, redraw: lines.append((line, redraw)), tty, clock=lambda: now[0]
+            "x",
+            lambda line, redraw, out=lines: out.append((line, redraw)),
+            tty,
+            clock=lambda: now[0],
         )
         progress.start_item(item)
         progress.loadgen_started(600.0, 100)  # the first line at once
