@@ -534,3 +534,108 @@ def test_progress_of_a_run_counts_samples(
             "[[]mlperf[]] tiny-99 Server performance: * samples done (>= 480 queries required)*",
         ]
     )
+
+
+# -- 3. Ctrl-C says what happens; a second one exits; no figures from an interrupted run -----
+LONG = """
+def test_long(mlperf_run):
+    mlperf_run("tiny", "SingleStream", fast=True, min_duration_ms={ms})
+"""
+
+
+def _start(pytester: pytest.Pytester, model_cache: Path, ms: int) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import TINY_CONFTEST
+
+    pytester.makeconftest(TINY_CONFTEST)
+    pytester.makepyfile(test_long=LONG.format(ms=ms))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLPERF_PROGRESS_INTERVAL": "3600"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            f"--mlperf-cache-dir={model_cache}",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _read_until(proc: Any, text: str, seen: list[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} never printed:\n{''.join(seen)}")
+
+
+def test_second_interrupt_writes_results_and_exits(
+    pytester: pytest.Pytester, model_cache: Path
+) -> None:
+    import signal
+
+    # a 10-minute minimum duration: only the second Ctrl-C can end it within the timeout
+    proc = _start(pytester, model_cache, 600_000)
+    seen: list[str] = []
+    try:
+        _read_until(proc, "queries required", seen)  # LoadGen has started
+        proc.send_signal(signal.SIGINT)
+        _read_until(proc, "interrupted. LoadGen cannot be stopped mid-run", seen)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    text = "".join(seen) + out
+    assert "(at most ~" in text and "10 min 0 s minimum duration" in text, text
+    assert "Press Ctrl-C again to exit now" in text
+    assert "second interrupt: writing results.json and exiting now" in text
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED
+    results = next(pytester.path.glob("mlperf-results/*/results.json"))
+    data = json.loads(results.read_text())
+    assert [i["verdict"]["outcome"] for i in data["items"]] == ["interrupted"]
+    assert data["items"][0]["metric"]["value"] is None and data["finished"]
+
+
+def test_an_interrupted_summary_is_never_a_figure(
+    pytester: pytest.Pytester, model_cache: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from pytest_mlperf.backends.reference.sut import INTERRUPTED_NOTE, INTERRUPTED_SUMMARY
+
+    proc = _start(pytester, model_cache, 4_000)
+    seen: list[str] = []
+    try:
+        _read_until(proc, "queries required", seen)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, "".join(seen) + out
+    item = json.loads(next(pytester.path.glob("mlperf-results/*/results.json")).read_text())[
+        "items"
+    ][0]
+    assert item["verdict"]["outcome"] == "interrupted" and item["metric"]["value"] is None
+    log_dir = Path(item["log_dir"])
+    assert not (log_dir / "mlperf_log_summary.txt").exists()
+    assert (log_dir / INTERRUPTED_SUMMARY).is_file() and (log_dir / INTERRUPTED_NOTE).is_file()
+    parsed = subprocess.run(
+        [sys.executable, "-m", "pytest_mlperf.cli", "parse", str(log_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert parsed.returncode != 0 and "samples_per_second" not in parsed.stdout
+    assert "this LoadGen run was interrupted; its logs are not a result" in parsed.stderr

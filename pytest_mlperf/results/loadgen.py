@@ -257,8 +257,19 @@ def parse_summary(path: Path) -> ParsedLog:
     return parsed
 
 
+#: Left by a run that was interrupted: its logs hold answers given without computing them.
+INTERRUPTED_NOTE = "INTERRUPTED.txt"
+
+
 def parse_dir(directory: Path) -> ParsedLog:
-    """Parse the LoadGen logs in ``directory``: detail log as truth, summary as fallback."""
+    """Parse the LoadGen logs in ``directory``: detail log as truth, summary as fallback.
+
+    An interrupted run's logs (:data:`INTERRUPTED_NOTE`) are refused: never a figure."""
+    if (directory / INTERRUPTED_NOTE).is_file():
+        raise ParseError(
+            f"{directory}: this LoadGen run was interrupted; its logs are not a result "
+            f"(see {INTERRUPTED_NOTE})"
+        )
     detail, summary = directory / DETAIL, directory / SUMMARY
     problems: list[str] = []
     if detail.is_file():

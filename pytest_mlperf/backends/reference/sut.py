@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from pytest_mlperf import progress
 from pytest_mlperf.backends.reference.dataset import SampleSet
 from pytest_mlperf.errors import BackendError
+from pytest_mlperf.results.loadgen import INTERRUPTED_NOTE
 
 _SCENARIOS = {
     "Offline": lg.TestScenario.Offline,
@@ -200,12 +201,12 @@ def run_loadgen(
     # latency-over-time plot); up to ~2 KB per sample, so it stays off for other scenarios
     # and for runs longer than a minute (a full 600 s bert Server run would write ~100 MB).
     log.enable_trace = scenario == "Server" and settings.min_duration_ms <= 60_000
-    progress.loadgen_started(settings.min_duration_ms / 1000, settings.min_query_count)
     start = time.perf_counter()
     # No exception may cross LoadGen's C++ frames: during the run, SIGINT/SIGTERM only set a
     # flag (the SUT then answers at once); the interrupt is raised once LoadGen returns.
     previous = _defer_signals(sut_impl.interrupted)
     try:
+        progress.loadgen_started(settings.min_duration_ms / 1000, settings.min_query_count)
         lg.StartTestWithLogSettings(
             sut, qsl, settings, log, str(audit_config or outdir / "audit.config")
         )
@@ -227,7 +228,6 @@ def run_loadgen(
 #: What an interrupted run's summary is renamed to: its figures include the answers given
 #: at once after the interrupt, so no parser or report may take them for a result.
 INTERRUPTED_SUMMARY = "mlperf_log_summary.interrupted.txt"
-INTERRUPTED_NOTE = "INTERRUPTED.txt"
 
 
 def discard_interrupted_summary(outdir: Path) -> None:
