@@ -62,6 +62,8 @@ class ItemProgress:
     clock: Callable[[], float] = time.monotonic
     min_duration_s: float | None = None
     min_queries: int | None = None
+    #: the run's expected length when its query count, not its duration, decides it
+    expected_s: float | None = None
     started: float | None = None
     samples: int | None = None
     interrupts: int = 0
@@ -74,7 +76,11 @@ class ItemProgress:
         now = self.clock()
         elapsed = now - (self.started if self.started is not None else now)
         parts = [duration(elapsed)]
-        if self.min_duration_s:
+        if self.expected_s and self.expected_s > (self.min_duration_s or 0) * 1.05:
+            parts[0] += f" of ~{duration(self.expected_s)} expected"
+            if self.min_duration_s:
+                parts[0] += f" (>= {duration(self.min_duration_s)} minimum)"
+        elif self.min_duration_s:
             parts[0] += f" of >= {duration(self.min_duration_s)} minimum"
         if self.samples is not None:
             text = f"{self.samples:,} samples done"
@@ -83,7 +89,7 @@ class ItemProgress:
             parts.append(text)
         elif self.min_queries:
             parts.append(f">= {self.min_queries:,} queries required")
-        expected = self.min_duration_s or 0.0
+        expected = max(self.expected_s or 0.0, self.min_duration_s or 0.0)
         rest = self.eta_after(expected)
         if rest is not None:
             left = max(0.0, expected - elapsed) + rest
@@ -130,12 +136,16 @@ def current() -> ItemProgress | None:
     return _current
 
 
-def loadgen_started(min_duration_s: float | None, min_queries: int | None) -> None:
-    """A backend starts LoadGen with these settings: the first progress line goes out."""
+def loadgen_started(
+    min_duration_s: float | None, min_queries: int | None, expected_s: float | None = None
+) -> None:
+    """A backend starts LoadGen with these settings (and, where it knows its target rate,
+    the expected length): the first progress line goes out."""
     if _current is None:
         return
     _current.min_duration_s = min_duration_s
     _current.min_queries = min_queries
+    _current.expected_s = expected_s
     _current.started = _current.clock()
     _current.samples = None
     _current.tick(force=True)

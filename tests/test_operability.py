@@ -639,3 +639,23 @@ def test_an_interrupted_summary_is_never_a_figure(
     )
     assert parsed.returncode != 0 and "samples_per_second" not in parsed.stdout
     assert "this LoadGen run was interrupted; its logs are not a result" in parsed.stderr
+
+
+def test_progress_expects_the_query_count_when_it_takes_longer() -> None:
+    from pytest_mlperf.backends.reference.sut import expected_seconds, make_settings
+    from pytest_mlperf.progress import ItemProgress
+
+    settings, _ = make_settings(
+        "bert", "Server", "performance", {"target_qps": 9.6, "min_query_count": 480}
+    )
+    settings.min_duration_ms = 1000
+    assert expected_seconds(settings, "Server") == 50.0  # 480 queries at 9.6/s, not 1 s
+    item = ItemProgress(
+        "bert-99 Server performance", lambda _l, _r: None, False, clock=lambda: 10.0
+    )
+    item.min_duration_s, item.min_queries, item.expected_s, item.started = 1.0, 480, 50.0, 0.0
+    item.eta_after = lambda expected: expected  # one more item like this one
+    assert item.line() == (
+        "bert-99 Server performance: 10 s of ~50 s expected (>= 1.0 s minimum), "
+        ">= 480 queries required, session ETA ~1 min 30 s"
+    )

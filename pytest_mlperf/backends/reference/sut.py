@@ -206,7 +206,11 @@ def run_loadgen(
     # flag (the SUT then answers at once); the interrupt is raised once LoadGen returns.
     previous = _defer_signals(sut_impl.interrupted)
     try:
-        progress.loadgen_started(settings.min_duration_ms / 1000, settings.min_query_count)
+        progress.loadgen_started(
+            settings.min_duration_ms / 1000,
+            settings.min_query_count,
+            expected_seconds(settings, scenario),
+        )
         lg.StartTestWithLogSettings(
             sut, qsl, settings, log, str(audit_config or outdir / "audit.config")
         )
@@ -223,6 +227,20 @@ def run_loadgen(
     if sut_impl.error is not None:
         raise BackendError(f"inference failed during the LoadGen run: {sut_impl.error!r}")
     return elapsed
+
+
+def expected_seconds(settings: Any, scenario: str) -> float:
+    """How long LoadGen will run: its minimum duration, or longer where the minimum query
+    count at the target rate (Server QPS, the expected latency) takes longer."""
+    duration = settings.min_duration_ms / 1000
+    queries = settings.min_query_count
+    if scenario == "Server" and settings.server_target_qps > 0:
+        return float(max(duration, queries / settings.server_target_qps))
+    latency_ns = {
+        "SingleStream": settings.single_stream_expected_latency_ns,
+        "MultiStream": settings.multi_stream_expected_latency_ns,
+    }.get(scenario, 0)
+    return float(max(duration, queries * latency_ns / 1e9))
 
 
 #: What an interrupted run's summary is renamed to: its figures include the answers given
