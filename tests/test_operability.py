@@ -393,8 +393,8 @@ def test_terminal_wording(run_mlperf: RunMlperf, pytester: pytest.Pytester) -> N
     # the short summary line gives the reason first
     result.stdout.fnmatch_lines(
         [
-            "FAILED mlperf::tiny-99[[]SingleStream-performance[]] - tiny-99 SingleStream "
-            "performance: threshold: * ms (expected <= 1e-06 ms)*"
+            "FAILED mlperf::tiny-99[[]SingleStream-performance[]] - threshold: * ms "
+            "(expected <= 1e-06 ms)*"
         ]
     )
     progress = [line for line in out.splitlines() if line.startswith("[mlperf]")]

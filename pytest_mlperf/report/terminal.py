@@ -71,10 +71,10 @@ def display_name(name: str | None) -> str | None:
 
 
 def reason_line(record: Mapping[str, Any]) -> str:
-    """Why an item did not pass, on one line (pytest's short summary shows the first line)."""
+    """Why an item did not pass, on one line: pytest's short summary shows the first line
+    after the node id (which names the item), so the reason comes first."""
     verdict = record["verdict"]
-    reasons = "; ".join(verdict.get("reasons") or []) or verdict["outcome"]
-    return f"{record['benchmark']} {record['scenario']} {record['mode']}: {reasons}"
+    return "; ".join(verdict.get("reasons") or []) or verdict["outcome"]
 
 
 def check_result(check: Mapping[str, Any]) -> str:
