@@ -126,11 +126,16 @@ def node_id_args(config: pytest.Config) -> list[str]:
     """Take generated items' node ids (``mlperf``, ``mlperf::bert-99``,
     ``mlperf::bert-99[Server-performance]``) out of the test paths, so that pytest does not
     look for them as files; kept in ``config.option`` (xdist hands it to its workers)."""
+    here = config.invocation_params.dir
+
+    def is_node_id(arg: str) -> bool:  # a real file or directory named mlperf stays a path
+        return bool(_NODE_ID.match(arg)) and not (here / arg).exists()
+
     taken: list[str] | None = getattr(config.option, "mlperf_nodeids", None)
     if taken is None:
-        taken = [a for a in config.args if _NODE_ID.match(a)]
+        taken = [a for a in config.args if is_node_id(a)]
         config.option.mlperf_nodeids = taken
-    config.args[:] = [a for a in config.args if not _NODE_ID.match(a)]
+    config.args[:] = [a for a in config.args if a not in taken]
     return taken
 
 

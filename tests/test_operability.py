@@ -659,3 +659,12 @@ def test_progress_expects_the_query_count_when_it_takes_longer() -> None:
         "bert-99 Server performance: 10 s of ~50 s expected (>= 1.0 s minimum), "
         ">= 480 queries required, session ETA ~1 min 30 s"
     )
+
+
+def test_a_directory_named_mlperf_stays_a_path(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    pytester.mkdir("mlperf")
+    (pytester.path / "mlperf" / "test_dir.py").write_text("def test_in_dir():\n    pass\n")
+    result = run_mlperf("mlperf", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["mlperf/test_dir.py::test_in_dir", "1 test collected*"])
