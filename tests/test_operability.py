@@ -668,3 +668,25 @@ def test_a_directory_named_mlperf_stays_a_path(
     (pytester.path / "mlperf" / "test_dir.py").write_text("def test_in_dir():\n    pass\n")
     result = run_mlperf("mlperf", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["mlperf/test_dir.py::test_in_dir", "1 test collected*"])
+
+
+def test_preparation_steps_say_when_they_start(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    fresh = pytester.path / "fresh-cache"
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-fast",
+        f"--mlperf-cache-dir={fresh}",  # the last one wins: nothing cached yet
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "[[]mlperf[]] tiny: building the bert model (once, then cached) ...",
+            "[[]mlperf[]] tiny: built model *",
+            "[[]mlperf[]] tiny: quantizing the model to INT8 (once, then cached) ...",
+            "[[]mlperf[]] tiny: quantized INT8 model *",
+            "[[]mlperf[]] tiny Offline: calibrating targets to this machine ...",
+            "[[]mlperf[]] tiny Offline: calibrated expected_qps=*",
+        ]
+    )

@@ -132,8 +132,12 @@ class ReferenceBackend:
         """The FP32 model, or its cached INT8 quantization (under the build lock)."""
         from pytest_mlperf.backends.reference.models import ensure_model
 
+        from pytest_mlperf.backends.reference.models import model_key
+
         ref = _reference(bench)
         spec: Mapping[str, Any] = ref["model"]
+        if not (self.cache_dir / "models" / f"{spec['kind']}-{model_key(spec)}.onnx").is_file():
+            progress(f"{bench.name}: building the {spec['kind']} model (once, then cached) ...")
         try:
             path, built = ensure_model(spec, self.cache_dir / "models")
         except OSError as exc:
@@ -152,6 +156,10 @@ class ReferenceBackend:
         from pytest_mlperf.backends.reference.quantize import ensure_quantized
 
         recipe: Mapping[str, Any] = ref.get("quantization") or {"method": "static"}
+        from pytest_mlperf.backends.reference.quantize import quantized_path
+
+        if not quantized_path(path, recipe).is_file():
+            progress(f"{bench.name}: quantizing the model to INT8 (once, then cached) ...")
         try:
             qpath, built = ensure_quantized(path, recipe, lambda: _calibration_feeds(ref))
         except (OSError, ValueError, RuntimeError) as exc:
@@ -271,8 +279,10 @@ class ReferenceBackend:
             from pytest_mlperf.backends.reference.calibrate import calibrate
 
             ref = _reference(bench)
+            engine = self._engine(bench, progress, precision)
+            progress(f"{bench.name} {scenario}: calibrating targets to this machine ...")
             result = calibrate(
-                self._engine(bench, progress, precision),
+                engine,
                 scenario,
                 int(ref["batch_size"][scenario]),
                 float(ref.get("server_load_factor", 0.5)),
