@@ -130,9 +130,7 @@ class ReferenceBackend:
 
     def _build_model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:
         """The FP32 model, or its cached INT8 quantization (under the build lock)."""
-        from pytest_mlperf.backends.reference.models import ensure_model
-
-        from pytest_mlperf.backends.reference.models import model_key
+        from pytest_mlperf.backends.reference.models import ensure_model, model_key
 
         ref = _reference(bench)
         spec: Mapping[str, Any] = ref["model"]
