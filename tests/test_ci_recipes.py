@@ -125,6 +125,8 @@ def test_recipe_commands_run_and_gate_on_their_baseline(
     }
     (pytester.path / "ci" / "mlperf-thresholds.json").write_text(json.dumps(limits))
     baseline = pytester.path / "baseline"
+    # Offline only: a shortened SingleStream or Server run can turn INVALID on a loaded
+    # machine, and the gate (rightly) fails then
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -133,7 +135,7 @@ def test_recipe_commands_run_and_gate_on_their_baseline(
         "MLPERF_BENCHMARKS": "tiny",
         "MLPERF_BACKEND": "reference",
         "MLPERF_BASELINE_DIR": str(baseline),
-        "MLPERF_EXTRA": f"--mlperf-fast --mlperf-scenarios=Offline,SingleStream "
+        "MLPERF_EXTRA": f"--mlperf-fast --mlperf-scenarios=Offline "
         f"--mlperf-cache-dir={model_cache} --mlperf-tolerance=99",
         "GITHUB_REF": "refs/heads/main",
         "CI_COMMIT_BRANCH": "main",

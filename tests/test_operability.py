@@ -204,9 +204,9 @@ def test_an_ini_modifier_alone_generates_nothing(
 
 # -- 4. node ids pass back; --lf reruns the failed item --------------------------------------
 def test_a_printed_node_id_can_be_passed_back(run_mlperf: RunMlperf) -> None:
-    result = run_mlperf("mlperf::tiny-99[SingleStream-performance]", "--mlperf-fast", "-v")
+    result = run_mlperf("mlperf::tiny-99[Offline-performance]", "--mlperf-fast", "-v")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["mlperf::tiny-99[[]SingleStream-performance[]] PASSED*"])
+    result.stdout.fnmatch_lines(["mlperf::tiny-99[[]Offline-performance[]] PASSED*"])
     # a variant outside the default selection, and the whole collector
     listed = run_mlperf("mlperf::tiny-99.9", "mlperf::tiny-99[Offline-accuracy]", "--co", "-q")
     listed.stdout.fnmatch_lines(
@@ -304,7 +304,8 @@ def test_junit_and_results_json_for_dashboards(
         "--mlperf-thresholds=limits.json",
         "--junitxml=j.xml",
     )
-    result.assert_outcomes(passed=2)
+    # a loaded machine can make the shortened SingleStream run INVALID: not the point here
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     root = ET.parse(pytester.path / "j.xml").getroot()
     suite = {p.get("name"): p.get("value") for p in root.find("testsuite/properties") or []}
     data = load_results(pytester.path)
@@ -312,7 +313,9 @@ def test_junit_and_results_json_for_dashboards(
     assert suite["mlperf/run/fast"] == "True"
     assert suite["mlperf/run/config_ver"] == "per benchmark"
     assert suite["mlperf/run/plugin_version"] == __version__
-    assert suite["mlperf/run/total_passed"] == "2"
+    passed = sum(1 for i in data["items"] if i["verdict"]["outcome"] == "passed")
+    assert suite["mlperf/run/total_items"] == "2"
+    assert suite["mlperf/run/total_passed"] == str(passed)
     assert suite["mlperf/host/cpu_count"] == str(os.cpu_count())
     assert all(len(n.split("/")) == 3 for n in suite), suite  # mlperf/<run|host>/<field>
     cases = {c.get("name"): c for c in root.iter("testcase")}
@@ -334,8 +337,8 @@ def test_junit_and_results_json_for_dashboards(
     validate(data, "results", "results.json")
     assert data["totals"] == {
         "items": 2,
-        "passed": 2,
-        "failed": 0,
+        "passed": passed,
+        "failed": 2 - passed,
         "error": 0,
         "skipped": 0,
         "xfailed": 0,
@@ -529,7 +532,7 @@ def test_progress_of_a_run_counts_samples(
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)  # Server: timing
     result.stdout.fnmatch_lines(
         [
-            "[[]mlperf[]] tiny-99 SingleStream performance: * of >= 0.2 s minimum, * samples done "
+            "[[]mlperf[]] tiny-99 SingleStream performance: *, * samples done "
             "(>= 100 queries required), session ETA ~*",
             "[[]mlperf[]] tiny-99 Server performance: * samples done (>= 480 queries required)*",
         ]
