@@ -186,16 +186,10 @@ OPTIONS = (
     ),
 )
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
-#: The options that make the plugin generate benchmark items.
-SELECTION_OPTIONS = (
-    "benchmarks",
-    "scenarios",
-    "mode",
-    "config_ver",
-    "backend",
-    "fast",
-    "compliance",
-)
+#: The options that select benchmark items: set anywhere (option or ini), items are generated.
+#: Every other option configures; given on the command line with no test path at all, it
+#: generates the default selection too (see plugin.generate_items).
+SELECTION_OPTIONS = ("benchmarks", "scenarios", "mode", "compliance")
 
 #: Reads an option's raw value: None when the user did not set it anywhere.
 RawGetter = Callable[[OptionSpec], "str | bool | None"]
@@ -304,7 +298,8 @@ def parse_run_config(
     """Build a :class:`RunConfig`; raises :class:`ConfigError` naming the bad value."""
     raw = {spec.name: get(spec) for spec in OPTIONS}
     # Items are generated when the user says what to run; settings alone (cache, results
-    # dir, thresholds, harness paths...) only configure the fixtures and the backend.
+    # dir, thresholds, fast, backend...) only configure the fixtures and the backend; the
+    # plugin also enables them for node ids and for options given with no test path.
     enabled = any(raw[name] is not None for name in SELECTION_OPTIONS)
 
     def text(spec: OptionSpec) -> str | None:

@@ -10,6 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from pytest_mlperf import progress
 from pytest_mlperf.backends.base import Backend, RunOutcome, RunRequest
 from pytest_mlperf.baseline import (
     Comparison,
@@ -35,9 +38,6 @@ from pytest_mlperf.results.store import RunStore, atomic_write_json, free_space_
 from pytest_mlperf.schemas import validate
 from pytest_mlperf.thresholds import Threshold, ThresholdTable
 from pytest_mlperf.verdict import Check, Verdict, judge_performance
-
-if TYPE_CHECKING:
-    import pytest
 
 
 class ItemRunner:
@@ -70,6 +70,13 @@ class ItemRunner:
         def progress(self, line: str) -> None:
             """A progress line for the terminal."""
 
+        def emit_progress(self, line: str, redraw: bool) -> None:
+            """A progress line; ``redraw``: replace the previous one (a terminal)."""
+
+        @property
+        def tty(self) -> bool:
+            """Whether the terminal is a TTY (progress is redrawn there)."""
+
         def write_index(self, finished: bool) -> None:
             """Write results.json."""
 
@@ -90,6 +97,19 @@ class ItemRunner:
         run_fast = self.run_config.fast if fast is None else fast
         started = time.perf_counter()
         log_dir: Path | None = None
+
+        def hard_exit() -> None:  # a second Ctrl-C: record the item, write results.json
+            self.record_interrupted(spec, nodeid, log_dir, started, run_fast, finished=True)
+
+        progress.start_item(
+            progress.ItemProgress(
+                label=f"{spec.variant.name} {spec.scenario} {spec.mode}",
+                emit=self.emit_progress,
+                tty=self.tty,
+                eta_after=self._eta_after,
+                on_hard_exit=hard_exit,
+            )
+        )
         try:
             backend = self.backend()
             config_vers = backend.supported_config_vers()
@@ -122,6 +142,7 @@ class ItemRunner:
                 request = replace(request, overrides={**pinned[0], **request.overrides})
             repeat: dict[str, Any] | None = None
             measured: dict[str, Any] = {}
+            bound: dict[str, Any] | None = None
             if spec.mode in RUN_MODES:
                 prov, outcome = self._provenance(request, backend.describe())
                 if outcome is None:
@@ -134,6 +155,8 @@ class ItemRunner:
                 verdict, threshold_text, comparison, accuracy = self._judge(
                     spec, request, backend, outcome, parsed, run_fast, threshold_override, repeat
                 )
+                if spec.mode == "performance":
+                    bound = self._bound(spec, parsed, threshold_override)
             else:  # a compliance test (TEST01): its own runs, verified together
                 from pytest_mlperf.compliance import run_compliance
 
@@ -175,6 +198,7 @@ class ItemRunner:
                 accuracy=accuracy,
                 extra={
                     "baseline": comparison.to_dict() if comparison else None,
+                    "threshold_bound": bound,
                     "worker": self.placement.worker,
                     "node": self.node,
                     "device": outcome.settings.get("device"),
@@ -198,6 +222,8 @@ class ItemRunner:
             if log_dir is not None:
                 with contextlib.suppress(MlperfError):
                     atomic_write_json(log_dir / "result.json", record)
+        except pytest.exit.Exception:  # a usage error found once the backend is known
+            raise
         except Exception as exc:
             cause: Exception = exc
             full = free_space_problem(log_dir) if log_dir is not None else None
@@ -208,6 +234,8 @@ class ItemRunner:
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
             self.record_interrupted(spec, nodeid, log_dir, started, run_fast)
             raise
+        finally:
+            progress.end_item()
         result = MlperfResult(record)
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
         return result
@@ -255,6 +283,26 @@ class ItemRunner:
                     backend, request, parsed, outcome.log_dir, self.progress
                 )
         return verdict, threshold_text, comparison, accuracy
+
+    def _eta_after(self, expected_s: float) -> float | None:
+        """Seconds the planned items after the running one need: each as long as the
+        finished ones took on average, else as this one's expected length; None: no plan."""
+        plan = getattr(self, "_plan", None)
+        if not plan:
+            return None
+        left = max(0, len(plan) - len(self.records) - 1)
+        times = [float(r["timing"]["item_s"]) for r in self.records if r.get("timing")]
+        each = sum(times) / len(times) if times else expected_s
+        return left * each
+
+    def _bound(
+        self, spec: ItemSpec, parsed: ParsedLog, threshold_override: Threshold | None
+    ) -> dict[str, Any] | None:
+        """The threshold as numbers, with the metric in the bound's unit (results.json)."""
+        threshold = threshold_override or self.thresholds.lookup(
+            self.system, spec.variant.name, spec.scenario, spec.config_ver
+        )
+        return None if threshold is None else threshold.bound_record(parsed.metric_value)
 
     def _earlier(self, spec: ItemSpec, fast: bool) -> dict[str, Path]:
         """Log directories of this process's finished runs of the same item, by mode."""
@@ -339,9 +387,11 @@ class ItemRunner:
         log_dir: Path | None = None,
         started: float | None = None,
         fast: bool | None = None,
+        finished: bool = False,
     ) -> None:
         """Record ``spec`` as interrupted (Ctrl-C or SIGTERM while it ran or while the
-        backend prepared for it) and write results.json now: no report will carry it."""
+        backend prepared for it; no figures) and write results.json now: no report will
+        carry it. ``finished``: the session ends here (a second Ctrl-C)."""
         record = self._error_record(
             spec,
             nodeid,
@@ -354,7 +404,7 @@ class ItemRunner:
         if not self.is_worker:
             self.records.append(record)
             with contextlib.suppress(MlperfError):
-                self.write_index(finished=False)
+                self.write_index(finished=finished)
 
     # -- measuring: one device set at a time, machine load, repeats -------------------------
     @contextlib.contextmanager

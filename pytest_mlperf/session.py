@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_mlperf import __version__
 from pytest_mlperf.backends.base import Backend
 from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.catalog import Catalog
@@ -109,7 +110,9 @@ class MlperfSession(ItemRunner):
         self._validate_markers(items)
         if not self.run_config.enabled:
             return
-        specs = self.run_config.items()
+        from pytest_mlperf.plugin import SPECS_KEY
+
+        specs = self.config.stash.get(SPECS_KEY, None) or self.run_config.items()
         collector = MlperfCollector.from_parent(
             session, name="mlperf", nodeid="mlperf", runner=self, specs=specs
         )
@@ -163,18 +166,59 @@ class MlperfSession(ItemRunner):
     # -- backend ----------------------------------------------------------------------------
     def progress(self, line: str) -> None:
         """Show a progress line in the terminal, even while output is captured."""
+        self.emit_progress(line, False)
+
+    @property
+    def tty(self) -> bool:
+        """Whether progress goes to a terminal (redrawn) or a log (a line per interval)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        return bool(reporter is not None and reporter.isatty)
+
+    def emit_progress(self, line: str, redraw: bool) -> None:
+        """A ``[mlperf]`` line; ``redraw``: replace the previous one (at a terminal); an
+        empty line ends a redrawn one."""
         if self.is_worker or self.config.get_verbosity() < 0:
             return
-        line = redact(line)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        capman = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
             return
-        if capman is not None:
-            with capman.global_and_fixture_disabled():
-                reporter.write_line(f"[mlperf] {line}")
-        else:
-            reporter.write_line(f"[mlperf] {line}")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        disabled = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+        with disabled:
+            if not line:
+                reporter.write("\n")
+            elif redraw:
+                reporter.rewrite(f"[mlperf] {redact(line)}", erase=True)
+            else:
+                reporter.write_line(f"[mlperf] {redact(line)}")
+            # the item's location and result letter then start a line of their own
+            # (instead of a bare "mlperf " line before the progress lines)
+            if not redraw and not reporter.showlongtestinfo:
+                reporter.currentfspath = None
+
+    def _short_reporter(self, nodeid: str) -> Any:
+        """The terminal reporter when it shows ``mlperf .`` lines for a generated item."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or self.is_worker or not nodeid.startswith("mlperf::"):
+            return None
+        return reporter if reporter.showfspath and not reporter.showlongtestinfo else None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """Generated items: pytest's ``mlperf `` location prefix is written with the result
+        letter, after the item's progress lines (not as a bare line before them)."""
+        reporter = self._short_reporter(nodeid)
+        if reporter is not None:  # a partial line is ended by the next progress line
+            reporter.currentfspath = self.config.rootpath / "mlperf"
+
+    def _location_prefix(self, report: pytest.TestReport) -> None:
+        """``mlperf `` before the result letter when progress lines came in between."""
+        if report.when != "call" and report.passed:
+            return  # no letter for a passed setup or teardown
+        reporter = self._short_reporter(report.nodeid)
+        if reporter is not None and reporter.currentfspath is None:
+            reporter.write("mlperf ")
+            reporter.currentfspath = self.config.rootpath / "mlperf"
 
     def backend(self) -> Backend:
         """The session's backend, made and prepared once; a failure is reported to every item."""
@@ -213,11 +257,24 @@ class MlperfSession(ItemRunner):
                     return self._logged_work
 
                 shared.run(self.placement.worker, prepare, getattr(backend, "serial_prepare", True))
+                self._check_system(backend.system_name())
             except MlperfError as exc:
                 self._backend_error = f"backend {self.backend_name!r} could not be prepared: {exc}"
                 raise BackendError(self._backend_error) from exc
             self._backend = backend
         return self._backend
+
+    def _check_system(self, system: str) -> None:
+        """A --mlperf-thresholds file for another system is a usage error (exit 4), now that
+        the backend has named this run's system (``reference`` is checked at configure)."""
+        from pytest_mlperf.plugin import USER_THRESHOLDS_KEY
+        from pytest_mlperf.thresholds import Threshold, check_thresholds
+
+        user: list[Threshold] = self.config.stash.get(USER_THRESHOLDS_KEY, [])
+        try:
+            check_thresholds(user, self.catalog, system)
+        except ConfigError as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
 
     @property
     def system(self) -> str:
@@ -244,6 +301,19 @@ class MlperfSession(ItemRunner):
             else "per item: the benchmark data's timeouts_s (each item's settings)",
         }
 
+    def run_properties(self) -> dict[str, Any]:
+        """The run's identity for JUnit suite properties (``mlperf/run/<key>``)."""
+        rc = self.run_config
+        return {
+            "run_id": self.store.run_id,
+            "backend": self.backend_name,
+            "system": self.records[-1]["system"] if self.records else rc.system,
+            "fast": rc.fast,
+            "config_ver": rc.config_ver or "per benchmark",
+            "plugin_version": __version__,
+            **{f"total_{k}": v for k, v in totals(self.records).items()},
+        }
+
     # -- reporting --------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -264,8 +334,11 @@ class MlperfSession(ItemRunner):
                 _add_html_extras(item, report, pending)
         return report
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Controller side: collect each record and rewrite results.json at once."""
+        """Controller side: collect each record and rewrite results.json at once (first:
+        the terminal's result letter comes after)."""
+        self._location_prefix(report)
         records = getattr(report, "mlperf_records", None)
         if self.is_worker:
             return
@@ -322,6 +395,8 @@ class MlperfSession(ItemRunner):
             "host": self.host,
             "settings": redact_obj(self.settings_record()),
             "items": self.records,
+            "totals": totals(self.records),
+            "plugin_version": __version__,
             "preparations": redact_obj(read_preparations(self.store.root)),
         }
         if self.nodes:
@@ -348,9 +423,9 @@ class MlperfSession(ItemRunner):
             self.write_index(finished=True)
         except MlperfError as exc:
             self.progress(str(exc))
-        from pytest_mlperf.report.junit import add_host_properties
+        from pytest_mlperf.report.junit import add_suite_properties
 
-        add_host_properties(self.config, self.host)
+        add_suite_properties(self.config, self.host, self.run_properties())
         if self.run_config.save_baseline is not None:
             _, self._baseline_message = save_baseline(
                 self.store.index_path, self.records, self.run_config.save_baseline
@@ -383,6 +458,14 @@ class MlperfSession(ItemRunner):
             )
         if self._baseline_message:
             terminalreporter.write_line(self._baseline_message)
+
+
+def totals(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Items by verdict: ``items`` and one count per outcome (passed, failed, error, ...)."""
+    counts = {"items": len(records)}
+    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "interrupted"):
+        counts[outcome] = sum(1 for r in records if r["verdict"]["outcome"] == outcome)
+    return counts
 
 
 def _add_html_extras(
@@ -667,11 +750,33 @@ class HtmlHooks:
         from pytest_mlperf.report.html import summary_html
 
         s = self.session
+        self._set_title()
         if s.records:
             prefix.append(
-                summary_html(s.records, s.host, str(s.store.root), settings=s.settings_record())
+                summary_html(
+                    s.records,
+                    s.host,
+                    str(s.store.root),
+                    settings=s.settings_record(),
+                    self_contained=bool(s.config.getoption("self_contained_html", False)),
+                )
             )
         if s.fleet:
             from pytest_mlperf.report.html import fleet_html
 
             prefix.append(fleet_html(s.fleet))
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        """Name the run in the page title (and heading) instead of the file name; asked at
+        session start, so the title is completed when the summary is made."""
+        if self.session.run_config.enabled:
+            report.title = f"MLPerf run {self.session.store.run_id} ({self.session.backend_name})"
+        self._report = report
+
+    def _set_title(self) -> None:
+        from pytest_mlperf.report.html import report_title
+
+        s = self.session
+        report = getattr(self, "_report", None)
+        if report is not None and s.records:
+            report.title = report_title(s.records, s.store.run_id, s.backend_name)

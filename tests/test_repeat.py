@@ -157,8 +157,8 @@ def test_repeat_runs_n_times_and_reports_the_spread(
         p.get("name"): p.get("value")
         for p in ET.parse(pytester.path / "junit.xml").iter("property")
     }
-    assert props["mlperf.tiny-99.Offline.performance.repeat_count"] == "3"
-    assert "mlperf.tiny-99.Offline.performance.repeat_spread_pct" in props
+    assert props["mlperf/tiny-99/Offline/performance/repeat_count"] == "3"
+    assert "mlperf/tiny-99/Offline/performance/repeat_spread_pct" in props
     html = (pytester.path / "report.html").read_text()
     assert 'id="mlperf-repeats"' in html
 

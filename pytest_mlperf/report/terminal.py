@@ -43,8 +43,10 @@ def summary_row(record: Mapping[str, Any]) -> list[str]:
         metric = {"name": accuracy["metric"]}
         shown = format_accuracy(accuracy["value"])
         unit = ACCURACY_UNITS.get(accuracy["metric"], "")
-    elif unit == "ns" and value is not None:
-        shown, unit = f"{value / 1e6:.3f}", "ms"
+    elif unit == "ns":
+        # LoadGen's key says _ns; the column shows ms, so the name loses its unit suffix
+        metric = {"name": display_name(metric["name"])}
+        shown, unit = ("-" if value is None else f"{value / 1e6:.3f}"), "ms"
     else:
         shown = "-" if value is None else f"{value:.2f}"
     return [
@@ -59,6 +61,20 @@ def summary_row(record: Mapping[str, Any]) -> list[str]:
         record["verdict"]["outcome"].upper()
         + (" (reused)" if (record.get("provenance") or {}).get("status") == "reused" else ""),
     ]
+
+
+def display_name(name: str | None) -> str | None:
+    """``result_90.00_percentile_latency_ns`` → ``result_90.00_percentile_latency`` (shown in ms)."""
+    if name and name.endswith("_ns"):
+        return name[: -len("_ns")]
+    return name
+
+
+def reason_line(record: Mapping[str, Any]) -> str:
+    """Why an item did not pass, on one line: pytest's short summary shows the first line
+    after the node id (which names the item), so the reason comes first."""
+    verdict = record["verdict"]
+    return "; ".join(verdict.get("reasons") or []) or verdict["outcome"]
 
 
 def check_result(check: Mapping[str, Any]) -> str:
@@ -158,6 +174,7 @@ def failure_text(record: Mapping[str, Any]) -> str:
         unit = ACCURACY_UNITS.get(accuracy["metric"], "")
         shown = f"{accuracy['metric']} = {format_accuracy(accuracy['value'])} {unit}".rstrip()
     lines = [
+        reason_line(record),
         f"{record['benchmark']} {record['scenario']} {record['mode']} "
         f"({record['backend']}, system {record['system']}, config_ver {record['config_ver']}"
         f"{', fast' if record['fast'] else ''})",

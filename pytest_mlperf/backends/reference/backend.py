@@ -56,6 +56,7 @@ class ReferenceBackend:
         self._eval_engines: dict[tuple[str, str], Any] = {}
         self._evalsets: dict[str, Any] = {}
         self._calibration: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._cpu: dict[str, Any] | None = None
 
     def system_name(self) -> str:
         """Thresholds for this backend are filed under ``reference-cpu``."""
@@ -70,19 +71,39 @@ class ReferenceBackend:
         import mlperf_loadgen
         import onnxruntime
 
-        return {
+        facts = {
             "backend": self.name,
             "system_name": SYSTEM_NAME,
             "hostname": platform.node(),
-            "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
+            **self._cpu_facts(),
             "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__,
             "loadgen": getattr(mlperf_loadgen, "__version__", None) or _dist_version(),
             "threads": self.threads,
             "cpus": self.cpus,
-            "work_done": list(self.work_done),
         }
+        # no empty rows in the reports: unknown facts are left out
+        out = {k: v for k, v in facts.items() if v not in (None, "", [])}
+        out["work_done"] = list(self.work_done)
+        return out
+
+    def _cpu_facts(self) -> dict[str, Any]:
+        """CPU model, cores, threads and memory (lscpu, /proc), probed once per backend."""
+        if self._cpu is None:
+            record = self.host_record()
+            model = record.cpu_model or _cpuinfo_model()
+            cores = None
+            if record.cpu_sockets and record.cpu_cores_per_socket:
+                cores = record.cpu_sockets * record.cpu_cores_per_socket
+            self._cpu = {
+                "cpu": model or platform.processor() or platform.machine(),
+                "cpu_arch": platform.machine(),
+                "cpu_sockets": record.cpu_sockets,
+                "cpu_cores": cores,
+                "cpu_count": os.cpu_count(),
+                "memory_gib": round(record.memory_kib / 1024**2, 1) if record.memory_kib else None,
+            }
+        return dict(self._cpu)
 
     def host_record(self) -> HostRecord:
         """CPU and memory facts (no GPUs are used by this backend)."""
@@ -120,10 +141,12 @@ class ReferenceBackend:
 
     def _build_model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:
         """The FP32 model, or its cached INT8 quantization (under the build lock)."""
-        from pytest_mlperf.backends.reference.models import ensure_model
+        from pytest_mlperf.backends.reference.models import ensure_model, model_key
 
         ref = _reference(bench)
         spec: Mapping[str, Any] = ref["model"]
+        if not (self.cache_dir / "models" / f"{spec['kind']}-{model_key(spec)}.onnx").is_file():
+            progress(f"{bench.name}: building the {spec['kind']} model (once, then cached) ...")
         try:
             path, built = ensure_model(spec, self.cache_dir / "models")
         except OSError as exc:
@@ -142,6 +165,10 @@ class ReferenceBackend:
         from pytest_mlperf.backends.reference.quantize import ensure_quantized
 
         recipe: Mapping[str, Any] = ref.get("quantization") or {"method": "static"}
+        from pytest_mlperf.backends.reference.quantize import quantized_path
+
+        if not quantized_path(path, recipe).is_file():
+            progress(f"{bench.name}: quantizing the model to INT8 (once, then cached) ...")
         try:
             qpath, built = ensure_quantized(path, recipe, lambda: _calibration_feeds(ref))
         except (OSError, ValueError, RuntimeError) as exc:
@@ -262,6 +289,7 @@ class ReferenceBackend:
 
             ref = _reference(bench)
             engine = self._engine(bench, progress, precision)
+            progress(f"{bench.name} {scenario}: calibrating targets to this machine ...")
             search = None
             if scenario == "Server":
                 search = self._server_search(bench, engine, progress)
@@ -280,8 +308,8 @@ class ReferenceBackend:
                     f"{'' if found['found'] else ', NONE met the latency margin'})"
                 )
             progress(
-                f"{bench.name} {scenario}: {how} {result['targets']} "
-                f"from {result['measured']} ({precision})"
+                f"{bench.name} {scenario}: {how} {pairs(result['targets'])} "
+                f"from {pairs(result['measured'])} ({precision})"
             )
             self._calibration[key] = result
         return self._calibration[key]
@@ -370,7 +398,9 @@ class ReferenceBackend:
         values.update(request.overrides)
         settings, applied = make_settings(bench.mlperf_conf_model, scenario, request.mode, values)
         applied["precision"] = precision
-        progress(f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({applied})")
+        progress(
+            f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({pairs(applied)})"
+        )
         # LoadGen reads audit.config from the path it is given, by default from the working
         # directory: only a compliance audit run gets one, any stray file is never read
         audit = request.outdir / "audit.config"
@@ -402,6 +432,13 @@ class ReferenceBackend:
         """Drop the ONNX Runtime sessions."""
         self._engines.clear()
         self._eval_engines.clear()
+
+
+def pairs(values: Mapping[str, Any]) -> str:
+    """``key=value, ...`` for progress lines (never a Python dict)."""
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
 
 
 def precision_for(bench: Benchmark, config_ver: str) -> str:
@@ -436,6 +473,17 @@ def _data_targets(targets: Mapping[str, float]) -> dict[str, float]:
         else:
             values[key] = float(value)
     return values
+
+
+def _cpuinfo_model() -> str | None:
+    """``model name`` from /proc/cpuinfo, where lscpu is missing."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip() or None
+    except OSError:
+        return None
+    return None
 
 
 def _dist_version() -> str | None:
