@@ -30,6 +30,12 @@ DEFAULT_TOLERANCE_PCT = 5.0
 REGRESSED, IMPROVED, UNCHANGED = "regressed", "improved", "unchanged"
 #: A comparison that could not be made (a comparison status, not an item outcome).
 SKIPPED = "skipped"
+#: the change and the noise of the runs cannot tell a regression from chance: a skip
+INCONCLUSIVE = "inconclusive"
+#: LoadGen targets a baseline item ran with, rerun by ``--mlperf-baseline`` (like-for-like)
+TARGET_KEYS = ("expected_qps", "target_qps", "expected_latency_ns")
+#: the Server latency compared when both runs used the same target QPS
+SERVER_LATENCY_KEY = "result_99.00_percentile_latency_ns"
 #: What makes two records of the same item comparable, besides benchmark/scenario/mode.
 LIKE_FOR_LIKE = ("config_ver", "system", "fast")
 _PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%?\s*$")
@@ -200,11 +206,16 @@ class Comparison:
     source: str
     delta_pct: float | None = None
     bound: float | None = None
+    #: relative spread (max-min)/median in percent of each side's repeats; 0 for one run
+    noise_pct: float | None = None
+    baseline_noise_pct: float | None = None
+    #: what was compared: the scenario metric, or (pinned Server target) its p99 latency
+    compared: str | None = None
 
     @property
     def skipped(self) -> bool:
-        """True when no comparison could be made."""
-        return self.status == SKIPPED
+        """True when no comparison could be made (inconclusive included)."""
+        return self.status in (SKIPPED, INCONCLUSIVE)
 
     def to_dict(self) -> dict[str, Any]:
         """The record's ``baseline`` object."""
@@ -218,10 +229,28 @@ class Comparison:
             "bound": self.bound,
             "reason": self.reason,
             "source": self.source,
+            "noise_pct": None if self.noise_pct is None else round(self.noise_pct, 3),
+            "baseline_noise_pct": None
+            if self.baseline_noise_pct is None
+            else round(self.baseline_noise_pct, 3),
+            "compared": self.compared,
         }
 
     def check(self) -> Check:
         """The verdict line for this comparison."""
+        if self.status == INCONCLUSIVE:
+            shown = format_metric(self.value, self.unit)
+            if self.delta_pct is not None:
+                shown += f" ({self.delta_pct:+.1f} %)"
+            return Check(
+                "baseline",
+                shown,
+                "inconclusive",
+                SKIP,
+                self.reason,
+                gives=Outcome.SKIPPED,
+                reason=f"baseline {self.reason}",
+            )
         if self.skipped:
             return Check(
                 "baseline",
@@ -255,10 +284,118 @@ def _mismatches(current: Mapping[str, Any], base: Mapping[str, Any]) -> list[str
     return found
 
 
+@dataclass(frozen=True)
+class Figures:
+    """One side of a comparison: the judged value and the range of its repeats."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+
+    @property
+    def noise_pct(self) -> float:
+        """(max - min) / value in percent; 0 for a single run."""
+        if self.value is None or self.low is None or self.high is None or not self.value:
+            return 0.0
+        return (self.high - self.low) / abs(self.value) * 100.0
+
+
+def figures(record: Mapping[str, Any], latency_key: str | None = None) -> Figures:
+    """The record's metric (or ``latency_key`` of ``loadgen``): median and range of repeats."""
+    repeat = record.get("repeat") or None
+    if latency_key is not None:
+        runs = [r.get("p99_latency_ns") for r in (repeat or {}).get("runs") or []]
+        values = [float(v) for v in runs if isinstance(v, (int, float))]
+        if len(values) > 1:
+            values.sort()
+            mid = len(values) // 2
+            med = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+            return Figures(med, values[0], values[-1])
+        single = (record.get("loadgen") or {}).get(latency_key)
+        v = float(single) if isinstance(single, (int, float)) else None
+        return Figures(v, v, v)
+    if repeat and repeat.get("median") is not None:
+        return Figures(float(repeat["median"]), repeat.get("min"), repeat.get("max"))
+    value = record["metric"]["value"]
+    v = None if value is None else float(value)
+    return Figures(v, v, v)
+
+
+def same_server_target(current: Mapping[str, Any], base: Mapping[str, Any]) -> bool:
+    """Both Server runs ran at the same target QPS (pinned): compare latency, not the echo."""
+    if current.get("scenario") != "Server":
+        return False
+    a = (current.get("settings") or {}).get("target_qps")
+    b = (base.get("settings") or {}).get("target_qps")
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b <= 0:
+        return False
+    return abs(a - b) <= 1e-6 * b
+
+
+def judge_change(
+    cur: Figures, base: Figures, higher_is_better: bool, tolerance_pct: float
+) -> tuple[str, float, float, str]:
+    """The noise-aware rule, on figures alone: (status, delta %, bound, why).
+
+    regressed: worse by more than the tolerance *and* the two runs' ranges do not overlap
+    (outside the noise of both); inconclusive: the noise of either run exceeds the
+    tolerance, or the change exceeds it but the ranges overlap; improved/unchanged otherwise.
+    """
+    assert cur.value is not None and base.value is not None
+    tol = tolerance_pct / 100.0
+    delta = (cur.value - base.value) / base.value * 100.0
+    cur_lo, cur_hi = cur.low if cur.low is not None else cur.value, cur.high or cur.value
+    base_lo, base_hi = base.low if base.low is not None else base.value, base.high or base.value
+    if higher_is_better:
+        bound = base.value * (1 - tol)
+        worse, better = cur.value < bound, cur.value > base.value * (1 + tol)
+        separated = cur_hi < base_lo
+    else:
+        bound = base.value * (1 + tol)
+        worse, better = cur.value > bound, cur.value < base.value * (1 - tol)
+        separated = cur_lo > base_hi
+    noise = max(cur.noise_pct, base.noise_pct)
+    figs = (
+        f"{delta:+.1f} %, noise {cur.noise_pct:.1f} % here and {base.noise_pct:.1f} % "
+        f"in the baseline, tolerance {tolerance_pct:g} %"
+    )
+    # single runs on both sides (no measured noise): the plain tolerance words
+    noisy = f" and outside the noise of both runs ({figs})" if noise > 0 else ""
+    if worse and separated:
+        return (
+            REGRESSED,
+            delta,
+            bound,
+            f"regressed {abs(delta):.1f} % beyond the {tolerance_pct:g} % tolerance{noisy}",
+        )
+    if noise > tolerance_pct:
+        return INCONCLUSIVE, delta, bound, f"inconclusive: the noise exceeds the tolerance ({figs})"
+    if worse:
+        return (
+            INCONCLUSIVE,
+            delta,
+            bound,
+            f"inconclusive: beyond the tolerance but within the noise of the runs ({figs})",
+        )
+    extra = f" ({figs})" if noise > 0 else ""
+    if better:
+        return IMPROVED, delta, bound, f"improved {abs(delta):.1f} % over the baseline{extra}"
+    return (
+        UNCHANGED,
+        delta,
+        bound,
+        f"within ±{tolerance_pct:g} % of the baseline ({delta:+.1f} %){extra}",
+    )
+
+
 def compare_pair(
     current: Mapping[str, Any], base: Mapping[str, Any], tolerance_pct: float, source: str
 ) -> Comparison:
-    """Compare the metric of ``current`` with that of ``base`` (records of one item)."""
+    """Compare the metric of ``current`` with that of ``base`` (records of one item).
+
+    Server runs at the same (pinned) target QPS compare validity and p99 latency instead
+    of the metric, which is then the echo of the target.
+    """
     metric = current["metric"]
     value, unit = metric["value"], metric["unit"]
     base_value = base["metric"]["value"]
@@ -269,43 +406,70 @@ def compare_pair(
     mismatches = _mismatches(current, base)
     if mismatches:
         return skip("not like-for-like: " + "; ".join(mismatches))
-    if base_value is None or base_value <= 0:
+    pinned_server = same_server_target(current, base)
+    compared = metric["name"]
+    if pinned_server:
+        compared = f"{SERVER_LATENCY_KEY} at target_qps {base['settings']['target_qps']:g}"
+        base_valid = base.get("result_validity")
+        if base_valid == "VALID" and current.get("result_validity") == "INVALID":
+            return Comparison(
+                REGRESSED,
+                value,
+                base_value,
+                unit,
+                tolerance_pct,
+                f"INVALID at the baseline's target_qps {base['settings']['target_qps']:g}, "
+                f"which was VALID there; baseline {source}",
+                source,
+                compared=compared,
+            )
+        cur, ref = figures(current, SERVER_LATENCY_KEY), figures(base, SERVER_LATENCY_KEY)
+        unit = "ns"
+    else:
+        cur, ref = figures(current), figures(base)
+    if ref.value is None or ref.value <= 0:
         outcome = base.get("verdict", {}).get("outcome", "?")
         return skip(f"the baseline run has no metric value (its verdict: {outcome})")
-    if value is None:
+    if cur.value is None:
         return skip("this run logged no metric value")
     if unit not in ("samples/s", "ns"):
         return skip(f"unknown metric unit {unit!r}")
     higher_is_better = unit == "samples/s"
-    tol = tolerance_pct / 100.0
-    delta = (value - base_value) / base_value * 100.0
-    if higher_is_better:
-        bound = base_value * (1 - tol)
-        regressed, improved = value < bound, value > base_value * (1 + tol)
-    else:
-        bound = base_value * (1 + tol)
-        regressed, improved = value > bound, value < base_value * (1 - tol)
+    status, delta, bound, why = judge_change(cur, ref, higher_is_better, tolerance_pct)
     what = "throughput" if higher_is_better else "latency"
-    if regressed:
-        status = REGRESSED
-        reason = f"{what} regressed {abs(delta):.1f} % beyond the {tolerance_pct:g} % tolerance"
-    elif improved:
-        status = IMPROVED
-        reason = f"{what} improved {abs(delta):.1f} % over the baseline"
-    else:
-        status = UNCHANGED
-        reason = f"{what} within ±{tolerance_pct:g} % of the baseline ({delta:+.1f} %)"
+    if pinned_server:
+        what = "Server p99 latency at the same target"
     return Comparison(
         status,
-        value,
-        base_value,
+        cur.value,
+        ref.value,
         unit,
         tolerance_pct,
-        f"{reason}; baseline {source}",
+        f"{what} {why}; baseline {source}",
         source,
         delta_pct=delta,
         bound=bound,
+        noise_pct=cur.noise_pct,
+        baseline_noise_pct=ref.noise_pct,
+        compared=compared,
     )
+
+
+def pinned_targets(baseline: ResultsFile, current: Mapping[str, Any]) -> dict[str, float] | None:
+    """The LoadGen targets the baseline's same item ran with, when it is like-for-like."""
+    base = baseline.find(current["benchmark"], current["scenario"], current["mode"])
+    if base is None:
+        return None
+    for key in LIKE_FOR_LIKE:
+        if key in base and current.get(key) != base.get(key):
+            return None
+    settings = base.get("settings") or {}
+    found = {
+        k: float(settings[k])
+        for k in TARGET_KEYS
+        if isinstance(settings.get(k), (int, float)) and not isinstance(settings.get(k), bool)
+    }
+    return found or None
 
 
 def compare_to_baseline(

@@ -259,10 +259,48 @@ def _doctor(values: dict[str, str | None], as_json: bool) -> int:
     return exit_code(lines)
 
 
+DESCRIPTION = """\
+pytest-mlperf runs MLPerf Inference benchmarks (bert, 3d-unet) as pytest items: each
+benchmark x scenario x mode is a test that fails when LoadGen calls the result INVALID or
+it misses a threshold or baseline. Benchmarks are run by pytest, not by this command:
+
+  pytest --mlperf-benchmarks=bert,3d-unet --mlperf-mode=performance --mlperf-fast
+  pytest --help        (every --mlperf-* option, under "MLPerf Inference benchmarks")
+
+A full (not --mlperf-fast) run follows MLPerf's rules: at least 600 s per item, so about
+an hour for bert and 3d-unet. This command has the helpers below."""
+EPILOG = """\
+exit codes: 0 ok, 1 a check failed (doctor) or a run/log could not be read, 2 bad input.
+docs: README.md and docs/ in the source distribution (docs/ci.md: CI recipes)."""
+
+
+def version_text() -> str:
+    """``pytest-mlperf 0.1.0 (pytest 9.0.3, mlperf-loadgen 6.0.17, python 3.11.7)``."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pytest_mlperf import __version__
+
+    parts = []
+    for dist in ("pytest", "mlcommons-loadgen"):
+        try:
+            parts.append(f"{dist.replace('mlcommons-', 'mlperf-')} {version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} not installed")
+    parts.append(f"python {platform.python_version()}")
+    return f"pytest-mlperf {__version__} ({', '.join(parts)})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pytest-mlperf`` console script."""
-    parser = argparse.ArgumentParser(prog="pytest-mlperf", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="pytest-mlperf",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_parse = sub.add_parser("parse", help="print the result record of a LoadGen log directory")
     p_parse.add_argument("directory", type=Path)
     p_parse.add_argument(
@@ -323,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p_doctor.add_argument(f"--{name}", help=text)
     p_doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     args = parser.parse_args(argv)
+    if args.command is None:  # no command: say what this is and how benchmarks are run
+        parser.print_help()
+        return 2
     if args.command == "doctor":
         keys = ("benchmarks", "backend", "harness_dir", "scratch_path", "cache_dir")
         return _doctor({k: getattr(args, k) for k in keys}, args.json)

@@ -143,6 +143,17 @@ OPTIONS = (
         flag=True,
     ),
     OptionSpec(
+        "repeat",
+        "Run each performance item N times (separate LoadGen runs); report median, min, max "
+        "and spread, judge the median. Default: 1.",
+        "1",
+    ),
+    OptionSpec(
+        "targets",
+        "JSON file pinning LoadGen targets per benchmark and scenario (like a user.conf; "
+        "schema targets.schema.json), instead of calibrating/searching. Default: none.",
+    ),
+    OptionSpec(
         "docker_host",
         "Comma list of Docker engines (unix://, tcp://, ssh://) workers map to. Default: DOCKER_HOST.",
     ),
@@ -176,16 +187,10 @@ OPTIONS = (
     ),
 )
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
-#: The options that make the plugin generate benchmark items.
-SELECTION_OPTIONS = (
-    "benchmarks",
-    "scenarios",
-    "mode",
-    "config_ver",
-    "backend",
-    "fast",
-    "compliance",
-)
+#: The options that select benchmark items: set anywhere (option or ini), items are generated.
+#: Every other option configures; given on the command line with no test path at all, it
+#: generates the default selection too (see plugin.generate_items).
+SELECTION_OPTIONS = ("benchmarks", "scenarios", "mode", "compliance")
 
 #: Reads an option's raw value: None when the user did not set it anywhere.
 RawGetter = Callable[[OptionSpec], "str | bool | None"]
@@ -245,6 +250,11 @@ class RunConfig:
     submission_checks: str = "off"
     #: compliance tests (``TEST01``): one more item per benchmark×scenario, after its modes
     compliance: tuple[str, ...] = ()
+    #: ``--mlperf-repeat``: LoadGen runs per performance item
+    repeat: int = 1
+    #: ``--mlperf-targets``: the file and its pinned targets, benchmark → scenario → values
+    targets_file: Path | None = None
+    targets: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
 
     def config_ver_for(self, variant: Variant) -> str:
         """The config_ver option, or the variant's own first one when the option is unset."""
@@ -294,7 +304,8 @@ def parse_run_config(
     """Build a :class:`RunConfig`; raises :class:`ConfigError` naming the bad value."""
     raw = {spec.name: get(spec) for spec in OPTIONS}
     # Items are generated when the user says what to run; settings alone (cache, results
-    # dir, thresholds, harness paths...) only configure the fixtures and the backend.
+    # dir, thresholds, fast, backend...) only configure the fixtures and the backend; the
+    # plugin also enables them for node ids and for options given with no test path.
     enabled = any(raw[name] is not None for name in SELECTION_OPTIONS)
 
     def text(spec: OptionSpec) -> str | None:
@@ -410,6 +421,8 @@ def parse_run_config(
         raise ConfigError(
             f"--mlperf-save-baseline: {str(save_baseline.parent)!r} is a file, not a directory"
         )
+    targets_file = _path(text(by_name["targets"]), rootdir, "--mlperf-targets")
+    targets = _targets(targets_file, variants) if targets_file else None
     return RunConfig(
         enabled=enabled,
         variants=tuple(variants),
@@ -431,10 +444,56 @@ def parse_run_config(
             by_name["submission_checks"], text(by_name["submission_checks"]) or "off"
         ),
         compliance=_compliance(text(by_name["compliance"]), variants, catalog, backend),
+        repeat=_repeat(text(by_name["repeat"])),
+        targets_file=targets_file,
+        targets=targets,
         reuse=raw["reuse"] is True
         or (isinstance(raw["reuse"], str) and _truthy(raw["reuse"], "mlperf_reuse")),
         **nvidia,  # type: ignore[arg-type]
     )
+
+
+def _repeat(value: str | None) -> int:
+    """``--mlperf-repeat``: a whole number from 1 to 100."""
+    try:
+        count = int(value or "1")
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 100:
+        raise ConfigError(
+            f"--mlperf-repeat: {value!r} is not a whole number of runs from 1 to 100 (e.g. 3)"
+        )
+    return count
+
+
+def _targets(path: Path, variants: Sequence[Variant]) -> dict[str, dict[str, dict[str, float]]]:
+    """``--mlperf-targets``: the file's targets (validated) by benchmark name."""
+    from pytest_mlperf import jsonstrict
+    from pytest_mlperf.errors import DataError
+    from pytest_mlperf.schemas import validate
+
+    try:
+        data = jsonstrict.load_file(path)
+    except OSError as exc:
+        raise ConfigError(f"--mlperf-targets: cannot read {str(path)!r}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"--mlperf-targets: {str(path)!r} is not JSON: {exc}") from exc
+    try:
+        validate(data, "targets", f"--mlperf-targets {path}")
+    except DataError as exc:
+        raise ConfigError(str(exc)) from exc
+    targets = data["targets"]
+    known = {v.name for v in variants} | {v.family for v in variants}
+    unknown = sorted(set(targets) - known)
+    if unknown:
+        raise ConfigError(
+            f"--mlperf-targets: {path} names {', '.join(unknown)}, which this run does not "
+            f"select; valid: {', '.join(sorted(known))}"
+        )
+    return {
+        bench: {scen: {k: float(v) for k, v in vals.items()} for scen, vals in by_scen.items()}
+        for bench, by_scen in targets.items()
+    }
 
 
 def _compliance(

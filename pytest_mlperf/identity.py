@@ -11,6 +11,19 @@ _NAME = re.compile(
     r"^(.+)\[(Offline|Server|SingleStream|MultiStream)-(performance|accuracy|TEST\d\d)\]$"
 )
 
+#: What a command-line node id may name: every item, a variant's, or one item.
+_SELECTION = re.compile(rf"^{COLLECTOR}(?:::([^\[\]]+)(?:\[([A-Za-z]+)-([A-Za-z0-9]+)\])?)?$")
+
+
+def parse_selection(nodeid: str) -> tuple[str | None, str | None, str | None] | None:
+    """A node id given on the command line - ``mlperf`` (every generated item),
+    ``mlperf::bert-99`` (a variant's) or ``mlperf::bert-99[Server-performance]`` - as
+    (variant, scenario, mode), None where it does not say; None for any other argument."""
+    match = _SELECTION.match(nodeid)
+    if match is None:
+        return None
+    return match.group(1), match.group(2), match.group(3)
+
 
 @dataclass(frozen=True)
 class ItemId:

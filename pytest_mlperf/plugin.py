@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,10 +10,18 @@ import pytest
 
 from pytest_mlperf.backends import BUILTIN_BACKENDS, auto_backend
 from pytest_mlperf.catalog import RUN_MODES, SCENARIOS, Catalog, default_dirs, load_catalog
-from pytest_mlperf.config import OPTIONS, OptionSpec, RunConfig, parse_run_config
+from pytest_mlperf.config import OPTIONS, ItemSpec, OptionSpec, RunConfig, parse_run_config
 from pytest_mlperf.errors import ConfigError, DataError
-from pytest_mlperf.stash import RUN_CONFIG_KEY, SESSION_KEY
-from pytest_mlperf.thresholds import ThresholdTable, shipped_threshold_files
+from pytest_mlperf.identity import parse_selection
+from pytest_mlperf.stash import RUN_CONFIG_KEY, SESSION_KEY, SPECS_KEY, USER_THRESHOLDS_KEY
+from pytest_mlperf.thresholds import (
+    Threshold,
+    ThresholdTable,
+    check_baseline,
+    check_thresholds,
+    load_thresholds,
+    shipped_threshold_files,
+)
 
 if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend
@@ -26,6 +35,8 @@ __all__ = [
     "mlperf_result",
     "mlperf_run",
 ]
+#: Systems known before a backend is made (a plugin backend's: once it is prepared).
+STATIC_SYSTEMS = {"reference": "reference-cpu"}
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -72,12 +83,13 @@ def _raw_getter(config: pytest.Config) -> Any:
         value = config.getoption(spec.ini)
         if value is not None:
             return value  # type: ignore[no-any-return]
-        if spec.ini in config.inicfg:
-            ini = config.getini(spec.ini)
-            if spec.flag:
-                return bool(ini)
-            return None if ini in (None, "") else str(ini)
-        return None
+        # registered with default=None: None means "not set" (no deprecated config.inicfg)
+        ini = config.getini(spec.ini)
+        if ini is None:
+            return None
+        if spec.flag:
+            return bool(ini)
+        return None if ini == "" else str(ini)
 
     return get
 
@@ -94,12 +106,104 @@ def _load(config: pytest.Config) -> tuple[RunConfig, Catalog, ThresholdTable]:
         dict.fromkeys(n for group in config.hook.pytest_mlperf_backend_names() for n in group)
     )
     run_config = parse_run_config(_raw_getter(config), catalog, names, config.rootpath)
-    files = shipped_threshold_files()
+    nodeids = node_id_args(config)
+    enabled = run_config.enabled or bool(nodeids) or _options_without_paths(config)
+    run_config = dataclasses.replace(run_config, enabled=enabled)
+    config.stash[SPECS_KEY] = item_specs(run_config, catalog, nodeids)
+    levels = [load_thresholds(path) for path in shipped_threshold_files()]
+    user: list[Threshold] = []
     if run_config.thresholds_file is not None:
-        files.append(run_config.thresholds_file)
-    thresholds = ThresholdTable.load(files)
+        user = load_thresholds(run_config.thresholds_file)
+        check_thresholds(user, catalog, run_config.system)  # the system again in configure
+        levels.append(user)
+    if run_config.baseline is not None:
+        check_baseline(run_config.baseline, catalog, "--mlperf-baseline")
+    thresholds = ThresholdTable(levels)
+    config.stash[USER_THRESHOLDS_KEY] = user
     config.stash[RUN_CONFIG_KEY] = (run_config, catalog, thresholds)
     return config.stash[RUN_CONFIG_KEY]
+
+
+def node_id_args(config: pytest.Config) -> list[str]:
+    """Take generated items' node ids (``mlperf``, ``mlperf::bert-99``,
+    ``mlperf::bert-99[Server-performance]``) out of the test paths, so that pytest does not
+    look for them as files; kept in ``config.option`` (xdist hands it to its workers)."""
+    here = config.invocation_params.dir
+
+    def is_node_id(arg: str) -> bool:  # a real file or directory named mlperf stays a path
+        return parse_selection(arg) is not None and not (here / arg).exists()
+
+    taken: list[str] | None = getattr(config.option, "mlperf_nodeids", None)
+    if taken is None:
+        taken = [a for a in config.args if is_node_id(a)]
+        config.option.mlperf_nodeids = taken
+    config.args[:] = [a for a in config.args if a not in taken]
+    return taken
+
+
+#: Modifiers that, on the command line with no test path at all, run the default selection.
+RUN_MODIFIERS = ("fast", "backend", "config_ver")
+
+
+def _options_without_paths(config: pytest.Config) -> bool:
+    """A run modifier on the command line and no test path at all (nor ``testpaths``):
+    ``pytest --mlperf-fast`` runs the default selection; ``pytest test_mine.py --mlperf-fast``
+    only configures the fixtures of test_mine.py. Settings (cache, results dir...) and ini
+    values never generate items."""
+    if config.args_source != pytest.Config.ArgsSource.INVOCATION_DIR:
+        return False
+    return any(config.getoption(f"mlperf_{name}") is not None for name in RUN_MODIFIERS)
+
+
+def item_specs(run_config: RunConfig, catalog: Catalog, nodeids: list[str]) -> list[ItemSpec]:
+    """The selection's items, or with node ids exactly the items they name (in their order).
+
+    A node id names a variant by its full name and a scenario it defines; raises
+    :class:`ConfigError` naming the bad part and the valid values.
+    """
+    if not nodeids:
+        return run_config.items()
+    selection = run_config.items()
+    specs: list[ItemSpec] = []
+    for nodeid in nodeids:
+        selected = parse_selection(nodeid)
+        assert selected is not None  # node_id_args took only matching ones
+        name, scenario, mode = selected
+        if name is None:
+            found = selection
+        else:
+            if name not in catalog.variant_names:
+                raise ConfigError(
+                    f"{nodeid}: unknown benchmark {name!r} (a node id names the variant); "
+                    f"valid: {', '.join(catalog.variant_names)}"
+                )
+            variant = catalog.variant(name)
+            bench = catalog.benchmark(name)
+            defined = tuple(bench.scenarios)
+            if scenario is None:
+                found = [s for s in selection if s.variant == variant] or [
+                    ItemSpec(variant, sc, m, run_config.config_ver_for(variant))
+                    for sc in defined
+                    for m in run_config.modes
+                ]
+            else:
+                if scenario not in defined:
+                    raise ConfigError(
+                        f"{nodeid}: {name} does not define {scenario!r}; valid for it: "
+                        f"{', '.join(defined)}"
+                    )
+                modes = (*RUN_MODES, *(bench.raw.get("compliance") or {}))
+                if mode is None or mode not in modes:  # the pattern gives both or neither
+                    raise ConfigError(f"{nodeid}: unknown mode {mode!r}; valid: {', '.join(modes)}")
+                config_ver = run_config.config_ver_for(variant)
+                if config_ver not in variant.config_vers:
+                    raise ConfigError(
+                        f"{nodeid}: {name} does not run with --mlperf-config-ver "
+                        f"{config_ver!r}; valid for it: {', '.join(variant.config_vers)}"
+                    )
+                found = [ItemSpec(variant, scenario, mode, config_ver)]
+        specs.extend(s for s in found if s not in specs)
+    return specs
 
 
 def _compare(config: pytest.Config, runs: list[str]) -> int:
@@ -197,6 +301,12 @@ def pytest_configure(config: pytest.Config) -> None:
     backend_name = run_config.backend
     if backend_name == "auto":
         backend_name = config.hook.pytest_mlperf_auto_backend(config=config) or "reference"
+    system = run_config.system or STATIC_SYSTEMS.get(backend_name)
+    try:
+        user: list[Threshold] = config.stash[USER_THRESHOLDS_KEY]
+        check_thresholds(user, catalog, system)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     session = MlperfSession(config, run_config, catalog, thresholds, backend_name)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "mlperf-session")

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf import progress
 from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest, no_progress
-from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
+from pytest_mlperf.baseline import (
+    Comparison,
+    compare_to_baseline,
+    pinned_targets,
+    with_baseline,
+)
 from pytest_mlperf.catalog import RUN_MODES, Catalog
 from pytest_mlperf.checks import FAIL, SKIP, Check, Outcome, Verdict, decide
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, BackendSkip, MlperfError, RunFailed
-from pytest_mlperf.placement import Placement
+from pytest_mlperf.placement import (
+    DeviceLock,
+    Placement,
+    device_keys,
+    load_snapshot,
+    machine_load,
+)
 from pytest_mlperf.provenance import digest, find_reusable, provenance
 from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
 from pytest_mlperf.results.record import MlperfResult, build_record
@@ -31,8 +45,10 @@ class ItemPipeline:
 
     Pytest-free: the session makes one and passes its collaborators in (tests pass fakes):
     ``backend`` makes and prepares the backend once, ``system`` names the system for the
-    threshold table, ``progress`` shows a line, ``result_ready`` announces a written record,
-    ``interrupted`` files the record of an item stopped by Ctrl-C or SIGTERM.
+    threshold table, ``progress`` shows a line (``emit_progress``/``tty``/``eta_after``: the
+    running item's progress line), ``result_ready`` announces a written record,
+    ``interrupted`` files the record of an item stopped by Ctrl-C or SIGTERM (``finished``:
+    the session ends), ``passthrough`` are exceptions that end the session, not the item.
     """
 
     def __init__(
@@ -48,8 +64,12 @@ class ItemPipeline:
         backend: Callable[[], Backend],
         system: Callable[[], str],
         progress: Progress = no_progress,
+        emit_progress: Callable[[str, bool], None] = lambda line, redraw: None,
+        tty: Callable[[], bool] = lambda: False,
+        eta_after: Callable[[float], float | None] = lambda expected_s: None,
         result_ready: Callable[[dict[str, Any], str], None] = lambda record, nodeid: None,
-        interrupted: Callable[[dict[str, Any]], None] = lambda record: None,
+        interrupted: Callable[[dict[str, Any], bool], None] = lambda record, finished: None,
+        passthrough: tuple[type[Exception], ...] = (),
     ) -> None:
         self.run_config = run_config
         self.catalog = catalog
@@ -62,8 +82,13 @@ class ItemPipeline:
         self.backend = backend
         self._system = system
         self.progress = progress
+        self.emit_progress = emit_progress
+        self._tty = tty
+        self._eta_after = eta_after
         self.result_ready = result_ready
         self.interrupted = interrupted
+        self.passthrough = passthrough
+        self._said_serialised = False
         #: (benchmark, scenario, mode, config_ver, fast) → log dir of a finished run
         self._finished: dict[tuple[str, str, str, str, bool], Path] = {}
 
@@ -71,6 +96,11 @@ class ItemPipeline:
     def system(self) -> str:
         """System name for thresholds."""
         return self._system()
+
+    @property
+    def tty(self) -> bool:
+        """Whether the terminal is a TTY (progress is redrawn there)."""
+        return self._tty()
 
     # -- running ----------------------------------------------------------------------------
     def run_item(
@@ -89,6 +119,19 @@ class ItemPipeline:
         run_fast = self.run_config.fast if fast is None else fast
         started = time.perf_counter()
         log_dir: Path | None = None
+
+        def hard_exit() -> None:  # a second Ctrl-C: record the item, write results.json
+            self.record_interrupted(spec, nodeid, log_dir, started, run_fast, finished=True)
+
+        progress.start_item(
+            progress.ItemProgress(
+                label=f"{spec.variant.name} {spec.scenario} {spec.mode}",
+                emit=self.emit_progress,
+                tty=self.tty,
+                eta_after=self._eta_after,
+                on_hard_exit=hard_exit,
+            )
+        )
         try:
             backend = self.backend()
             config_vers = backend.supported_config_vers()
@@ -116,23 +159,34 @@ class ItemPipeline:
             comparison: Comparison | None = None
             accuracy: dict[str, Any] | None = None
             threshold_text: str | None = None
+            pinned = self._pinned_targets(spec, run_fast)
+            if pinned is not None:
+                request = replace(request, overrides={**pinned[0], **request.overrides})
+            repeat: dict[str, Any] | None = None
+            measured: dict[str, Any] = {}
+            bound: dict[str, Any] | None = None
             if spec.mode in RUN_MODES:
                 prov, outcome = self._provenance(request, backend.describe())
                 if outcome is None:
-                    outcome = backend.run(request, self.progress)
-                parsed = parse_dir(outcome.log_dir)
+                    with self._device_lock(backend, nodeid, measured):
+                        outcome, parsed, repeat = self._measure(backend, request, measured)
+                else:
+                    parsed = parse_dir(outcome.log_dir)
                 if outcome.compare is not None:
                     parsed.warnings.extend(outcome.compare(parsed))
                 verdict, threshold_text, comparison, accuracy = self._judge(
-                    spec, request, backend, outcome, parsed, run_fast, threshold_override
+                    spec, request, backend, outcome, parsed, run_fast, threshold_override, repeat
                 )
+                if spec.mode == "performance":
+                    bound = self._bound(spec, parsed, threshold_override)
             else:  # a compliance test (TEST01): its own runs, verified together
                 from pytest_mlperf.compliance import run_compliance
 
                 prov, _ = self._provenance(request, backend.describe(), reuse=False)
-                outcome, parsed, verdict, compliance = run_compliance(
-                    backend, request, self._earlier(spec, run_fast), self.progress
-                )
+                with self._device_lock(backend, nodeid, measured):
+                    outcome, parsed, verdict, compliance = run_compliance(
+                        backend, request, self._earlier(spec, run_fast), self.progress
+                    )
             prov["settings_sha256"] = digest(outcome.settings)
             submission: dict[str, Any] | None = None
             if self.run_config.submission_checks != "off":
@@ -166,6 +220,7 @@ class ItemPipeline:
                 accuracy=accuracy,
                 extra={
                     "baseline": comparison.to_dict() if comparison else None,
+                    "threshold_bound": bound,
                     "worker": self.placement.worker,
                     "node": self.node,
                     "device": outcome.settings.get("device"),
@@ -173,6 +228,9 @@ class ItemPipeline:
                     "provenance": prov,
                     "submission": submission,
                     "compliance": compliance,
+                    "repeat": repeat,
+                    "targets_source": pinned[1] if pinned else None,
+                    **measured,
                 },
             )
             validate(record, "result", f"result record of {nodeid}")
@@ -184,6 +242,8 @@ class ItemPipeline:
             record = self.error_record(
                 spec, nodeid, log_dir, exc, started, run_fast, gives=Outcome.SKIPPED
             )
+        except self.passthrough:  # e.g. a usage error found once the backend is known
+            raise
         except Exception as exc:
             cause: Exception = exc
             full = free_space_problem(log_dir) if log_dir is not None else None
@@ -194,6 +254,8 @@ class ItemPipeline:
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see plugin.py): keep the record
             self.record_interrupted(spec, nodeid, log_dir, started, run_fast)
             raise
+        finally:
+            progress.end_item()
         result = MlperfResult(record)
         self.result_ready(record, nodeid)
         return result
@@ -207,6 +269,7 @@ class ItemPipeline:
         parsed: ParsedLog,
         run_fast: bool,
         threshold_override: Threshold | None,
+        repeat: Mapping[str, Any] | None = None,
     ) -> tuple[Verdict, str | None, Comparison | None, dict[str, Any] | None]:
         """A performance or accuracy item's verdict, threshold text, baseline and accuracy."""
         threshold = None
@@ -219,7 +282,7 @@ class ItemPipeline:
             )
             verdict = judge_performance(parsed, run_fast, threshold)
             threshold_text = threshold.describe() if threshold else None
-            comparison = self._compare_baseline(spec, parsed, run_fast)
+            comparison = self._compare_baseline(spec, parsed, run_fast, outcome, repeat)
             if comparison is not None:
                 verdict = with_baseline(verdict, comparison)
         else:
@@ -240,6 +303,15 @@ class ItemPipeline:
                     backend, request, parsed, outcome.log_dir, self.progress
                 )
         return verdict, threshold_text, comparison, accuracy
+
+    def _bound(
+        self, spec: ItemSpec, parsed: ParsedLog, threshold_override: Threshold | None
+    ) -> dict[str, Any] | None:
+        """The threshold as numbers, with the metric in the bound's unit (results.json)."""
+        threshold = threshold_override or self.thresholds.lookup(
+            self.system, spec.variant.name, spec.scenario, spec.config_ver
+        )
+        return None if threshold is None else threshold.bound_record(parsed.metric_value)
 
     def _earlier(self, spec: ItemSpec, fast: bool) -> dict[str, Path]:
         """Log directories of this process's finished runs of the same item, by mode."""
@@ -286,12 +358,23 @@ class ItemPipeline:
         )
         return prov, outcome
 
-    def _compare_baseline(self, spec: ItemSpec, parsed: ParsedLog, fast: bool) -> Comparison | None:
+    def _compare_baseline(
+        self,
+        spec: ItemSpec,
+        parsed: ParsedLog,
+        fast: bool,
+        outcome: RunOutcome | None = None,
+        repeat: Mapping[str, Any] | None = None,
+    ) -> Comparison | None:
         """The item's metric against ``--mlperf-baseline`` (performance items only)."""
         baseline = self.run_config.baseline
         if baseline is None:
             return None
         current = {
+            "result_validity": parsed.result_validity,
+            "loadgen": parsed.loadgen,
+            "settings": outcome.settings if outcome else {},
+            "repeat": repeat,
             "benchmark": spec.variant.name,
             "scenario": spec.scenario,
             "mode": spec.mode,
@@ -313,9 +396,11 @@ class ItemPipeline:
         log_dir: Path | None = None,
         started: float | None = None,
         fast: bool | None = None,
+        finished: bool = False,
     ) -> None:
         """Record ``spec`` as interrupted (Ctrl-C or SIGTERM while it ran or while the
-        backend prepared for it) and write results.json now: no report will carry it."""
+        backend prepared for it; no figures) and file it now (results.json): no report will
+        carry it. ``finished``: the session ends here (a second Ctrl-C)."""
         record = self.error_record(
             spec,
             nodeid,
@@ -325,7 +410,112 @@ class ItemPipeline:
             fast,
             gives=Outcome.INTERRUPTED,
         )
-        self.interrupted(record)
+        self.interrupted(record, finished)
+
+    # -- measuring: one device set at a time, machine load, repeats -------------------------
+    @contextlib.contextmanager
+    def _device_lock(
+        self, backend: Backend, nodeid: str, measured: dict[str, Any]
+    ) -> Iterator[None]:
+        """Hold the host-wide locks of the devices this run uses (see ``placement``)."""
+        import os
+
+        lock = DeviceLock(
+            device_keys(backend, self.placement),
+            f"pid {os.getpid()}, worker {self.placement.worker}, {nodeid}",
+        )
+        shared = self.placement.count > 1 and self.placement.split == "none"
+        if shared and not self._said_serialised:
+            self._said_serialised = True
+            self.progress(
+                f"{self.placement.count} xdist workers share {', '.join(lock.keys)} "
+                "(no --mlperf-split): their measurements take turns under a host-wide "
+                "device lock"
+            )
+        lock.acquire(self.progress)
+        try:
+            yield
+        finally:
+            lock.release()
+            measured["device_lock"] = lock.to_dict()
+
+    def _measure(
+        self, backend: Backend, request: RunRequest, measured: dict[str, Any]
+    ) -> tuple[RunOutcome, ParsedLog, dict[str, Any] | None]:
+        """``--mlperf-repeat`` LoadGen runs (performance; one otherwise), machine load around
+        each; returns the judged run (the median) and the repeat summary (None for one run)."""
+        count = self.run_config.repeat if request.mode == "performance" else 1
+        runs: list[tuple[RunOutcome, ParsedLog, dict[str, Any]]] = []
+        for index in range(count):
+            req = request
+            if count > 1:
+                outdir = request.outdir / f"repeat-{index + 1}"
+                outdir.mkdir(parents=True, exist_ok=True)
+                req = replace(request, outdir=outdir)
+                self.progress(
+                    f"{request.variant.name} {request.scenario}: run {index + 1} of {count}"
+                )
+            before = load_snapshot()
+            outcome = backend.run(req, self.progress)
+            load = machine_load(before, load_snapshot())
+            parsed = parse_dir(outcome.log_dir)
+            if load["warning"]:
+                parsed.warnings.append(load["warning"])
+                self.progress(f"{request.variant.name} {request.scenario}: {load['warning']}")
+            runs.append((outcome, parsed, load))
+        if count == 1:
+            measured["machine_load"] = runs[0][2]
+            return runs[0][0], runs[0][1], None
+        summary, judged = repeat_summary([(p, o.log_dir) for o, p, _ in runs])
+        outcome, parsed, _ = runs[judged]
+        summary["runs"] = [
+            {**run, "machine_load": load}
+            for run, (_, _, load) in zip(summary["runs"], runs, strict=True)
+        ]
+        busy = [i + 1 for i, (_, _, load) in enumerate(runs) if load["busy"]]
+        measured["machine_load"] = {
+            "busy": bool(busy),
+            "busy_runs": busy,
+            "warning": f"runs {', '.join(map(str, busy))} of {count} ran on a busy machine"
+            if busy
+            else None,
+        }
+        for i, (_, other, _) in enumerate(runs):
+            if i != judged and other.result_validity != parsed.result_validity:
+                parsed.warnings.append(
+                    f"run {i + 1} of {count} was {other.result_validity} "
+                    f"({', '.join(r.code for r in other.invalid_reasons) or 'no reason logged'})"
+                )
+        outcome.run_seconds = sum(o.run_seconds for o, _, _ in runs)
+        return outcome, parsed, summary
+
+    def _pinned_targets(self, spec: ItemSpec, fast: bool) -> tuple[dict[str, float], str] | None:
+        """Targets pinned by ``--mlperf-targets`` (first) or the baseline's same item."""
+        rc = self.run_config
+        if spec.mode != "performance":
+            return None
+        if rc.targets:
+            entry = rc.targets.get(spec.variant.name) or rc.targets.get(spec.variant.family)
+            values = dict((entry or {}).get(spec.scenario) or {})
+            if values:
+                return {
+                    k: float(v) for k, v in values.items()
+                }, f"--mlperf-targets {rc.targets_file}"
+        if rc.baseline is not None:
+            found = pinned_targets(
+                rc.baseline,
+                {
+                    "benchmark": spec.variant.name,
+                    "scenario": spec.scenario,
+                    "mode": spec.mode,
+                    "config_ver": spec.config_ver,
+                    "system": self.system,
+                    "fast": fast,
+                },
+            )
+            if found:
+                return found, f"--mlperf-baseline {rc.baseline.path}"
+        return None
 
     def error_result(self, spec: ItemSpec, nodeid: str, exc: Exception) -> MlperfResult:
         """A result record for an item that failed before it could run."""
@@ -379,3 +569,46 @@ class ItemPipeline:
             with contextlib.suppress(MlperfError):
                 atomic_write_json(log_dir / "result.json", record)
         return record
+
+
+def repeat_summary(
+    runs: list[tuple[ParsedLog, Path]],
+) -> tuple[dict[str, Any], int]:
+    """Median, min, max and relative spread of the runs' metric; the index of the judged run.
+
+    The judged run is the median one; with an even count, the worse of the two middle ones
+    (a gate errs towards failing). A run without a metric value counts as the worst.
+    """
+    higher_better = next((p.unit for p, _ in runs if p.unit), "samples/s") == "samples/s"
+
+    def goodness(i: int) -> float:
+        value = runs[i][0].metric_value
+        if value is None:
+            return float("-inf")
+        return value if higher_better else -value
+
+    order = sorted(range(len(runs)), key=goodness, reverse=True)
+    judged = order[len(runs) // 2]
+    values = [p.metric_value for p, _ in runs if p.metric_value is not None]
+    median = statistics.median(values) if values else None
+    spread = (max(values) - min(values)) / median * 100.0 if values and median else None
+    summary: dict[str, Any] = {
+        "count": len(runs),
+        "values": [p.metric_value for p, _ in runs],
+        "median": median,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "spread_pct": None if spread is None else round(spread, 3),
+        "unit": runs[judged][0].unit,
+        "judged_run": judged + 1,
+        "runs": [
+            {
+                "log_dir": str(d),
+                "value": p.metric_value,
+                "validity": p.result_validity,
+                "p99_latency_ns": p.loadgen.get("result_99.00_percentile_latency_ns"),
+            }
+            for p, d in runs
+        ],
+    }
+    return summary, judged

@@ -24,6 +24,7 @@ SCHEMA_NAMES = (
     "preflight",
     "submission",
     "compliance",
+    "targets",
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_mlperf import __version__
 from pytest_mlperf.backends.base import Backend
 from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.catalog import Catalog
@@ -34,7 +35,13 @@ from pytest_mlperf.results.store import (
 from pytest_mlperf.runner import ItemPipeline
 from pytest_mlperf.shared import SharedPreparation, read_preparations
 from pytest_mlperf.slurm import FleetSettings, node_tags, parse_fleet_settings
-from pytest_mlperf.stash import FLEET_KEY, MARKER_FAILURE_KEY, RECORDS_KEY
+from pytest_mlperf.stash import (
+    FLEET_KEY,
+    MARKER_FAILURE_KEY,
+    RECORDS_KEY,
+    SPECS_KEY,
+    USER_THRESHOLDS_KEY,
+)
 from pytest_mlperf.thresholds import ThresholdTable
 from pytest_mlperf.transfer import node_scratch, pack_item, relocate_record, unpack_item
 
@@ -96,8 +103,12 @@ class MlperfSession:
             backend=self.backend,
             system=lambda: self.system,
             progress=self.progress,
+            emit_progress=self.emit_progress,
+            tty=lambda: self.tty,
+            eta_after=self._eta_after,
             result_ready=self.result_ready,
             interrupted=self._file_interrupted,
+            passthrough=(pytest.exit.Exception,),
         )
 
     @property
@@ -122,7 +133,8 @@ class MlperfSession:
         self._validate_markers(items)
         if not self.run_config.enabled:
             return
-        specs = self.run_config.items()
+
+        specs = self.config.stash.get(SPECS_KEY, None) or self.run_config.items()
         collector = MlperfCollector.from_parent(
             session, name=COLLECTOR, nodeid=COLLECTOR, runner=self, specs=specs
         )
@@ -172,18 +184,59 @@ class MlperfSession:
     # -- backend ----------------------------------------------------------------------------
     def progress(self, line: str) -> None:
         """Show a progress line in the terminal, even while output is captured."""
+        self.emit_progress(line, False)
+
+    @property
+    def tty(self) -> bool:
+        """Whether progress goes to a terminal (redrawn) or a log (a line per interval)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        return bool(reporter is not None and reporter.isatty)
+
+    def emit_progress(self, line: str, redraw: bool) -> None:
+        """A ``[mlperf]`` line; ``redraw``: replace the previous one (at a terminal); an
+        empty line ends a redrawn one."""
         if self.is_worker or self.config.get_verbosity() < 0:
             return
-        line = redact(line)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        capman = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
             return
-        if capman is not None:
-            with capman.global_and_fixture_disabled():
-                reporter.write_line(f"[mlperf] {line}")
-        else:
-            reporter.write_line(f"[mlperf] {line}")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        disabled = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+        with disabled:
+            if not line:
+                reporter.write("\n")
+            elif redraw:
+                reporter.rewrite(f"[mlperf] {redact(line)}", erase=True)
+            else:
+                reporter.write_line(f"[mlperf] {redact(line)}")
+            # the item's location and result letter then start a line of their own
+            # (instead of a bare "mlperf " line before the progress lines)
+            if not redraw and not reporter.showlongtestinfo:
+                reporter.currentfspath = None
+
+    def _short_reporter(self, nodeid: str) -> Any:
+        """The terminal reporter when it shows ``mlperf .`` lines for a generated item."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or self.is_worker or not nodeid.startswith("mlperf::"):
+            return None
+        return reporter if reporter.showfspath and not reporter.showlongtestinfo else None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """Generated items: pytest's ``mlperf `` location prefix is written with the result
+        letter, after the item's progress lines (not as a bare line before them)."""
+        reporter = self._short_reporter(nodeid)
+        if reporter is not None:  # a partial line is ended by the next progress line
+            reporter.currentfspath = self.config.rootpath / "mlperf"
+
+    def _location_prefix(self, report: pytest.TestReport) -> None:
+        """``mlperf `` before the result letter when progress lines came in between."""
+        if report.when != "call" and report.passed:
+            return  # no letter for a passed setup or teardown
+        reporter = self._short_reporter(report.nodeid)
+        if reporter is not None and reporter.currentfspath is None:
+            reporter.write("mlperf ")
+            reporter.currentfspath = self.config.rootpath / "mlperf"
 
     def backend(self) -> Backend:
         """The session's backend, made and prepared once; a failure is reported to every item."""
@@ -222,22 +275,46 @@ class MlperfSession:
                     return self._logged_work
 
                 shared.run(self.placement.worker, prepare, getattr(backend, "serial_prepare", True))
+                self._check_system(backend.system_name())
             except MlperfError as exc:
                 self._backend_error = f"backend {self.backend_name!r} could not be prepared: {exc}"
                 raise BackendError(self._backend_error) from exc
             self._backend = backend
         return self._backend
 
-    def _file_interrupted(self, record: dict[str, Any]) -> None:
-        """An interrupted item's record goes into results.json now: no report will carry it."""
+    def _eta_after(self, expected_s: float) -> float | None:
+        """Seconds the planned items after the running one need: each as long as the
+        finished ones took on average, else as this one's expected length; None: no plan."""
+        plan = self._plan
+        if not plan:
+            return None
+        left = max(0, len(plan) - len(self.records) - 1)
+        times = [float(r["timing"]["item_s"]) for r in self.records if r.get("timing")]
+        each = sum(times) / len(times) if times else expected_s
+        return left * each
+
+    def _file_interrupted(self, record: dict[str, Any], finished: bool) -> None:
+        """An interrupted item's record goes into results.json now: no report will carry it
+        (``finished``: the session ends here, a second Ctrl-C)."""
         if not self.is_worker:
             self.records.append(record)
             with contextlib.suppress(MlperfError):
-                self.write_index(finished=False)
+                self.write_index(finished=finished)
 
     def result_ready(self, record: dict[str, Any], nodeid: str) -> None:
         """Announce a written record to every ``pytest_mlperf_result_ready`` implementation."""
         self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
+
+    def _check_system(self, system: str) -> None:
+        """A --mlperf-thresholds file for another system is a usage error (exit 4), now that
+        the backend has named this run's system (``reference`` is checked at configure)."""
+        from pytest_mlperf.thresholds import Threshold, check_thresholds
+
+        user: list[Threshold] = self.config.stash.get(USER_THRESHOLDS_KEY, [])
+        try:
+            check_thresholds(user, self.catalog, system)
+        except ConfigError as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
 
     @property
     def system(self) -> str:
@@ -264,6 +341,19 @@ class MlperfSession:
             else "per item: the benchmark data's timeouts_s (each item's settings)",
         }
 
+    def run_properties(self) -> dict[str, Any]:
+        """The run's identity for JUnit suite properties (``mlperf/run/<key>``)."""
+        rc = self.run_config
+        return {
+            "run_id": self.store.run_id,
+            "backend": self.backend_name,
+            "system": self.records[-1]["system"] if self.records else rc.system,
+            "fast": rc.fast,
+            "config_ver": rc.config_ver or "per benchmark",
+            "plugin_version": __version__,
+            **{f"total_{k}": v for k, v in totals(self.records).items()},
+        }
+
     # -- reporting --------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -284,8 +374,11 @@ class MlperfSession:
                 _add_html_extras(item, report, pending)
         return report
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Controller side: collect each record and rewrite results.json at once."""
+        """Controller side: collect each record and rewrite results.json at once (first:
+        the terminal's result letter comes after)."""
+        self._location_prefix(report)
         records = getattr(report, "mlperf_records", None)
         if self.is_worker:
             return
@@ -342,6 +435,8 @@ class MlperfSession:
             "host": self.host,
             "settings": redact_obj(self.settings_record()),
             "items": self.records,
+            "totals": totals(self.records),
+            "plugin_version": __version__,
             "preparations": redact_obj(read_preparations(self.store.root)),
         }
         if self.nodes:
@@ -368,7 +463,7 @@ class MlperfSession:
             self.write_index(finished=True)
         except MlperfError as exc:
             self.progress(str(exc))
-        _add_host_properties(self.config, self.host)
+        _add_suite_properties(self.config, self.host, self.run_properties())
         if self.run_config.save_baseline is not None:
             _, self._baseline_message = save_baseline(
                 self.store.index_path, self.records, self.run_config.save_baseline
@@ -403,17 +498,27 @@ class MlperfSession:
             terminalreporter.write_line(self._baseline_message)
 
 
-def _add_host_properties(config: pytest.Config, host: Mapping[str, Any]) -> None:
-    """Add the host record to the JUnit XML as test-suite properties (when --junitxml is on)."""
+def _add_suite_properties(
+    config: pytest.Config, host: Mapping[str, Any], run: Mapping[str, Any] | None = None
+) -> None:
+    """Add the run and host records to the JUnit XML as test-suite properties (--junitxml)."""
     from _pytest.junitxml import xml_key
 
-    from pytest_mlperf.report.junit import host_properties
+    from pytest_mlperf.report.junit import host_properties, run_properties
 
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return
-    for name, value in host_properties(host):
+    for name, value in [*run_properties(run or {}), *host_properties(host)]:
         xml.add_global_property(name, value)
+
+
+def totals(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Items by verdict: ``items`` and one count per outcome (passed, failed, error, ...)."""
+    counts = {"items": len(records)}
+    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "interrupted"):
+        counts[outcome] = sum(1 for r in records if r["verdict"]["outcome"] == outcome)
+    return counts
 
 
 def _add_html_extras(
@@ -688,11 +793,33 @@ class HtmlHooks:
         from pytest_mlperf.report.html import summary_html
 
         s = self.session
+        self._set_title()
         if s.records:
             prefix.append(
-                summary_html(s.records, s.host, str(s.store.root), settings=s.settings_record())
+                summary_html(
+                    s.records,
+                    s.host,
+                    str(s.store.root),
+                    settings=s.settings_record(),
+                    self_contained=bool(s.config.getoption("self_contained_html", False)),
+                )
             )
         if s.fleet:
             from pytest_mlperf.report.html import fleet_html
 
             prefix.append(fleet_html(s.fleet))
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        """Name the run in the page title (and heading) instead of the file name; asked at
+        session start, so the title is completed when the summary is made."""
+        if self.session.run_config.enabled:
+            report.title = f"MLPerf run {self.session.store.run_id} ({self.session.backend_name})"
+        self._report = report
+
+    def _set_title(self) -> None:
+        from pytest_mlperf.report.html import report_title
+
+        s = self.session
+        report = getattr(self, "_report", None)
+        if report is not None and s.records:
+            report.title = report_title(s.records, s.store.run_id, s.backend_name)

@@ -13,13 +13,17 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_mlperf.catalog import Catalog
-    from pytest_mlperf.config import RunConfig
+    from pytest_mlperf.config import ItemSpec, RunConfig
     from pytest_mlperf.session import MlperfSession
     from pytest_mlperf.slurm import FleetSettings
-    from pytest_mlperf.thresholds import ThresholdTable
+    from pytest_mlperf.thresholds import Threshold, ThresholdTable
 
 #: The parsed options, the benchmark catalog and the threshold table (once per process).
 RUN_CONFIG_KEY: pytest.StashKey[tuple[RunConfig, Catalog, ThresholdTable]] = pytest.StashKey()
+#: The entries of the user's --mlperf-thresholds file (checked against the run's system).
+USER_THRESHOLDS_KEY: pytest.StashKey[list[Threshold]] = pytest.StashKey()
+#: The items this run generates (its selection, or the node ids on the command line).
+SPECS_KEY: pytest.StashKey[list[ItemSpec]] = pytest.StashKey()
 #: The registered session object.
 SESSION_KEY: pytest.StashKey[MlperfSession] = pytest.StashKey()
 #: The fleet options (controller only; docs/fleet.md).

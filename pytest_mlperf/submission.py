@@ -6,11 +6,16 @@ reads what LoadGen logged (``effective_*``/``result_*`` keys and error records o
 ``mlperf_log_detail.txt``) and says the figure, the bound and, where a run was INVALID
 because of its targets, the value to set next in ``user.conf``.
 
-Rules covered: ``loadgen_errors``, ``seeds``, ``min_duration``, ``min_queries`` (Offline:
-samples per query), ``early_stopping``, ``latency_bound``, ``performance_sample_count``; for
+Rules covered (as ``check_performance_dir`` of the v4.1 checker): ``validity``
+(``result_validity`` VALID), ``loadgen_errors``, ``seeds``, ``min_duration``, ``min_queries``
+(Offline only: samples per query; the scenarios with early stopping are judged by it and
+equal-issue models are exempt), ``equal_issue`` (3d-unet), ``early_stopping`` (Server and
+the stream scenarios), ``latency_bound`` (Server: ``effective_target_latency_ns``),
+``performance_sample_count``; for
 accuracy items, on the accuracy directory :func:`stage_accuracy` writes as a submission holds
-it: ``accuracy_target`` (the figure ``accuracy.txt`` states), ``accuracy_hash`` (its
-``hash=`` line is the SHA-256 of the full log) and ``accuracy_log_truncated``.
+it: ``accuracy_target`` (the figure ``accuracy.txt`` states), ``accuracy_hash`` (a ``hash=``
+line is present, as the checker requires; a mismatch with the full log is reported, as
+the checker does not compare) and ``accuracy_log_truncated``.
 """
 
 from __future__ import annotations
@@ -66,8 +71,12 @@ def check_item(
     mode: str,
     loadgen: Mapping[str, Any],
     errors: list[str],
+    validity: str | None = None,
 ) -> list[RuleResult]:
-    """Apply every rule that concerns this item (accuracy items: LoadGen errors only)."""
+    """Apply every rule that concerns this item (accuracy items: LoadGen errors only).
+
+    ``validity``: the parsed ``result_validity`` (default: the ``loadgen`` object's).
+    """
     out = [
         rule_result(
             "loadgen_errors",
@@ -79,12 +88,19 @@ def check_item(
     if mode != "performance":
         return out
     bench = rules["benchmarks"].get(benchmark)
+    out.append(_validity(scenario, loadgen, validity, bench))
     out.append(_seeds(rules, loadgen))
     out.append(_min_duration(rules, scenario, loadgen))
     if bench is not None:
-        out.append(_min_queries(bench, scenario, loadgen))
+        # the checker's minimum-query rule: only where neither early stopping (every
+        # scenario but Offline) nor equal-issue mode judges the run; Offline's minimum
+        # samples per query applies to every model
+        if scenario == "Offline":
+            out.append(_min_queries(bench, scenario, loadgen))
+        if bench.get("equal_issue"):
+            out.append(_equal_issue(loadgen))
         out.append(_performance_sample_count(bench, loadgen))
-    if scenario != "Offline":
+    if scenario in EARLY_STOPPING_SCENARIOS:
         met = loadgen.get("early_stopping_met")
         out.append(
             rule_result(
@@ -99,9 +115,52 @@ def check_item(
             )
         )
     bound = (bench or {}).get("latency_constraint_ns", {}).get(scenario)
-    if bound is not None:
+    if bound is not None and scenario in EARLY_STOPPING_SCENARIOS:
         out.append(_latency(scenario, int(bound), loadgen))
     return out
+
+
+#: the checker's ``uses_early_stopping`` (v4.1)
+EARLY_STOPPING_SCENARIOS = ("Server", "SingleStream", "MultiStream")
+
+
+def _validity(
+    scenario: str,
+    loadgen: Mapping[str, Any],
+    validity: str | None,
+    bench: Mapping[str, Any] | None,
+) -> RuleResult:
+    """The checker starts from ``result_validity == VALID``: nothing INVALID is ready."""
+    value = validity if validity is not None else loadgen.get("result_validity")
+    ok = value == "VALID"
+    suggestion = ""
+    bound = (bench or {}).get("latency_constraint_ns", {}).get(scenario)
+    p99 = _num(loadgen, "result_99.00_percentile_latency_ns")
+    if not ok and scenario == "Server" and bound and p99 and p99 > bound:
+        base = _num(loadgen, "effective_target_qps") or _num(
+            loadgen, "result_completed_samples_per_sec"
+        )
+        if base:
+            suggestion = (
+                f"server_target_qps = {base * bound / p99 * 0.95:.1f} "
+                f"({base:.1f} × bound/p99 × 0.95; p99 {_ms(p99)})"
+            )
+    return rule_result(
+        "validity", ok, str(value or "not logged"), "result_validity = VALID", suggestion
+    )
+
+
+def _equal_issue(loadgen: Mapping[str, Any]) -> RuleResult:
+    """v4.1 closed 3d-unet: equal-issue mode (``sample_concatenate_permutation``)."""
+    value = loadgen.get("effective_sample_concatenate_permutation")
+    ok = value is True or str(value).lower() == "true"
+    return rule_result(
+        "equal_issue",
+        ok,
+        f"sample_concatenate_permutation {str(value).lower() if value is not None else 'not logged'}",
+        "sample_concatenate_permutation = true (equal-issue mode)",
+        "" if ok else "*.*.sample_concatenate_permutation = 1 in user.conf",
+    )
 
 
 def _seeds(rules: Mapping[str, Any], loadgen: Mapping[str, Any]) -> RuleResult:
@@ -201,25 +260,21 @@ def _performance_sample_count(bench: Mapping[str, Any], loadgen: Mapping[str, An
 
 
 def _latency(scenario: str, bound_ns: int, loadgen: Mapping[str, Any]) -> RuleResult:
-    key = "result_99.00_percentile_latency_ns"
-    p99 = _num(loadgen, key)
-    ok = p99 is not None and p99 <= bound_ns
-    suggestion = ""
-    if not ok and p99:
-        target = _num(loadgen, "effective_target_qps")
-        done = _num(loadgen, "result_completed_samples_per_sec")
-        base = target or done
-        if base:
-            suggestion = (
-                f"server_target_qps = {base * bound_ns / p99 * 0.95:.1f} "
-                f"({base:.1f} × bound/p99 × 0.95)"
-            )
+    """What the checker reads: the target latency the run was judged by (early stopping
+    included), ``effective_target_latency_ns``, within the round's constraint. The p99 a run
+    measured is LoadGen's own VALID/INVALID (the ``validity`` rule)."""
+    effective = _num(loadgen, "effective_target_latency_ns")
+    p99 = _num(loadgen, "result_99.00_percentile_latency_ns")
+    ok = effective is not None and effective <= bound_ns
+    value = f"target latency {_ms(effective)}" if effective is not None else "not logged"
+    if p99 is not None:
+        value += f" (measured p99 {_ms(p99)})"
     return rule_result(
         "latency_bound",
         ok,
-        f"p99 {_ms(p99)}" if p99 is not None else "not logged",
+        value,
         f"<= {_ms(bound_ns)} ({scenario})",
-        suggestion,
+        "" if ok else f"server_target_latency_ns = {bound_ns} (remove it from user.conf)",
     )
 
 
@@ -346,12 +401,16 @@ def check_accuracy_dir(
             "append hash=<sha256sum of the untruncated log> to accuracy.txt before truncating",
         )
     else:
+        # the checker requires a hash= line and does not recompute it; a mismatch with the
+        # full log is said in the value, not failed
+        same = hashes[-1] == want
         hash_rule = rule_result(
             "accuracy_hash",
-            hashes[-1] == want,
-            f"hash={hashes[-1][:16]}…",
-            f"hash={want[:16]}… (the full log)" if want else "the full log (missing)",
-            "" if hashes[-1] == want else "recompute the hash from the log this run wrote",
+            True,
+            f"hash={hashes[-1][:16]}…"
+            + ("" if same else " (does NOT match the full log; the checker does not compare)"),
+            "a hash= line in accuracy.txt",
+            "" if same else "recompute the hash from the log this run wrote",
         )
     staged_log = staged / ACCURACY_LOG
     limit = int(acc["max_log_bytes"])
@@ -432,7 +491,9 @@ def judge_item(
     record's ``submission`` object.
     """
     rules = load_rules()
-    results = check_item(rules, benchmark, scenario, item_mode, parsed.loadgen, parsed.errors)
+    results = check_item(
+        rules, benchmark, scenario, item_mode, parsed.loadgen, parsed.errors, parsed.result_validity
+    )
     staged = None
     if accuracy is not None:
         staged, more = stage_and_check_accuracy(rules, log_dir, staging, accuracy)

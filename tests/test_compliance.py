@@ -153,10 +153,13 @@ def test_test01_passes_on_the_reference_backend(
     assert "TEST01: " in html and " sampled responses equal the accuracy run" in html
     # JUnit properties a CI system can chart
     junit = (pytester.path / "junit.xml").read_text()
-    assert 'name="mlperf.tiny-99.Offline.TEST01.compliance_passed" value="True"' in junit
+    assert 'name="mlperf/tiny-99/Offline/TEST01/compliance_passed" value="True"' in junit
     sampled = items["tiny-99[Offline-TEST01]"]["compliance"]["accuracy"]["sampled"]
-    assert f'name="mlperf.tiny-99.Offline.TEST01.accuracy_matched" value="{sampled}"' in junit
-    assert 'name="mlperf.tiny-99.Offline.TEST01.performance_ratio"' in junit
+    assert (
+        f'name="mlperf/tiny-99/Offline/TEST01/compliance_accuracy_matched" value="{sampled}"'
+        in junit
+    )
+    assert 'name="mlperf/tiny-99/Offline/TEST01/compliance_performance_ratio"' in junit
     # no other run of the session read an audit.config
     for name in ("tiny-99[Offline-performance]", "tiny-99[SingleStream-performance]"):
         assert items[name]["loadgen"]["effective_accuracy_log_sampling_target"] == 0

@@ -71,15 +71,15 @@ def test_baseline_regression_fails_improvement_passes(
     )
     assert not (pytester.path / "new.json").exists()
     props = _props(pytester.path / "j.xml")
-    offline = "mlperf.tiny-99.Offline.performance"
-    single = "mlperf.tiny-99.SingleStream.performance"
-    assert props[f"{offline}.verdict"] == "failed"
-    assert props[f"{offline}.baseline_status"] == "regressed"
-    assert float(props[f"{offline}.baseline_value"] or 0) == measured["Offline"] * 10
-    assert float(props[f"{offline}.delta_pct"] or 0) < -80
-    assert props[f"{single}.baseline_status"] == "improved"
-    assert float(props[f"{single}.delta_pct"] or 0) < -80
-    assert props[f"{single}.tolerance_pct"] == "10.0"
+    offline = "mlperf/tiny-99/Offline/performance"
+    single = "mlperf/tiny-99/SingleStream/performance"
+    assert props[f"{offline}/verdict"] == "failed"
+    assert props[f"{offline}/baseline_status"] == "regressed"
+    assert float(props[f"{offline}/baseline_value"] or 0) == measured["Offline"] * 10
+    assert float(props[f"{offline}/baseline_delta_pct"] or 0) < -80
+    assert props[f"{single}/baseline_status"] == "improved"
+    assert float(props[f"{single}/baseline_delta_pct"] or 0) < -80
+    assert props[f"{single}/baseline_tolerance_pct"] == "10.0"
     results = sorted((pytester.path / "mlperf-results").glob("*/results.json"))[-1]
     data = json.loads(results.read_text())
     validate(data, "results", "results.json")

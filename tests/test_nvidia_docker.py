@@ -332,8 +332,8 @@ def test_plugin_end_to_end_on_the_standin(
         p.get("name"): p.get("value")
         for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")
     }
-    assert props["mlperf.host.check.docker"] == "ok"
-    assert props["mlperf.host.quick_flag"] == "--test_run"
+    assert props["mlperf/host/check_docker"] == "ok"
+    assert props["mlperf/host/quick_flag"] == "--test_run"
 
 
 @pytest.mark.parametrize(("score", "outcome"), [("90.5", "passed"), ("89.0", "failed")])

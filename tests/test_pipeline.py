@@ -78,7 +78,7 @@ def _pipeline(tmp_path: Path, backend: FakeBackend) -> tuple[ItemPipeline, Catal
         backend=lambda: backend,
         system=lambda: "fake-system",
         result_ready=lambda record, nodeid: said.append(("ready", nodeid)),
-        interrupted=lambda record: said.append(("interrupted", record)),
+        interrupted=lambda record, finished: said.append(("interrupted", record)),
     )
     return pipeline, catalog, said
 

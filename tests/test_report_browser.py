@@ -112,10 +112,11 @@ def test_report_in_a_real_browser(
     assert "baseline" in settings and "saved.json" in settings and "5 %" in settings
     rows = browser.find_elements(By.CSS_SELECTOR, "#mlperf-summary tr")
     header = [c.text for c in rows[0].find_elements(By.TAG_NAME, "th")]
-    assert header[-4:] == ["threshold", "baseline", "change", "verdict"]
+    assert header[-5:] == ["threshold", "baseline", "change", "verdict", "reason"]
     cells = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows[1:]]
     assert [c[1] for c in cells] == ["Offline", "Server", "SingleStream"]
-    assert all(c[-1] == "PASSED" and c[-2].endswith("% improved") for c in cells)
+    assert all(c[-2] == "PASSED" and c[-3].endswith("% improved") for c in cells)
+    assert all(c[-1] == "" for c in cells)  # a passed item has no reason
     assert "reference-cpu" in browser.find_element(By.ID, "mlperf-host").text
 
     # per item (rendered by pytest-html's JavaScript): checks, metrics, plots, log links
@@ -143,3 +144,54 @@ def test_report_in_a_real_browser(
     )
     assert all(r.startswith(("file:", "data:")) for r in resources), resources
     print(f"browser check: {time.perf_counter() - started:.2f} s, {report.stat().st_size} bytes")
+
+
+def test_failed_items_open_with_their_reason(
+    browser: Any, run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    """A failed item: its reason in the items table, its checks open without a click, the
+    run named in the page title, and the guidance for CI artefacts (not self-contained)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    limits = {
+        "schema_version": 1,
+        "system": "reference-cpu",
+        "thresholds": [
+            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1e9}
+        ],
+    }
+    pytester.makefile(".json", limits=json.dumps(limits))
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-mode=all",  # the accuracy item passes on any machine
+        "--mlperf-fast",
+        "--mlperf-thresholds=limits.json",
+        "--html=report.html",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    browser.get((pytester.path / "report.html").as_uri())
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#results-table tbody")
+    )
+    assert browser.title.startswith("MLPerf tiny-99 (reference, reference-cpu): 1 not passed of 2")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#mlperf-summary tr")
+    reasons = {
+        r.find_elements(By.TAG_NAME, "td")[2].text: r.find_element(
+            By.CLASS_NAME, "mlperf-reason"
+        ).text
+        for r in rows[1:]
+    }
+    assert reasons["accuracy"] == ""
+    assert reasons["performance"].startswith("threshold: ")
+    assert "1e+09 samples/s" in reasons["performance"]
+    # no "show all details" click: the failed item's checks are open, the passed one's not
+    checks = [t for t in browser.find_elements(By.CSS_SELECTOR, "table.mlperf-checks")]
+    shown = [t.text for t in checks if t.is_displayed()]
+    assert len(shown) == 1 and "FAIL" in shown[0]
+    note = browser.find_element(By.ID, "mlperf-self-contained").text
+    assert "--self-contained-html" in note
+    shot = pytester.path / "report.png"
+    browser.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")

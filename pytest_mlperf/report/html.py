@@ -28,7 +28,7 @@ _STYLE = (
     ".mlperf-fail{color:#b00;font-weight:bold}.mlperf-pass{color:#070}"
     ".mlperf-skip{color:#a60}img.mlperf-plot{max-width:100%;margin:4px 8px 4px 0}</style>"
 )
-SUMMARY_COLUMNS = (*COLUMNS[:-1], "baseline", "change", COLUMNS[-1])
+SUMMARY_COLUMNS = (*COLUMNS[:-1], "baseline", "change", COLUMNS[-1], "reason")
 _OUTCOME_CLASS = {"PASSED": "mlperf-pass", "SKIPPED": "mlperf-skip", "XFAILED": "mlperf-skip"}
 
 
@@ -40,7 +40,37 @@ def _summary_row(record: Mapping[str, Any]) -> str:
     row = summary_row(record)
     cells = [*row[:-1], *baseline_cells(record)]
     css = _OUTCOME_CLASS.get(row[-1], "mlperf-fail")
-    return f'<tr>{_cells(cells)}<td class="{css}">{html.escape(row[-1])}</td></tr>'
+    verdict = f'<td class="{css}">{html.escape(row[-1])}</td>'
+    return f"<tr>{_cells(cells)}{verdict}{reason_cell(record)}</tr>"
+
+
+def reason_cell(record: Mapping[str, Any]) -> str:
+    """The items table's last column: why the item did not pass (empty when it did)."""
+    verdict = record["verdict"]
+    reasons = "" if verdict["outcome"] == "passed" else "; ".join(verdict.get("reasons") or [])
+    return f'<td class="mlperf-reason">{html.escape(reasons)}</td>'
+
+
+def report_title(records: Sequence[Mapping[str, Any]], run_id: str, backend: str) -> str:
+    """The page title: ``MLPerf bert-99, 3d-unet-99 (reference, reference-cpu): 2 failed of
+    5 - run 20261201-...``; the run's benchmarks, where it ran, its outcome and its id."""
+    benchmarks = ", ".join(dict.fromkeys(r["benchmark"] for r in records)) or "no items"
+    system = records[-1]["system"] if records else "-"
+    bad = sum(1 for r in records if r["verdict"]["outcome"] not in ("passed", "xfailed"))
+    outcome = f"{bad} not passed of {len(records)}" if bad else f"{len(records)} passed"
+    return f"MLPerf {benchmarks} ({backend}, {system}): {outcome} - run {run_id}"
+
+
+def self_contained_note(self_contained: bool) -> str:
+    """Guidance for CI artefacts, shown when the report keeps its styles in ``assets/``."""
+    if self_contained:
+        return ""
+    return (
+        '<p class="mlperf-note" id="mlperf-self-contained">This report keeps its styles in '
+        "<code>assets/</code> beside it: uploaded alone it renders unstyled. For a CI "
+        "artefact use <code>--self-contained-html</code> (one file, plots included), or "
+        "upload the directory with <code>assets/</code>.</p>"
+    )
 
 
 def _value(value: Any) -> str:
@@ -53,7 +83,9 @@ def _value(value: Any) -> str:
 
 
 def host_rows(host: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The host record as (key, value) rows: scalars first, then GPUs and checks, one each."""
+    """The host record as (key, value) rows: scalars first, then GPUs and checks, one each;
+    no rows for empty values."""
+    host = {k: v for k, v in host.items() if v not in (None, "", [], {})}
     rows = [(k, _value(v)) for k, v in host.items() if not isinstance(v, (list, dict))]
     for key, value in host.items():
         if key == "gpus" and isinstance(value, list):
@@ -74,8 +106,10 @@ def summary_html(
     host: Mapping[str, Any],
     run_dir: str,
     settings: Mapping[str, Any] | None = None,
+    self_contained: bool = True,
 ) -> str:
-    """The 'MLPerf results' section: run settings, every item, the host."""
+    """The 'MLPerf results' section: run settings, every item, the host (and, for a report
+    with an ``assets/`` directory, how to make a CI artefact)."""
     outcomes: dict[str, int] = {}
     for r in records:
         outcomes[r["verdict"]["outcome"]] = outcomes.get(r["verdict"]["outcome"], 0) + 1
@@ -95,11 +129,42 @@ def summary_html(
     host_table = "".join(f"<tr>{_cells(row)}</tr>" for row in host_rows(host))
     return (
         f'{_STYLE}<div id="mlperf-report"><h2>MLPerf results</h2>'
-        f"<p>{len(records)} items: {html.escape(counts)}</p>"
+        f"<p>{len(records)} items: {html.escape(counts)}</p>{self_contained_note(self_contained)}"
         f'<h3>Run settings</h3><table class="mlperf" id="mlperf-settings">{settings_rows}</table>'
         f'<h3>Items</h3><table class="mlperf" id="mlperf-summary">'
         f"<tr>{_cells(SUMMARY_COLUMNS, 'th')}</tr>{rows}</table>"
+        f"{_repeats_html(records)}"
         f'<h3>Host</h3><table class="mlperf" id="mlperf-host">{host_table}</table></div>'
+    )
+
+
+def _repeats_html(records: Sequence[Mapping[str, Any]]) -> str:
+    """``--mlperf-repeat``: each repeated item's runs, median, min, max and spread."""
+    rows = []
+    for r in records:
+        rep = r.get("repeat")
+        if not rep or rep.get("min") is None:
+            continue
+        ns = rep.get("unit") == "ns"
+        scale, unit = (1e6, "ms") if ns else (1.0, rep.get("unit") or "")
+        rows.append(
+            (
+                f"{r['benchmark']} {r['scenario']} {r['mode']}",
+                str(rep["count"]),
+                f"{rep['median'] / scale:.3f} {unit}",
+                f"{rep['min'] / scale:.3f}",
+                f"{rep['max'] / scale:.3f}",
+                f"{rep['spread_pct']:.1f} %",
+                f"run {rep['judged_run']}",
+            )
+        )
+    if not rows:
+        return ""
+    head = ("item", "runs", "median", "min", "max", "spread", "judged")
+    body = "".join(f"<tr>{_cells(row)}</tr>" for row in rows)
+    return (
+        f'<h3>Repeats</h3><table class="mlperf" id="mlperf-repeats">'
+        f"<tr>{_cells(head, 'th')}</tr>{body}</table>"
     )
 
 

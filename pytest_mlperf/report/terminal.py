@@ -43,8 +43,10 @@ def summary_row(record: Mapping[str, Any]) -> list[str]:
         metric = {"name": accuracy["metric"]}
         shown = format_accuracy(accuracy["value"])
         unit = ACCURACY_UNITS.get(accuracy["metric"], "")
-    elif unit == "ns" and value is not None:
-        shown, unit = f"{value / 1e6:.3f}", "ms"
+    elif unit == "ns":
+        # LoadGen's key says _ns; the column shows ms, so the name loses its unit suffix
+        metric = {"name": display_name(metric["name"])}
+        shown, unit = ("-" if value is None else f"{value / 1e6:.3f}"), "ms"
     else:
         shown = "-" if value is None else f"{value:.2f}"
     return [
@@ -59,6 +61,20 @@ def summary_row(record: Mapping[str, Any]) -> list[str]:
         record["verdict"]["outcome"].upper()
         + (" (reused)" if (record.get("provenance") or {}).get("status") == "reused" else ""),
     ]
+
+
+def display_name(name: str | None) -> str | None:
+    """``result_90.00_percentile_latency_ns`` → ``result_90.00_percentile_latency`` (shown in ms)."""
+    if name and name.endswith("_ns"):
+        return name[: -len("_ns")]
+    return name
+
+
+def reason_line(record: Mapping[str, Any]) -> str:
+    """Why an item did not pass, on one line: pytest's short summary shows the first line
+    after the node id (which names the item), so the reason comes first."""
+    verdict = record["verdict"]
+    return "; ".join(verdict.get("reasons") or []) or verdict["outcome"]
 
 
 def check_result(check: Mapping[str, Any]) -> str:
@@ -80,17 +96,38 @@ def baseline_cells(record: Mapping[str, Any]) -> list[str]:
         shown = f"{base / 1e6:.3f}" if b["unit"] == "ns" else f"{base:.2f}"
     if b["status"] == "skipped" or b["delta_pct"] is None:
         return [shown, "skipped"]
+    if b["status"] == "inconclusive":
+        return [shown, f"{b['delta_pct']:+.1f} % inconclusive"]
     word = "REGRESSED" if b["status"] == "regressed" else b["status"]
     return [shown, f"{b['delta_pct']:+.1f} % {word}"]
 
 
+def repeat_cells(record: Mapping[str, Any]) -> list[str]:
+    """``--mlperf-repeat``: the runs and their range, e.g. ``3``, ``250.10-262.00 (4.7 %)``."""
+    r = record.get("repeat")
+    if not r or r.get("min") is None:
+        return ["-", "-"]
+    ns = r.get("unit") == "ns"
+
+    def fmt(v: float) -> str:
+        return f"{v / 1e6:.3f}" if ns else f"{v:.2f}"
+
+    spread = r.get("spread_pct")
+    return [str(r["count"]), f"{fmt(r['min'])}-{fmt(r['max'])} ({spread:.1f} %)"]
+
+
 def summary_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The end-of-session table: one row per item (with baseline columns when compared)."""
+    """The end-of-session table: one row per item (with baseline columns when compared,
+    and runs/range columns with ``--mlperf-repeat``; the value is then the median run's)."""
     rows = [summary_row(r) for r in records]
+    header: tuple[str, ...] = COLUMNS
     if any(r.get("baseline") for r in records):
         rows = [[*row, *baseline_cells(r)] for row, r in zip(rows, records, strict=True)]
-        return text_table((*COLUMNS, "baseline", "change"), rows)
-    return text_table(COLUMNS, rows)
+        header = (*header, "baseline", "change")
+    if any(r.get("repeat") for r in records):
+        rows = [[*row, *repeat_cells(r)] for row, r in zip(rows, records, strict=True)]
+        header = (*header, "runs", "range (spread)")
+    return text_table(header, rows)
 
 
 ACCURACY_COLUMNS = ("accuracy", "value", "threshold", "FP32 reference", "ratio", "pass")
@@ -137,6 +174,7 @@ def failure_text(record: Mapping[str, Any]) -> str:
         unit = ACCURACY_UNITS.get(accuracy["metric"], "")
         shown = f"{accuracy['metric']} = {format_accuracy(accuracy['value'])} {unit}".rstrip()
     lines = [
+        reason_line(record),
         f"{record['benchmark']} {record['scenario']} {record['mode']} "
         f"({record['backend']}, system {record['system']}, config_ver {record['config_ver']}"
         f"{', fast' if record['fast'] else ''})",

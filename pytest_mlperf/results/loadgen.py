@@ -523,9 +523,20 @@ def _agree_all(summary: sm.Summary, loadgen: Mapping[str, Any], where: str, scen
             raise summary.problem(f"{where}: {label!r} {text!r} vs {key} {_shown(loadgen[key])}")
 
 
+#: Left by a run that was interrupted: its logs hold answers given without computing them.
+INTERRUPTED_NOTE = "INTERRUPTED.txt"
+
+
 def parse_dir(directory: Path) -> ParsedLog:
     """Parse the LoadGen logs in ``directory``: the detail log, checked against the summary;
-    the summary alone only when there is no detail log. Raises :class:`ParseError`."""
+    the summary alone only when there is no detail log. Raises :class:`ParseError`.
+
+    An interrupted run's logs (:data:`INTERRUPTED_NOTE`) are refused: never a figure."""
+    if (directory / INTERRUPTED_NOTE).is_file():
+        raise ParseError(
+            f"{directory}: this LoadGen run was interrupted; its logs are not a result "
+            f"(see {INTERRUPTED_NOTE})"
+        )
     detail, summary = directory / DETAIL, directory / SUMMARY
     has_detail = os.path.lexists(detail)
     has_summary = os.path.lexists(summary)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,13 @@ SYSTEM_NAME = "reference-cpu"
 _DATA_SEED_OFFSET = 7
 _CALIBRATION_SEED_OFFSET = 13
 FP32, INT8 = "fp32", "int8"
+#: the LoadGen target calibration sets per scenario; pinned (overrides) it is not calibrated
+_TARGET_KEYS = {
+    "Offline": "expected_qps",
+    "Server": "target_qps",
+    "SingleStream": "expected_latency_ns",
+    "MultiStream": "expected_latency_ns",
+}
 
 
 class ReferenceBackend:
@@ -48,6 +56,7 @@ class ReferenceBackend:
         self._eval_engines: dict[tuple[str, str], Any] = {}
         self._evalsets: dict[str, Any] = {}
         self._calibration: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._cpu: dict[str, Any] | None = None
 
     def system_name(self) -> str:
         """Thresholds for this backend are filed under ``reference-cpu``."""
@@ -62,19 +71,39 @@ class ReferenceBackend:
         import mlperf_loadgen
         import onnxruntime
 
-        return {
+        facts = {
             "backend": self.name,
             "system_name": SYSTEM_NAME,
             "hostname": platform.node(),
-            "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
+            **self._cpu_facts(),
             "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__,
             "loadgen": getattr(mlperf_loadgen, "__version__", None) or _dist_version(),
             "threads": self.threads,
             "cpus": self.cpus,
-            "work_done": list(self.work_done),
         }
+        # no empty rows in the reports: unknown facts are left out
+        out = {k: v for k, v in facts.items() if v not in (None, "", [])}
+        out["work_done"] = list(self.work_done)
+        return out
+
+    def _cpu_facts(self) -> dict[str, Any]:
+        """CPU model, cores, threads and memory (lscpu, /proc), probed once per backend."""
+        if self._cpu is None:
+            record = self.host_record()
+            model = record.cpu_model or _cpuinfo_model()
+            cores = None
+            if record.cpu_sockets and record.cpu_cores_per_socket:
+                cores = record.cpu_sockets * record.cpu_cores_per_socket
+            self._cpu = {
+                "cpu": model or platform.processor() or platform.machine(),
+                "cpu_arch": platform.machine(),
+                "cpu_sockets": record.cpu_sockets,
+                "cpu_cores": cores,
+                "cpu_count": os.cpu_count(),
+                "memory_gib": round(record.memory_kib / 1024**2, 1) if record.memory_kib else None,
+            }
+        return dict(self._cpu)
 
     def host_record(self) -> HostRecord:
         """CPU and memory facts (no GPUs are used by this backend)."""
@@ -84,15 +113,18 @@ class ReferenceBackend:
         probe_cpu(record)
         return record
 
-    def prepare(self, plan: Sequence[tuple[Benchmark, str]], progress: Progress) -> None:
-        """Build/load each model once and calibrate each scenario once.
+    def lock_devices(self) -> list[str]:
+        """The CPUs a run occupies (its split set, or every CPU of this process)."""
+        return [f"cpu-{c}" for c in (self.cpus or sorted(os.sched_getaffinity(0)))]
 
-        The plan does not say which config_ver will run, so this prepares the precision of
-        the benchmark's first config_ver (``default``: INT8); an item of another precision
-        calibrates in its own run.
+    def prepare(self, plan: Sequence[tuple[Benchmark, str]], progress: Progress) -> None:
+        """Build/load each model once (the precision of the benchmark's first config_ver).
+
+        Calibration and the Server search are measurements: they run with the item's first
+        run, under its device lock, never here beside another worker's measurement.
         """
-        for bench, scenario in plan:
-            self._calibrated(bench, scenario, progress, None)
+        for bench, _scenario in plan:
+            self._engine(bench, progress)
 
     def _model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:
         """The model file for ``precision``; one process builds, concurrent ones wait and reuse."""
@@ -109,10 +141,12 @@ class ReferenceBackend:
 
     def _build_model(self, bench: Benchmark, precision: str, progress: Progress) -> Path:
         """The FP32 model, or its cached INT8 quantization (under the build lock)."""
-        from pytest_mlperf.backends.reference.models import ensure_model
+        from pytest_mlperf.backends.reference.models import ensure_model, model_key
 
         ref = _reference(bench)
         spec: Mapping[str, Any] = ref["model"]
+        if not (self.cache_dir / "models" / f"{spec['kind']}-{model_key(spec)}.onnx").is_file():
+            progress(f"{bench.name}: building the {spec['kind']} model (once, then cached) ...")
         try:
             path, built = ensure_model(spec, self.cache_dir / "models")
         except OSError as exc:
@@ -131,6 +165,10 @@ class ReferenceBackend:
         from pytest_mlperf.backends.reference.quantize import ensure_quantized
 
         recipe: Mapping[str, Any] = ref.get("quantization") or {"method": "static"}
+        from pytest_mlperf.backends.reference.quantize import quantized_path
+
+        if not quantized_path(path, recipe).is_file():
+            progress(f"{bench.name}: quantizing the model to INT8 (once, then cached) ...")
         try:
             qpath, built = ensure_quantized(path, recipe, lambda: _calibration_feeds(ref))
         except (OSError, ValueError, RuntimeError) as exc:
@@ -250,18 +288,86 @@ class ReferenceBackend:
             from pytest_mlperf.backends.reference.calibrate import calibrate
 
             ref = _reference(bench)
+            engine = self._engine(bench, progress, precision)
+            progress(f"{bench.name} {scenario}: calibrating targets to this machine ...")
+            search = None
+            if scenario == "Server":
+                search = self._server_search(bench, engine, progress)
             result = calibrate(
-                self._engine(bench, progress, precision),
+                engine,
                 scenario,
                 int(ref["batch_size"][scenario]),
                 float(ref.get("server_load_factor", 0.5)),
+                search,
             )
+            how = "calibrated"
+            if "search" in result:
+                found = result["search"]
+                how = (
+                    f"searched ({len(found['probes'])} probes in {found['seconds']:.1f} s"
+                    f"{'' if found['found'] else ', NONE met the latency margin'})"
+                )
             progress(
-                f"{bench.name} {scenario}: calibrated {result['targets']} "
-                f"from {result['measured']} ({precision})"
+                f"{bench.name} {scenario}: {how} {pairs(result['targets'])} "
+                f"from {pairs(result['measured'])} ({precision})"
             )
             self._calibration[key] = result
         return self._calibration[key]
+
+    def _server_search(
+        self, bench: Benchmark, engine: Any, progress: Progress
+    ) -> Callable[[float], dict[str, Any]] | None:
+        """The Server target search over short LoadGen probes (None: turned off)."""
+        from pytest_mlperf.backends.reference.calibrate import (
+            SearchSettings,
+            judge_probe,
+            search_server_target,
+        )
+        from pytest_mlperf.backends.reference.sut import make_settings, run_loadgen
+        from pytest_mlperf.results.loadgen import parse_dir
+
+        ref = _reference(bench)
+        settings = SearchSettings.from_data(ref.get("server_search"))
+        bound = bench.latency_bound_ms("Server")
+        if settings.probes == 0 or bound is None:
+            return None
+        bound_ns = bound * 1e6
+        batch = int(ref["batch_size"]["Server"])
+
+        def probe(qps: float) -> Any:
+            values: dict[str, float] = {
+                "target_qps": qps,
+                "latency_bound_ns": bound_ns,
+                "performance_sample_count": engine.samples.count,
+                "min_duration_ms": settings.probe_ms,
+                # at most the queries the probe's duration issues at this rate (a low rate
+                # must not stretch a probe); LoadGen's max duration would log an error
+                "min_query_count": max(
+                    8, min(settings.probe_queries, int(qps * settings.probe_ms / 1000))
+                ),
+            }
+            ts, _ = make_settings(bench.mlperf_conf_model, "Server", "performance", values)
+            with tempfile.TemporaryDirectory(prefix="mlperf-probe-") as tmp:
+                run_loadgen(engine, ts, Path(tmp), "Server", batch, engine.samples.count)
+                parsed = parse_dir(Path(tmp))
+            p99 = parsed.loadgen.get("result_99.00_percentile_latency_ns")
+            done = parsed.loadgen.get("result_completed_samples_per_sec")
+            outcome = judge_probe(
+                qps,
+                float(p99) if isinstance(p99, (int, float)) else None,
+                float(done) if isinstance(done, (int, float)) else None,
+                bound_ns,
+                settings.latency_margin,
+                len(parsed.errors),
+            )
+            progress(
+                f"{bench.name} Server: probe at {qps:.1f}/s: "
+                f"{'pass' if outcome.passed else 'fail'} ({outcome.why})"
+            )
+            return outcome
+
+        load = float(ref.get("server_load_factor", 0.5))
+        return lambda ceiling: search_server_target(probe, ceiling, settings, load)
 
     def run(self, request: RunRequest, progress: Progress) -> RunOutcome:
         """Run LoadGen for one item; its logs land in ``request.outdir``."""
@@ -276,7 +382,8 @@ class ReferenceBackend:
             calibration = self._calibration.get((bench.name, precision, scenario))
         else:
             engine = self._engine(bench, progress, precision)
-            calibration = self._calibrated(bench, scenario, progress, precision)
+            pinned = _TARGET_KEYS[scenario] in request.overrides
+            calibration = None if pinned else self._calibrated(bench, scenario, progress, precision)
         values = _data_targets(ref["targets"][scenario])
         if calibration is not None:
             values.update(calibration["targets"])
@@ -291,7 +398,9 @@ class ReferenceBackend:
         values.update(request.overrides)
         settings, applied = make_settings(bench.mlperf_conf_model, scenario, request.mode, values)
         applied["precision"] = precision
-        progress(f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({applied})")
+        progress(
+            f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({pairs(applied)})"
+        )
         # LoadGen reads audit.config from the path it is given, by default from the working
         # directory: only a compliance audit run gets one, any stray file is never read
         audit = request.outdir / "audit.config"
@@ -323,6 +432,13 @@ class ReferenceBackend:
         """Drop the ONNX Runtime sessions."""
         self._engines.clear()
         self._eval_engines.clear()
+
+
+def pairs(values: Mapping[str, Any]) -> str:
+    """``key=value, ...`` for progress lines (never a Python dict)."""
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
 
 
 def precision_for(bench: Benchmark, config_ver: str) -> str:
@@ -357,6 +473,17 @@ def _data_targets(targets: Mapping[str, float]) -> dict[str, float]:
         else:
             values[key] = float(value)
     return values
+
+
+def _cpuinfo_model() -> str | None:
+    """``model name`` from /proc/cpuinfo, where lscpu is missing."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip() or None
+    except OSError:
+        return None
+    return None
 
 
 def _dist_version() -> str | None:

@@ -14,8 +14,10 @@ import mlperf_loadgen as lg
 import numpy as np
 from numpy.typing import NDArray
 
+from pytest_mlperf import progress
 from pytest_mlperf.backends.reference.dataset import SampleSet
 from pytest_mlperf.errors import BackendError
+from pytest_mlperf.results.loadgen import INTERRUPTED_NOTE
 
 _SCENARIOS = {
     "Offline": lg.TestScenario.Offline,
@@ -88,12 +90,14 @@ class _Sut:
             _fail_queries(ids)
             return
         _complete(ids, rows)
+        progress.samples_done(len(ids))
 
     def issue(self, query_samples: Sequence[Any]) -> None:
         """LoadGen's issue_queries callback."""
         if self._worker is not None:
             for q in query_samples:
                 self._queue.put((q.id, q.index))
+            progress.samples_done(0)  # the worker counts; lines go out from this thread
             return
         ids = [q.id for q in query_samples]
         indices = np.fromiter((q.index for q in query_samples), np.int64, len(ids))
@@ -202,6 +206,11 @@ def run_loadgen(
     # flag (the SUT then answers at once); the interrupt is raised once LoadGen returns.
     previous = _defer_signals(sut_impl.interrupted)
     try:
+        progress.loadgen_started(
+            settings.min_duration_ms / 1000,
+            settings.min_query_count,
+            expected_seconds(settings, scenario),
+        )
         lg.StartTestWithLogSettings(
             sut, qsl, settings, log, str(audit_config or outdir / "audit.config")
         )
@@ -213,19 +222,54 @@ def run_loadgen(
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
     if sut_impl.interrupted.is_set() or isinstance(sut_impl.error, KeyboardInterrupt):
+        discard_interrupted_summary(outdir)
         raise KeyboardInterrupt("interrupted during the LoadGen run")
     if sut_impl.error is not None:
         raise BackendError(f"inference failed during the LoadGen run: {sut_impl.error!r}")
     return elapsed
 
 
+def expected_seconds(settings: Any, scenario: str) -> float:
+    """How long LoadGen will run: its minimum duration, or longer where the minimum query
+    count at the target rate (Server QPS, the expected latency) takes longer."""
+    duration = settings.min_duration_ms / 1000
+    queries = settings.min_query_count
+    if scenario == "Server" and settings.server_target_qps > 0:
+        return float(max(duration, queries / settings.server_target_qps))
+    latency_ns = {
+        "SingleStream": settings.single_stream_expected_latency_ns,
+        "MultiStream": settings.multi_stream_expected_latency_ns,
+    }.get(scenario, 0)
+    return float(max(duration, queries * latency_ns / 1e9))
+
+
+#: What an interrupted run's summary is renamed to: its figures include the answers given
+#: at once after the interrupt, so no parser or report may take them for a result.
+INTERRUPTED_SUMMARY = "mlperf_log_summary.interrupted.txt"
+
+
+def discard_interrupted_summary(outdir: Path) -> None:
+    """Rename LoadGen's summary of an interrupted run and leave a note saying why."""
+    summary = outdir / "mlperf_log_summary.txt"
+    if summary.is_file():
+        summary.replace(outdir / INTERRUPTED_SUMMARY)
+    (outdir / INTERRUPTED_NOTE).write_text(
+        "This LoadGen run was interrupted (Ctrl-C or SIGTERM). After the interrupt the SUT "
+        "answered every query at once without computing it, so the run's figures are not a "
+        f"result; its summary is kept as {INTERRUPTED_SUMMARY} for diagnosis only.\n",
+        encoding="utf-8",
+    )
+
+
 def _defer_signals(flag: threading.Event) -> dict[int, Any]:
-    """Replace the SIGINT/SIGTERM handlers by ``flag.set``; returns the previous ones."""
+    """Replace the SIGINT/SIGTERM handlers: the first sets ``flag`` and says how long the
+    wait is, a second exits (see :func:`pytest_mlperf.progress.on_interrupt`); returns the
+    previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous: dict[int, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, lambda _s, _f: flag.set())
+        previous[signum] = signal.signal(signum, lambda _s, _f: progress.on_interrupt(flag.set))
     return previous
 
 

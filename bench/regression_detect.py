@@ -1,0 +1,118 @@
+"""Smallest regression ``--mlperf-repeat=3`` detects, with no false alarm on same-build pairs.
+
+    python bench/regression_detect.py              # 10 same-build pairs (20 sessions), bert
+    python bench/regression_detect.py --pairs 3 --benchmarks bert --scenarios Offline
+
+Runs 2 x pairs sessions of the same build with ``--mlperf-repeat=3 --mlperf-fast`` and
+compares each pair with the baseline rule (``compare_pair``, tolerance --tolerance):
+  * false alarms: same-build pairs the rule calls "regressed" (goal 0), and how many it
+    calls "inconclusive" (noise above the tolerance);
+  * detection: the second run's figures (median, min, max) scaled by a synthetic slowdown
+    of r % (throughput x (1 - r), latency x (1 + r)); the smallest r (1 % steps) that every
+    pair flags "regressed" (goal <= 5 % on the reference backend).
+The slowdown is applied to measured figures, not to the model: it shows what the noise of
+these runs lets the rule see. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pytest_mlperf.baseline import REGRESSED, compare_pair  # noqa: E402
+
+
+def session(benchmarks: str, scenarios: str | None, cache: Path) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results"
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--mlperf-benchmarks={benchmarks}",
+            "--mlperf-fast",
+            "--mlperf-repeat=3",
+            f"--mlperf-results-dir={results}",
+            f"--mlperf-cache-dir={cache}",
+        ]
+        if scenarios:
+            cmd.append(f"--mlperf-scenarios={scenarios}")
+        subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
+        found = sorted(results.glob("*/results.json"))
+        return json.loads(found[-1].read_text())["items"] if found else []
+
+
+def slowed(record: dict[str, Any], pct: float) -> dict[str, Any]:
+    out = copy.deepcopy(record)
+    factor = 1 - pct / 100 if record["metric"]["unit"] == "samples/s" else 1 + pct / 100
+    rep = out.get("repeat") or {}
+    for key in ("median", "min", "max"):
+        if rep.get(key) is not None:
+            rep[key] *= factor
+    if out["metric"]["value"] is not None:
+        out["metric"]["value"] *= factor
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=10)
+    parser.add_argument("--benchmarks", default="bert")
+    parser.add_argument("--scenarios", default=None)
+    parser.add_argument("--tolerance", type=float, default=5.0)
+    args = parser.parse_args()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-mlperf"
+    load = os.getloadavg()
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    busy = 0
+    for i in range(args.pairs):
+        a, b = (
+            session(args.benchmarks, args.scenarios, cache),
+            session(args.benchmarks, args.scenarios, cache),
+        )
+        busy += any((r.get("machine_load") or {}).get("busy") for r in a + b)
+        by_key = {(r["benchmark"], r["scenario"]): r for r in a}
+        for r in b:
+            if (r["benchmark"], r["scenario"]) in by_key:
+                pairs.append((by_key[(r["benchmark"], r["scenario"])], r))
+        print(f"pair {i + 1}/{args.pairs} done", flush=True)
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs, load average at start {load[0]:.2f}; "
+        f"{busy} of {args.pairs} pairs recorded a busy machine"
+    )
+    items = sorted({(a["benchmark"], a["scenario"]) for a, _ in pairs})
+    for key in items:
+        mine = [(a, b) for a, b in pairs if (a["benchmark"], a["scenario"]) == key]
+        statuses = [compare_pair(b, a, args.tolerance, "bench").status for a, b in mine]
+        spreads = [b.get("repeat", {}).get("spread_pct") for _, b in mine]
+        smallest = None
+        for pct in range(1, 51):
+            if all(
+                compare_pair(slowed(b, pct), a, args.tolerance, "bench").status == REGRESSED
+                for a, b in mine
+            ):
+                smallest = pct
+                break
+        print(
+            f"  {key[0]} {key[1]:12s} pairs {len(mine)}  false alarms "
+            f"{statuses.count(REGRESSED)}  inconclusive {statuses.count('inconclusive')}  "
+            f"spread median {sorted(s for s in spreads if s is not None)[len(spreads) // 2] if spreads else '-'} %  "
+            f"smallest regression always detected: {smallest if smallest else '> 50'} %"
+        )
+
+
+if __name__ == "__main__":
+    main()

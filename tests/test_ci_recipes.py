@@ -1,0 +1,168 @@
+"""The CI recipes in docs/ci.md: valid YAML of the right shape, and commands that work.
+
+Each recipe's commands are run as its CI system would (GitHub: each step's ``run`` in
+``bash -e``; GitLab: ``script`` lines in one shell), except checkout and install, on the
+reference backend with the tiny benchmark — twice: the first run saves the baseline, the
+second is gated on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import TINY_CONFTEST
+
+CI_DOC = Path(__file__).parent.parent / "docs" / "ci.md"
+_BLOCK = re.compile(r"```yaml\n# (?P<name>\S+)\n(?P<body>.*?)```", re.S)
+
+
+def recipes() -> dict[str, Any]:
+    """File name (first comment line) → parsed YAML, for every yaml block in docs/ci.md."""
+    return {m["name"]: yaml.safe_load(m["body"]) for m in _BLOCK.finditer(CI_DOC.read_text())}
+
+
+def test_both_recipes_are_there() -> None:
+    assert set(recipes()) == {".github/workflows/mlperf.yml", ".gitlab-ci.yml"}
+
+
+def _gate_command(commands: list[str]) -> str:
+    gate = [c for c in commands if "--junitxml" in c]
+    assert len(gate) == 1, commands
+    return gate[0]
+
+
+def _check_gate(command: str) -> None:
+    for option in (
+        "--mlperf-benchmarks=",
+        "--mlperf-thresholds=",
+        "$BASELINE",
+        "$SAVE",
+        "--junitxml=junit.xml",
+        "--html=report.html",
+        "--self-contained-html",
+    ):
+        assert option in command, option
+
+
+def _github_steps() -> list[dict[str, Any]]:
+    return list(recipes()[".github/workflows/mlperf.yml"]["jobs"]["mlperf"]["steps"])
+
+
+def test_github_recipe_structure() -> None:
+    wf = recipes()[".github/workflows/mlperf.yml"]
+    triggers = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request"} <= set(triggers)
+    job = wf["jobs"]["mlperf"]
+    assert {"self-hosted", "gpu"} <= set(job["runs-on"])
+    assert job["timeout-minutes"] >= 120  # a full run takes about an hour
+    assert set(job["env"]) == {
+        "MLPERF_BENCHMARKS",
+        "MLPERF_BACKEND",
+        "MLPERF_BASELINE_DIR",
+        "MLPERF_EXTRA",
+    }
+    steps = job["steps"]
+    assert steps[0]["uses"].startswith("actions/checkout@")
+    assert all(("run" in s) != ("uses" in s) for s in steps)
+    _check_gate(_gate_command([s["run"] for s in steps if "run" in s]))
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()"
+    assert set(upload["with"]["path"].split()) == {
+        "junit.xml",
+        "report.html",
+        "mlperf-results/*/results.json",
+    }
+
+
+def test_gitlab_recipe_structure() -> None:
+    ci = recipes()[".gitlab-ci.yml"]
+    job = ci["mlperf"]
+    assert job["stage"] in ci["stages"]
+    assert "gpu" in job["tags"]
+    assert all(isinstance(line, str) for line in job["script"])
+    _check_gate(_gate_command(job["script"]))
+    artifacts = job["artifacts"]
+    assert artifacts["when"] == "always"
+    assert artifacts["reports"]["junit"] == "junit.xml"
+    assert set(artifacts["paths"]) == {"junit.xml", "report.html", "mlperf-results/*/results.json"}
+    assert set(ci["variables"]) == {
+        "MLPERF_BENCHMARKS",
+        "MLPERF_BACKEND",
+        "MLPERF_BASELINE_DIR",
+        "MLPERF_EXTRA",
+    }
+
+
+def _scripts(recipe: str) -> list[str]:
+    """The shell scripts a job runs, in order (checkout and install left out)."""
+    if recipe == "github":
+        return [s["run"] for s in _github_steps() if "run" in s and s.get("name") != "Install"]
+    return ["\n".join(recipes()[".gitlab-ci.yml"]["mlperf"]["script"])]
+
+
+@pytest.mark.parametrize("recipe", ["github", "gitlab"])
+def test_recipe_commands_run_and_gate_on_their_baseline(
+    recipe: str, pytester: pytest.Pytester, model_cache: Path
+) -> None:
+    pytester.makeconftest(TINY_CONFTEST)
+    (pytester.path / "ci").mkdir()
+    limits = {
+        "schema_version": 1,
+        "system": "reference-cpu",
+        "thresholds": [
+            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1},
+            {"benchmark": "tiny-99", "scenario": "SingleStream", "max_latency_ms": 5000},
+        ],
+    }
+    (pytester.path / "ci" / "mlperf-thresholds.json").write_text(json.dumps(limits))
+    baseline = pytester.path / "baseline"
+    # Offline only: a shortened SingleStream or Server run can turn INVALID on a loaded
+    # machine, and the gate (rightly) fails then
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]
+        ),
+        "MLPERF_BENCHMARKS": "tiny",
+        "MLPERF_BACKEND": "reference",
+        "MLPERF_BASELINE_DIR": str(baseline),
+        "MLPERF_EXTRA": f"--mlperf-fast --mlperf-scenarios=Offline "
+        f"--mlperf-cache-dir={model_cache} --mlperf-tolerance=99",
+        "GITHUB_REF": "refs/heads/main",
+        "CI_COMMIT_BRANCH": "main",
+        "CI_DEFAULT_BRANCH": "main",
+    }
+    for attempt in (1, 2):
+        for script in _scripts(recipe):
+            done = subprocess.run(
+                ["bash", "-e", "-c", script],
+                cwd=pytester.path,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert done.returncode == 0, f"run {attempt}:\n{script}\n{done.stdout}\n{done.stderr}"
+        assert (baseline / "results.json").is_file()  # saved: no item failed
+        props = {
+            p.get("name"): p.get("value")
+            for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")
+        }
+        assert props["mlperf/tiny-99/Offline/performance/verdict"] == "passed"
+        status = props.get("mlperf/tiny-99/Offline/performance/baseline_status")
+        assert (
+            (status is None) if attempt == 1 else (status in ("unchanged", "improved", "regressed"))
+        )
+        report = pytester.path / "report.html"
+        assert "MLPerf results" in report.read_text()
+        assert not (pytester.path / "assets").exists()  # self-contained: one file to upload
+        assert list(pytester.path.glob("mlperf-results/*/results.json"))
