@@ -41,10 +41,10 @@ def test_default_config_runs_int8_and_reports_its_ratio(
         expected = "passed" if accuracy["value"] >= 99.0 else "failed"
         assert item["verdict"]["outcome"] == expected
         assert accuracy["accuracy_pass"] is (expected == "passed")
-        result = MlperfResult(item)
-        assert result.accuracy_pass is accuracy["accuracy_pass"]
-        assert result.accuracy_metric() == accuracy["value"]
-        assert result.accuracy_metric("exact_match") == accuracy["metrics"][1]["value"]
+        record = MlperfResult(item)
+        assert record.accuracy_pass is accuracy["accuracy_pass"]
+        assert record.accuracy_metric() == accuracy["value"]
+        assert record.accuracy_metric("exact_match") == accuracy["metrics"][1]["value"]
     # static quantization: a sample's answer does not depend on the batch it ran in
     assert items[0]["accuracy"]["metrics"] == items[1]["accuracy"]["metrics"]
 

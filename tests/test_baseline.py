@@ -20,6 +20,7 @@ from pytest_mlperf.baseline import (
     save_baseline,
     with_baseline,
 )
+from pytest_mlperf.checks import FAIL, OK
 from pytest_mlperf.compare import compare_rows, compare_text
 from pytest_mlperf.errors import ConfigError, DataError
 from pytest_mlperf.thresholds import ThresholdTable, load_thresholds, shipped_threshold_files
@@ -124,7 +125,7 @@ def test_unlike_runs_are_skipped_not_passed(change: dict[str, Any], reason: str)
     result = compare_pair(item(value=100.0), base, 5.0, "base.json")
     assert result.status == SKIPPED
     assert reason in result.reason
-    verdict = with_baseline(Verdict(PASSED, [Check("validity", "VALID", "VALID", True)]), result)
+    verdict = with_baseline(Verdict(PASSED, [Check("validity", "VALID", "VALID", OK)]), result)
     assert verdict.outcome == SKIPPED
     assert verdict.reasons == [f"baseline not compared: {result.reason}"]
     assert verdict.checks[-1].skipped
@@ -145,7 +146,7 @@ def test_missing_item_or_value_is_skipped(tmp_path: Path) -> None:
 
 def test_a_regression_fails_even_a_failed_item_keeps_its_reasons() -> None:
     regressed = compare_pair(item(value=50.0), item(value=100.0), 5.0, "b")
-    failed = Verdict(FAILED, [Check("validity", "INVALID", "VALID", False)], ["validity: INVALID"])
+    failed = Verdict(FAILED, [Check("validity", "INVALID", "VALID", FAIL)], ["validity: INVALID"])
     out = with_baseline(failed, regressed)
     assert out.outcome == FAILED
     assert out.reasons[0] == "validity: INVALID"
@@ -308,7 +309,7 @@ def test_shipped_gpu_thresholds_name_their_source() -> None:
     bert = table.lookup("H100-SXM-80GBx8", "bert-99", "Offline", "default")
     assert bert is not None and bert.expected is not None and bert.tolerance == 0.9
     assert bert.min_samples_per_second == pytest.approx(bert.expected * 0.9)
-    assert 60_000 < bert.min_samples_per_second < 70_000
+    assert 60_000 < bert.min_samples_per_second < 70_000  # type: ignore[operator]
     unet = table.lookup("H100-SXM-80GBx8", "3d-unet-99.9", "Offline", "high_accuracy")
     assert unet is not None and unet.note and "median of 9 results" in unet.note
     assert table.lookup("H100-SXM-80GBx8", "bert-99", "Offline", "triton") is None

@@ -6,6 +6,7 @@ import copy
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_all_scenarios_pass_with_every_report(
         assert on_disk == item
         assert item["calibration"]["targets"]  # calibration is reported, never hidden
 
-    props = {
+    props: dict[Any, Any] = {
         p.get("name"): p.get("value")
         for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")
     }
@@ -182,7 +183,7 @@ def test_accuracy_mode_is_scored_and_reported(
     assert "mlperf_log_accuracy.json" in acc["files"]
     assert Path(accuracy["dataset"]).is_file()
 
-    props = {
+    props: dict[Any, Any] = {
         p.get("name"): p.get("value")
         for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")
     }

@@ -119,7 +119,7 @@ def test_transfer_is_bounded_and_cannot_escape(tmp_path: Path) -> None:
     assert (
         dest / "bert-99/Offline/performance/mlperf_log_summary.txt"
     ).read_text() == "Result is : VALID\n"
-    record = {"log_dir": str(item), "item_dir": str(item)}
+    record: dict[str, Any] = {"log_dir": str(item), "item_dir": str(item)}
     relocate_record(record, str(root), dest, payload)
     assert record["log_dir"] == str(dest / "bert-99/Offline/performance")
     assert record["transfer"]["left"][0]["why"] == "over 4096 bytes"

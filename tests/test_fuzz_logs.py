@@ -214,7 +214,7 @@ def _baseline(case: Path) -> ParsedLog | None:
 
 def test_fuzzed_logs_never_pass_a_damaged_log(originals: list[Path], tmp_path: Path) -> None:
     rng = random.Random(SEED)
-    references = {}
+    references: dict[tuple[str, tuple[str, ...]], Any] = {}
     for original in originals:
         for files in ((DETAIL, SUMMARY), (DETAIL,), (SUMMARY,)):
             view = tmp_path / "ref" / original.name / "+".join(files)

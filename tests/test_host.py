@@ -182,14 +182,14 @@ def test_provisioning_plan_fresh_host_and_idempotent_apply() -> None:
     steps = plan_provisioning(
         sxm, target, held=set(), has_cuda=True, cuda_runfile=Path("/opt/cuda.run")
     )
-    todo = {s.name: s.argv for s in steps if not s.done}
-    assert todo["fabric-manager"] == (
+    argv = {s.name: s.argv for s in steps if not s.done}
+    assert argv["fabric-manager"] == (
         "apt-get",
         "install",
         "-y",
         "cuda-drivers-fabricmanager-550=550.127.05-1",
     )
-    assert todo["hold-driver-packages"] == (
+    assert argv["hold-driver-packages"] == (
         "apt-mark",
         "hold",
         "nvidia-driver-550-server",

@@ -307,7 +307,9 @@ def test_junit_and_results_json_for_dashboards(
     # a loaded machine can make the shortened SingleStream run INVALID: not the point here
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     root = ET.parse(pytester.path / "j.xml").getroot()
-    suite = {p.get("name"): p.get("value") for p in root.find("testsuite/properties") or []}
+    suite: dict[Any, Any] = {
+        p.get("name"): p.get("value") for p in root.find("testsuite/properties") or []
+    }
     data = load_results(pytester.path)
     assert suite["mlperf/run/run_id"] == data["run_id"]
     assert suite["mlperf/run/fast"] == "True"
@@ -319,7 +321,7 @@ def test_junit_and_results_json_for_dashboards(
     assert suite["mlperf/host/cpu_count"] == str(os.cpu_count())
     assert all(len(n.split("/")) == 3 for n in suite), suite  # mlperf/<run|host>/<field>
     cases = {c.get("name"): c for c in root.iter("testcase")}
-    single = {
+    single: dict[Any, Any] = {
         p.get("name"): p.get("value")
         for p in cases["tiny-99[SingleStream-performance]"].iter("property")
     }
@@ -460,7 +462,13 @@ def test_host_table_has_no_empty_rows() -> None:
     from pytest_mlperf.report.html import host_rows
     from pytest_mlperf.report.junit import host_properties
 
-    host = {"cpu": "EPYC", "threads": None, "cpus": [], "hostname": "", "work_done": []}
+    host: dict[str, Any] = {
+        "cpu": "EPYC",
+        "threads": None,
+        "cpus": [],
+        "hostname": "",
+        "work_done": [],
+    }
     assert host_rows(host) == [("cpu", "EPYC")]
     assert host_properties(host) == [("mlperf/host/cpu", "EPYC")]
 
@@ -499,7 +507,7 @@ def test_progress_is_a_line_per_interval_in_ci_and_a_redraw_at_a_terminal(
         lines: list[tuple[str, bool]] = []
         item = progress.ItemProgress(
             "x",
-            lambda line, redraw, out=lines: out.append((line, redraw)),
+            lambda line, redraw, out=lines: out.append((line, redraw)),  # type: ignore[misc]
             tty,
             clock=lambda: now[0],
         )
@@ -616,7 +624,8 @@ def test_an_interrupted_summary_is_never_a_figure(
     import subprocess
     import sys
 
-    from pytest_mlperf.backends.reference.sut import INTERRUPTED_NOTE, INTERRUPTED_SUMMARY
+    from pytest_mlperf.backends.reference.sut import INTERRUPTED_SUMMARY
+    from pytest_mlperf.results.loadgen import INTERRUPTED_NOTE
 
     proc = _start(pytester, model_cache, 4_000)
     seen: list[str] = []

@@ -14,7 +14,7 @@ from pytest_mlperf.provenance import digest, find_reusable, provenance
 from pytest_mlperf.schemas import validate
 from tests.conftest import TINY_DIR, RunMlperf
 
-BENCH = json.loads((TINY_DIR / "tiny.json").read_text())
+BENCH: dict[str, Any] = json.loads((TINY_DIR / "tiny.json").read_text())
 HOST = {
     "backend": "nvidia",
     "harness_commit": "a" * 40,

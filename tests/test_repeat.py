@@ -116,6 +116,7 @@ def test_pinned_server_targets_compare_latency_and_validity() -> None:
 
 def test_inconclusive_comparison_skips_with_the_figures() -> None:
     from pytest_mlperf.baseline import with_baseline
+    from pytest_mlperf.checks import OK, Outcome
     from pytest_mlperf.verdict import Check, Verdict
 
     cur = _record(90.0, scenario="Offline", repeat={"median": 90.0, "min": 70.0, "max": 110.0})
@@ -124,7 +125,7 @@ def test_inconclusive_comparison_skips_with_the_figures() -> None:
     assert comparison.status == INCONCLUSIVE
     assert comparison.noise_pct == pytest.approx(44.444, abs=0.01)
     verdict = with_baseline(
-        Verdict("passed", [Check("validity", "VALID", "VALID", True)], []), comparison
+        Verdict(Outcome.PASSED, [Check("validity", "VALID", "VALID", OK)], []), comparison
     )
     assert verdict.outcome == "skipped"
     assert "inconclusive" in verdict.reasons[0] and "noise 44.4 %" in verdict.reasons[0]

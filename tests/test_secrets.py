@@ -158,6 +158,7 @@ def test_masking_never_changes_data_the_product_reads_back(
 ) -> None:
     """A secret equal to a mode, or part of the results path, leaves the record's data alone;
     free text is still masked."""
+    from pytest_mlperf.checks import Outcome
     from pytest_mlperf.results.record import build_record
     from pytest_mlperf.schemas import validate
     from pytest_mlperf.verdict import Verdict
@@ -176,7 +177,7 @@ def test_masking_never_changes_data_the_product_reads_back(
         system="sys",
         fast=True,
         parsed=None,
-        verdict=Verdict("failed", reasons=[f"harness printed {token} and performance"]),
+        verdict=Verdict(Outcome.FAILED, reasons=[f"harness printed {token} and performance"]),
         log_dir=log_dir,
         settings={"command": f"run --token {token}"},
         calibration=None,

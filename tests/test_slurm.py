@@ -101,7 +101,8 @@ def test_fleet_settings() -> None:
         settings.tx("python")[0]
         == "popen//python=srun -N1 -n1 -w n1 --exclusive --unbuffered python"
     )
-    assert not parse_fleet_settings({}.get, "reference", {}).enabled
+    empty: dict[str, str | bool | None] = {}
+    assert not parse_fleet_settings(empty.get, "reference", {}).enabled
     with pytest.raises(ConfigError, match=r"--mlperf-fleet-mad-k: 'nan' is not a number > 0"):
         parse_fleet_settings({"fleet_mad_k": "nan"}.get, "reference", {})
     with pytest.raises(ConfigError, match="needs --mlperf-slurm-nodes"):

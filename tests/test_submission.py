@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_mlperf.checks import OK, Outcome
 from pytest_mlperf.errors import DataError
 from pytest_mlperf.results.loadgen import parse_dir
 from pytest_mlperf.submission import (
@@ -162,7 +163,7 @@ def test_fail_and_warn_modes() -> None:
     results = check_item(
         RULES, "bert-99", "Server", "performance", server_log(early_stopping_met=False), []
     )
-    passed = Verdict("passed", [Check("validity", "VALID", "VALID", True)])
+    passed = Verdict(Outcome.PASSED, [Check("validity", "VALID", "VALID", OK)])
     failing = apply_to_verdict(passed, results, "fail")
     assert failing.outcome == "failed"
     assert any(r.startswith("submission early_stopping: not met") for r in failing.reasons)
