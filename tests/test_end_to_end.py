@@ -199,7 +199,12 @@ def test_accuracy_mode_is_scored_and_reported(
 
 
 def test_main_job_in_an_empty_directory(pytester: pytest.Pytester, model_cache: Path) -> None:
-    """The README's main command, as a user runs it: bert and 3d-unet, shortened."""
+    """The README's main command, as a user runs it: bert and 3d-unet, shortened.
+
+    Whether this machine reaches the shipped reference-cpu floors depends on how busy it is
+    (bench/repeatability.py measures that), so the test checks what the plugin decides: every
+    item ran and was judged, each verdict follows from its own checks, each threshold check
+    from its figure and bound, and the exit status from the verdicts."""
     result = pytester.runpytest_subprocess(
         "--mlperf-benchmarks=bert,3d-unet",
         "--mlperf-mode=performance",
@@ -207,19 +212,36 @@ def test_main_job_in_an_empty_directory(pytester: pytest.Pytester, model_cache: 
         "--html=report.html",
         f"--mlperf-cache-dir={model_cache}",
     )
-    result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["collected 5 items", "*MLPerf results*"])
     assert (pytester.path / "report.html").is_file()
     data = load_results(pytester.path)
-    assert len(data["items"]) == 5
-    assert all(i["verdict"]["outcome"] == "passed" for i in data["items"])
-    assert {(i["benchmark"], i["scenario"]) for i in data["items"]} == {
+    validate(data, "results", "results.json")
+    items = data["items"]
+    assert {(i["benchmark"], i["scenario"]) for i in items} == {
         ("bert-99", "Offline"),
         ("bert-99", "Server"),
         ("bert-99", "SingleStream"),
         ("3d-unet-99", "Offline"),
         ("3d-unet-99", "SingleStream"),
     }
+    outcomes = [i["verdict"]["outcome"] for i in items]
+    assert set(outcomes) <= {"passed", "failed"}, outcomes  # judged, never an error
+    for item in items:
+        checks = item["verdict"]["checks"]
+        assert checks, item["nodeid"]
+        failed = [c["name"] for c in checks if not c["passed"] and not c.get("skipped")]
+        assert (item["verdict"]["outcome"] == "failed") == bool(failed), (item["nodeid"], checks)
+        assert item["result_validity"] in ("VALID", "INVALID")
+        bound = item["threshold_bound"]  # every main-job item has a shipped floor
+        assert bound is not None and bound["source"], item["nodeid"]
+        value = bound["metric_value"]
+        met = value >= bound["value"] if bound["operator"] == ">=" else value <= bound["value"]
+        assert bound["met"] is met, (item["nodeid"], bound)
+        (threshold,) = [c for c in checks if c["name"] == "threshold"]
+        assert threshold["passed"] is met
+    result.assert_outcomes(passed=outcomes.count("passed"), failed=outcomes.count("failed"))
+    assert result.ret == (0 if outcomes.count("failed") == 0 else 1)
+    assert data["totals"]["passed"] == outcomes.count("passed")
 
 
 def test_xdist_workers_share_one_run(run_mlperf: RunMlperf, pytester: pytest.Pytester) -> None:
