@@ -32,12 +32,12 @@ from pytest_mlperf.backends.nvidia.custom_system import (
 from pytest_mlperf.backends.nvidia.harness import NO_CONFIG, UNKNOWN_SYSTEM
 from pytest_mlperf.container import ExecResult, HarnessContainer
 from pytest_mlperf.errors import BackendError
+from pytest_mlperf.host.commands import CommandResult
 from pytest_mlperf.host.probe import (
     SMI_QUERY,
     HostRecord,
-    parse_lscpu,
-    parse_meminfo_kib,
     parse_smi_csv,
+    probe_cpu,
 )
 
 #: ``python3 -m scripts.get_system_id`` prints the harness's MATCHED_SYSTEM (``scripts/get_system_id.py``).
@@ -157,6 +157,11 @@ class HarnessEngines:
             raise BackendError(f"unexpected answer from {' '.join(DETECT)}: {answer!r}")
         return answer.removeprefix("KnownSystem.")
 
+    def _in_container(self, argv: Sequence[str]) -> CommandResult:
+        """Run ``argv`` in the harness container, as the host probe's runner."""
+        done = self.container.exec(list(argv))
+        return CommandResult(tuple(argv), done.exit_code, "\n".join(done.tail), "")
+
     def container_facts(self) -> HostRecord:
         """GPUs, CPU and memory as the harness sees them: inside its container."""
         record = HostRecord()
@@ -167,20 +172,7 @@ class HarnessEngines:
                 record.gpu_source = "nvidia-smi in the container"
             except ValueError as exc:
                 record.errors.append(f"nvidia-smi: {exc}")
-        lscpu = self.container.exec(["lscpu"])
-        if lscpu.exit_code == 0:
-            fields = parse_lscpu("\n".join(lscpu.tail))
-            record.cpu_model = fields.get("Model name")
-            for attr, key in (
-                ("cpu_sockets", "Socket(s)"),
-                ("cpu_cores_per_socket", "Core(s) per socket"),
-                ("cpu_threads_per_core", "Thread(s) per core"),
-            ):
-                if fields.get(key, "").isdigit():
-                    setattr(record, attr, int(fields[key]))
-        meminfo = self.container.exec(["cat", "/proc/meminfo"])
-        if meminfo.exit_code == 0:
-            record.memory_kib = parse_meminfo_kib("\n".join(meminfo.tail))
+        probe_cpu(record, self._in_container)
         return record
 
     def detect(self) -> str:
