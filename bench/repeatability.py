@@ -8,7 +8,10 @@ Goal (issue 15): 10/10 passes and a worst max/min <= 1.10 per item on the idle 2
 machine. Each run is a fresh pytest session (fresh calibration and Server search) sharing
 one model cache; the figures are the items' metrics from results.json. Also prints the
 Server search's probes and seconds, and the machine load the runs recorded: figures from
-a busy machine are said to be so. Asserts nothing.
+a busy machine are said to be so. Before each run it times the bert INT8 model for
+--floor-s seconds without LoadGen or pytest: the max/min of those timings is the
+machine's own noise at the same moments, the floor no item's max/min can go below.
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,11 +29,27 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from machine_noise import trace  # noqa: E402
 
 
 def _hog(stop: Any) -> None:
     while not stop.is_set():
         sum(i * i for i in range(10_000))
+
+
+def _floor_engine(cache: Path) -> tuple[Any, int]:
+    """The bert INT8 engine the machine floor is timed with, and its Offline batch size."""
+    sys.path.insert(0, str(ROOT))
+    from pytest_mlperf.backends.base import no_progress
+    from pytest_mlperf.backends.reference import ReferenceBackend
+    from pytest_mlperf.catalog import default_dirs, load_catalog
+
+    bench = load_catalog(default_dirs()).benchmark("bert-99")
+    backend = ReferenceBackend(cache, calibrate=False)
+    backend.prepare([(bench, "Offline")], no_progress)
+    return backend._engine(bench, no_progress), int(bench.reference["batch_size"]["Offline"])
 
 
 def one_run(
@@ -67,6 +86,12 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=None, help="model cache (default: the user's)"
     )
+    parser.add_argument(
+        "--floor-s",
+        type=float,
+        default=3.0,
+        help="seconds of raw model calls before each run, the machine's own noise (0: off)",
+    )
     parser.add_argument("extra", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
     cache = (
@@ -86,8 +111,12 @@ def main() -> None:
     busy_runs = 0
     passes = 0
     times = []
+    floor: list[float] = []
+    engine = _floor_engine(cache) if args.floor_s > 0 else None
     try:
         for i in range(args.runs):
+            if engine is not None:
+                floor.append(statistics.fmean(trace(engine[0], engine[1], args.floor_s)))
             with tempfile.TemporaryDirectory() as tmp:
                 rc, took, items = one_run(Path(tmp), args.benchmarks, cache, args.extra)
             times.append(took)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from pytest_mlperf.backends.reference.calibrate import (
     Probe,
     SearchSettings,
+    grid_points,
     judge_probe,
     search_server_target,
 )
@@ -33,7 +35,7 @@ def test_search_finds_the_highest_passing_grid_point_then_backs_off(
     settings = SearchSettings(probes=12)
     calls: list[float] = []
     result = search_server_target(_threshold_probe(1000 * capacity_ratio, calls), 1000.0, settings)
-    grid = [1000 * settings.step**k for k in range(settings.points)]
+    grid = grid_points(1000.0, settings)
     best = min(k for k, q in enumerate(grid) if q <= 1000 * capacity_ratio)
     assert result["found"] is True
     assert result["best_passing_qps"] == round(grid[best], 2)
@@ -41,6 +43,32 @@ def test_search_finds_the_highest_passing_grid_point_then_backs_off(
     assert result["target_qps"] == round(grid[best + settings.backoff_steps], 2)
     assert len(calls) == len(result["probes"]) <= settings.probes
     assert calls[0] == pytest.approx(grid[settings.start])  # the first probe: grid[start]
+
+
+def test_the_grid_is_anchored_not_relative_to_the_timing() -> None:
+    settings = SearchSettings()
+    ratio = 1 / settings.step
+    for ceiling in (0.5, 3.0, 97.0, 1000.0, 123456.0):
+        grid = grid_points(ceiling, settings)
+        assert grid[0] <= ceiling < grid[0] * ratio * (1 + 1e-9)  # the highest point below it
+        assert all(a > b for a, b in zip(grid, grid[1:], strict=False))
+        exponents = [math.log(q) / math.log(ratio) for q in grid]
+        assert all(abs(e - round(e)) < 1e-6 for e in exponents)  # powers of 1/step
+
+
+@pytest.mark.parametrize("ceilings", [(1000.0, 1040.0), (1000.0, 965.0), (250.0, 262.0)])
+def test_two_timings_a_few_percent_apart_search_to_the_same_target(
+    ceilings: tuple[float, float],
+) -> None:
+    """The machine's capacity is what it is; the timing's noise must not move the target."""
+    capacity = 0.7 * min(ceilings)
+    targets = {
+        search_server_target(_threshold_probe(capacity, []), c, SearchSettings(probes=12))[
+            "target_qps"
+        ]
+        for c in ceilings
+    }
+    assert len(targets) == 1, targets
 
 
 def test_search_respects_its_probe_budget() -> None:

@@ -2,7 +2,7 @@
 
 Offline and the stream scenarios: the model is timed directly for about a second. Server:
 the target is *searched*: short LoadGen probe runs at targets on a geometric grid below the
-timed throughput, bisected for the highest one whose p99 latency stays under a margin of
+timed throughput (anchored at 1 QPS, so it does not move with the timing), bisected for the highest one whose p99 latency stays under a margin of
 the latency bound; the target run then uses a grid point below it. LoadGen's own
 ``TestMode.FindPeakPerformance`` is not used: it searches at full run length, stops at the
 edge (no margin: a rerun there is VALID about half the time) and reports the peak only as
@@ -36,8 +36,8 @@ class SearchSettings:
     latency_margin: float = 0.6
     backoff_steps: int = 2
     probes: int = 8
-    #: the first probe's grid point (0.93**4: about 75 % of the timed throughput, which
-    #: leaves out the SUT's and LoadGen's own overhead)
+    #: the first probe's grid point (4 steps below the ceiling: 70-75 % of the timed
+    #: throughput, which leaves out the SUT's and LoadGen's own overhead)
     start: int = 4
     #: grid points: the lowest is ceiling x step**(points-1) (about 3 % of it)
     points: int = 48
@@ -104,6 +104,19 @@ def judge_probe(
     )
 
 
+def grid_points(ceiling_qps: float, settings: SearchSettings) -> list[float]:
+    """The search grid below ``ceiling_qps``: powers of ``1 / step``, highest first.
+
+    The grid is anchored at 1 QPS, not at the timed throughput: two sessions whose timings
+    differ by a few percent probe the same targets, so their searches agree on a grid point
+    (or land one step apart) instead of carrying the timing's noise into the target.
+    Point 0 is the highest power at or below the ceiling.
+    """
+    ratio = 1.0 / settings.step
+    top = math.floor(math.log(ceiling_qps) / math.log(ratio) + 1e-9)
+    return [ratio ** (top - k) for k in range(settings.points)]
+
+
 def search_server_target(
     probe: Callable[[float], Probe],
     ceiling_qps: float,
@@ -112,15 +125,15 @@ def search_server_target(
 ) -> dict[str, Any]:
     """The highest grid target whose probe passes, backed off ``backoff_steps`` points.
 
-    Grid point ``k`` is ``ceiling x step**k`` (k = 0 is the timed throughput, which a Server
-    run cannot exceed). Probes gallop down from k = ``start`` until one passes, then bisect between
+    Grid point ``k`` is the ``k``-th power of ``1 / step`` below the ceiling (see
+    :func:`grid_points`; the timed throughput is a ceiling a Server run cannot exceed). Probes gallop down from k = ``start`` until one passes, then bisect between
     the last failing and the first passing point; passing is assumed monotone in k. Fewer
     than ``probes`` runs; when none passes the target is ``fallback_load`` x the ceiling
     (the calibration rule without a search; ``found`` False says so: such a machine is too
     busy or too slow for the bound, and a tiny target would only stretch the run). Returns ``{"target_qps", "probes", "grid_index", "found", "seconds"}``.
     """
     started = time.perf_counter()
-    grid = [ceiling_qps * settings.step**k for k in range(settings.points)]
+    grid = grid_points(ceiling_qps, settings)
     results: dict[int, Probe] = {}
     order: list[int] = []
 
@@ -164,6 +177,7 @@ def search_server_target(
             "backoff_steps": settings.backoff_steps,
             "start": settings.start,
             "ceiling_qps": round(ceiling_qps, 2),
+            "grid": "powers of 1/step, anchored at 1 QPS",
         },
     }
 
