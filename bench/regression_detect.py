@@ -1,10 +1,12 @@
 """Smallest regression ``--mlperf-repeat=3`` detects, with no false alarm on same-build pairs.
 
-    python bench/regression_detect.py              # 10 same-build pairs (20 sessions), bert
+    python bench/regression_detect.py              # 10 same-build pairs (11 sessions), bert
     python bench/regression_detect.py --pairs 3 --benchmarks bert --scenarios Offline
 
-Runs 2 x pairs sessions of the same build with ``--mlperf-repeat=3 --mlperf-fast`` and
-compares each pair with the baseline rule (``compare_pair``, tolerance --tolerance):
+Runs sessions of the same build with ``--mlperf-repeat=3 --mlperf-fast``, each compared
+with the session before it, run with ``--mlperf-baseline`` on it (its targets pinned:
+what a CI gate with a saved baseline does; ``--independent``: two fresh sessions per
+pair), with the baseline rule (``compare_pair``, tolerance --tolerance):
   * false alarms: same-build pairs the rule calls "regressed" (goal 0), and how many it
     calls "inconclusive" (noise above the tolerance);
   * detection: the second run's figures (median, min, max) scaled by a synthetic slowdown
@@ -32,7 +34,11 @@ sys.path.insert(0, str(ROOT))
 from pytest_mlperf.baseline import REGRESSED, compare_pair  # noqa: E402
 
 
-def session(benchmarks: str, scenarios: str | None, cache: Path) -> list[dict[str, Any]]:
+def session(
+    benchmarks: str, scenarios: str | None, cache: Path, baseline: Path | None = None
+) -> list[dict[str, Any]]:
+    """One session's records; with ``baseline`` it runs against it (its targets pinned) and
+    the file is replaced by this session's results, as a gate's saved baseline is."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results"
         cmd = [
@@ -50,9 +56,16 @@ def session(benchmarks: str, scenarios: str | None, cache: Path) -> list[dict[st
         ]
         if scenarios:
             cmd.append(f"--mlperf-scenarios={scenarios}")
+        if baseline is not None and baseline.is_file():
+            cmd.append(f"--mlperf-baseline={baseline}")
         subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
         found = sorted(results.glob("*/results.json"))
-        return json.loads(found[-1].read_text())["items"] if found else []
+        if not found:
+            return []
+        if baseline is not None:
+            baseline.write_bytes(found[-1].read_bytes())
+        items: list[dict[str, Any]] = json.loads(found[-1].read_text())["items"]
+        return items
 
 
 def slowed(record: dict[str, Any], pct: float) -> dict[str, Any]:
@@ -73,16 +86,38 @@ def main() -> None:
     parser.add_argument("--benchmarks", default="bert")
     parser.add_argument("--scenarios", default=None)
     parser.add_argument("--tolerance", type=float, default=5.0)
+    parser.add_argument(
+        "--independent",
+        dest="rolling",
+        action="store_false",
+        help="two fresh sessions per pair (default: each session is compared with the one "
+        "before it, as a CI gate's saved baseline is; pairs + 1 sessions)",
+    )
     args = parser.parse_args()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-mlperf"
     load = os.getloadavg()
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     busy = 0
+    previous: list[dict[str, Any]] | None = None
+    plugin_says: dict[str, list[str]] = {}
+    saved = Path(tempfile.mkdtemp()) / "baseline.json"
     for i in range(args.pairs):
-        a, b = (
-            session(args.benchmarks, args.scenarios, cache),
-            session(args.benchmarks, args.scenarios, cache),
-        )
+        if args.rolling and previous is not None:
+            a = previous  # the gate's own pattern: each run against the one before it
+        else:
+            saved.unlink(missing_ok=True)
+            a = session(args.benchmarks, args.scenarios, cache, saved)
+        b = session(args.benchmarks, args.scenarios, cache, saved)  # against a, pinned
+        previous = b
+        gate = [
+            (r["scenario"], (r.get("baseline") or {}).get("status"))
+            for r in b
+            if isinstance(r.get("baseline"), dict)
+        ]
+        for scenario, status in gate:
+            plugin_says.setdefault(scenario, []).append(str(status))
+        if gate:
+            print(f"  the plugin's own baseline verdicts: {gate}", flush=True)
         busy += any((r.get("machine_load") or {}).get("busy") for r in a + b)
         by_key = {(r["benchmark"], r["scenario"]): r for r in a}
         for r in b:
@@ -112,6 +147,12 @@ def main() -> None:
             f"spread median {sorted(s for s in spreads if s is not None)[len(spreads) // 2] if spreads else '-'} %  "
             f"smallest regression always detected: {smallest if smallest else '> 50'} %"
         )
+        said = plugin_says.get(key[1], [])
+        if said:
+            print(
+                "    the plugin's verdicts in those sessions: "
+                + ", ".join(f"{s} {said.count(s)}" for s in sorted(set(said)))
+            )
 
 
 if __name__ == "__main__":

@@ -195,3 +195,28 @@ def test_an_unusable_lock_directory_is_a_clear_error(
     monkeypatch.setenv(LOCK_DIR_ENV, str(blocker / "locks"))
     with pytest.raises(BackendError, match="cannot create the device lock directory"):
         DeviceLock(["cpu-0"], "me").acquire(lambda _line: None)
+
+
+def _nvidia(tmp_path: Path, devices: tuple[str, ...] | None, gpus: int) -> object:
+    from pytest_mlperf.backends.nvidia.backend import NvidiaBackend, NvidiaSettings
+    from pytest_mlperf.host.probe import GpuInfo, HostRecord
+
+    backend = NvidiaBackend(NvidiaSettings(None, None, tmp_path, devices=devices))
+    backend.host = HostRecord(
+        gpus=[
+            GpuInfo(i, "NVIDIA H100 80GB HBM3", f"GPU-uuid-{i}", 81559, 700.0, None, "0x2330")
+            for i in range(gpus)
+        ]
+    )
+    return backend
+
+
+def test_nvidia_locks_every_gpu_by_index_so_all_and_one_gpu_exclude_each_other(
+    tmp_path: Path,
+) -> None:
+    every = device_keys(_nvidia(tmp_path, ("all",), 8), Placement())
+    assert every == [f"gpu-{i}" for i in range(8)]  # not one "gpu-all" that gpu-1 never meets
+    one = device_keys(_nvidia(tmp_path, ("GPU-uuid-1",), 8), Placement())
+    assert one == ["gpu-1"]  # a GPU named by UUID locks by index
+    assert set(one) <= set(every)
+    assert device_keys(_nvidia(tmp_path, ("all",), 0), Placement()) == ["gpu-all"]  # unknown

@@ -439,6 +439,22 @@ class NvidiaBackend:
         self.devices = s.placement.share(pool, what)
         return self.devices
 
+    def lock_devices(self) -> list[str]:
+        """The device locks one measurement holds: one per GPU (or MIG slice) it runs on.
+
+        "Every GPU" is spelled out GPU by GPU, and a GPU named by UUID becomes its index,
+        so a session on all GPUs and a split worker on GPU 1 exclude each other on
+        ``gpu-1``. ``gpu-all`` only when the host's GPUs are unknown (no probe answered).
+        """
+        gpus = self.host.gpus if self.host is not None else []
+        by_uuid = {g.uuid: str(g.index) for g in gpus}
+        chosen = self.devices if self.devices is not None else self._devices()
+        if chosen is None or "all" in chosen:
+            if not gpus:
+                return ["gpu-all"]
+            return [f"gpu-{g.index}" for g in gpus]
+        return [f"gpu-{by_uuid.get(d, d)}" for d in chosen]
+
     def _probe_gpus_in_container(self) -> None:
         """For a remote engine: ``nvidia-smi`` inside the launched container."""
         assert self.container is not None and self.host is not None
