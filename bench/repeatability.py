@@ -146,6 +146,8 @@ def main() -> None:
             for it in items:
                 key = f"{it['benchmark']} {it['scenario']}"
                 outcomes.setdefault(key, []).append(it["verdict"]["outcome"])
+                if it["verdict"]["outcome"] != "passed":
+                    print(f"    {key} {it['verdict']['outcome']}: {it['verdict'].get('reasons')}")
                 if it["metric"]["value"] is not None:
                     by_item.setdefault(key, []).append((float(it["metric"]["value"]), i))
                     units[key] = str(it["metric"]["unit"])
