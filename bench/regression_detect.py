@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_mlperf.baseline import REGRESSED, compare_pair  # noqa: E402
+from pytest_mlperf.baseline import REGRESSED, SERVER_LATENCY_KEY, compare_pair  # noqa: E402
 
 
 def session(
@@ -69,6 +69,8 @@ def session(
 
 
 def slowed(record: dict[str, Any], pct: float) -> dict[str, Any]:
+    """``record`` as a system ``pct`` % slower would log it: its metric, and the Server p99
+    latency a comparison at a pinned target reads (every repeat's and LoadGen's)."""
     out = copy.deepcopy(record)
     factor = 1 - pct / 100 if record["metric"]["unit"] == "samples/s" else 1 + pct / 100
     rep = out.get("repeat") or {}
@@ -77,6 +79,12 @@ def slowed(record: dict[str, Any], pct: float) -> dict[str, Any]:
             rep[key] *= factor
     if out["metric"]["value"] is not None:
         out["metric"]["value"] *= factor
+    for run in rep.get("runs") or []:
+        if isinstance(run.get("p99_latency_ns"), (int, float)):
+            run["p99_latency_ns"] *= 1 + pct / 100
+    loadgen = out.get("loadgen") or {}
+    if isinstance(loadgen.get(SERVER_LATENCY_KEY), (int, float)):
+        loadgen[SERVER_LATENCY_KEY] *= 1 + pct / 100
     return out
 
 
@@ -93,6 +101,7 @@ def main() -> None:
         help="two fresh sessions per pair (default: each session is compared with the one "
         "before it, as a CI gate's saved baseline is; pairs + 1 sessions)",
     )
+    parser.add_argument("--save", type=Path, help="write every session's records here (JSON)")
     args = parser.parse_args()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-mlperf"
     load = os.getloadavg()
@@ -124,6 +133,8 @@ def main() -> None:
             if (r["benchmark"], r["scenario"]) in by_key:
                 pairs.append((by_key[(r["benchmark"], r["scenario"])], r))
         print(f"pair {i + 1}/{args.pairs} done", flush=True)
+    if args.save:
+        args.save.write_text(json.dumps([[a, b] for a, b in pairs], indent=1), encoding="utf-8")
     print(
         f"\nmachine: {os.cpu_count()} CPUs, load average at start {load[0]:.2f}; "
         f"{busy} of {args.pairs} pairs recorded a busy machine"
