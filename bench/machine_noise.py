@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,15 @@ def _cpu_counters() -> tuple[int, int]:
     """(total jiffies, steal jiffies) of all CPUs."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def model_engine(benchmark: str, cache: Path) -> tuple[Any, int]:
+    """The reference backend's engine for ``benchmark`` (its first config_ver's precision)
+    and its Offline batch size, as the plugin sets them up."""
+    bench = load_catalog(default_dirs()).benchmark(benchmark)
+    backend = ReferenceBackend(cache, calibrate=False)
+    backend.prepare([(bench, "Offline")], no_progress)
+    return backend._engine(bench, no_progress), int(bench.reference["batch_size"]["Offline"])  # type: ignore[index]
 
 
 def trace(engine: object, batch: int, seconds: float) -> list[float]:
@@ -73,11 +83,7 @@ def main() -> None:
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-mlperf",
     )
     args = parser.parse_args()
-    bench = load_catalog(default_dirs()).benchmark(args.benchmark)
-    backend = ReferenceBackend(args.cache, calibrate=False)
-    backend.prepare([(bench, "Offline")], no_progress)
-    engine = backend._engine(bench, no_progress)
-    batch = int(bench.reference["batch_size"]["Offline"])  # type: ignore[index]
+    engine, batch = model_engine(args.benchmark, args.cache)
     load = os.getloadavg()
     total0, steal0 = _cpu_counters()
     cpu0 = time.process_time()

@@ -33,25 +33,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine_noise import trace  # noqa: E402
+from machine_noise import model_engine, trace  # noqa: E402
 
 
 def _hog(stop: Any) -> None:
     while not stop.is_set():
         sum(i * i for i in range(10_000))
-
-
-def _floor_engine(cache: Path) -> tuple[Any, int]:
-    """The bert INT8 engine the machine floor is timed with, and its Offline batch size."""
-    sys.path.insert(0, str(ROOT))
-    from pytest_mlperf.backends.base import no_progress
-    from pytest_mlperf.backends.reference import ReferenceBackend
-    from pytest_mlperf.catalog import default_dirs, load_catalog
-
-    bench = load_catalog(default_dirs()).benchmark("bert-99")
-    backend = ReferenceBackend(cache, calibrate=False)
-    backend.prepare([(bench, "Offline")], no_progress)
-    return backend._engine(bench, no_progress), int(bench.reference["batch_size"]["Offline"])
 
 
 def one_run(
@@ -116,7 +103,7 @@ def main() -> None:
     times = []
     floor: list[float] = []  # the model's raw throughput around each run
     matmul: list[float] = []  # a numpy matmul's rate around each run (model-independent)
-    engine = _floor_engine(cache) if args.floor_s > 0 else None
+    engine = model_engine("bert-99", cache) if args.floor_s > 0 else None
 
     def probe() -> tuple[float, float]:
         assert engine is not None
