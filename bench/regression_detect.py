@@ -2,6 +2,7 @@
 
     python bench/regression_detect.py              # 10 same-build pairs (11 sessions), bert
     python bench/regression_detect.py --pairs 3 --benchmarks bert --scenarios Offline
+    python bench/regression_detect.py --load sessions.json   # judge a --save's sessions again
 
 Runs sessions of the same build with ``--mlperf-repeat=3 --mlperf-fast``, each compared
 with the session before it, run with ``--mlperf-baseline`` on it (its targets pinned:
@@ -9,6 +10,8 @@ what a CI gate with a saved baseline does; ``--independent``: two fresh sessions
 pair), with the baseline rule (``compare_pair``, tolerance --tolerance):
   * false alarms: same-build pairs the rule calls "regressed" (goal 0), and how many it
     calls "inconclusive" (noise above the tolerance);
+  * the same with each session against the --pool sessions before it pooled into one
+    baseline (``--mlperf-baseline=a,b``: its noise then holds the drift between sessions);
   * detection: the second run's figures (median, min, max) scaled by a synthetic slowdown
     of r % (throughput x (1 - r), latency x (1 + r)); the smallest r (1 % steps) that every
     pair flags "regressed" (goal <= 5 % on the reference backend).
@@ -22,6 +25,7 @@ import argparse
 import copy
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_mlperf.baseline import REGRESSED, SERVER_LATENCY_KEY, compare_pair  # noqa: E402
+from pytest_mlperf.baseline import (  # noqa: E402
+    REGRESSED,
+    SERVER_LATENCY_KEY,
+    ResultsFile,
+    compare_pair,
+    pool_results,
+)
 
 
 def session(
@@ -88,12 +98,54 @@ def slowed(record: dict[str, Any], pct: float) -> dict[str, Any]:
     return out
 
 
+def analyse(
+    sessions: list[list[dict[str, Any]]], pool: int, tolerance: float
+) -> list[tuple[tuple[str, str], list[str], list[float], int | None]]:
+    """Per item: the rule's status for each session against the ``pool`` sessions before it
+    (pooled as ``--mlperf-baseline=a,b`` pools them), the sessions' spreads, and the
+    smallest synthetic slowdown (1 % steps) every comparison flags."""
+    comparisons: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for i in range(pool, len(sessions)):
+        files = [_as_file(sessions[j], f"session-{j + 1}") for j in range(i - 1, i - pool - 1, -1)]
+        base = pool_results(files)
+        for current in sessions[i]:
+            found = base.find(current["benchmark"], current["scenario"], current["mode"])
+            if found is not None:
+                key = (current["benchmark"], current["scenario"])
+                comparisons.setdefault(key, []).append((dict(found), current))
+    out = []
+    for key, mine in sorted(comparisons.items()):
+        statuses = [compare_pair(b, a, tolerance, "bench").status for a, b in mine]
+        spreads = [float((b.get("repeat") or {}).get("spread_pct") or 0.0) for _, b in mine]
+        smallest = None
+        for pct in range(1, 101):
+            if all(
+                compare_pair(slowed(b, pct), a, tolerance, "bench").status == REGRESSED
+                for a, b in mine
+            ):
+                smallest = pct
+                break
+        out.append((key, statuses, spreads, smallest))
+    return out
+
+
+def _as_file(records: list[dict[str, Any]], run_id: str) -> ResultsFile:
+    return ResultsFile(Path(run_id), run_id, None, None, None, None, True, tuple(records))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--benchmarks", default="bert")
     parser.add_argument("--scenarios", default=None)
     parser.add_argument("--tolerance", type=float, default=5.0)
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=2,
+        help="also judge each session against this many sessions before it, pooled "
+        "(--mlperf-baseline=a,b); default 2",
+    )
     parser.add_argument(
         "--independent",
         dest="rolling",
@@ -102,22 +154,25 @@ def main() -> None:
         "before it, as a CI gate's saved baseline is; pairs + 1 sessions)",
     )
     parser.add_argument("--save", type=Path, help="write every session's records here (JSON)")
+    parser.add_argument(
+        "--load", type=Path, help="judge the sessions a --save wrote instead of running any"
+    )
     args = parser.parse_args()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-mlperf"
     load = os.getloadavg()
-    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    sessions: list[list[dict[str, Any]]] = []
     busy = 0
-    previous: list[dict[str, Any]] | None = None
     plugin_says: dict[str, list[str]] = {}
     saved = Path(tempfile.mkdtemp()) / "baseline.json"
-    for i in range(args.pairs):
-        if args.rolling and previous is not None:
-            a = previous  # the gate's own pattern: each run against the one before it
-        else:
+    if args.load:
+        sessions = json.loads(args.load.read_text(encoding="utf-8"))["sessions"]
+        args.rolling = True
+    for i in range(0 if args.load else args.pairs):
+        if not args.rolling or not sessions:
             saved.unlink(missing_ok=True)
-            a = session(args.benchmarks, args.scenarios, cache, saved)
+            sessions.append(session(args.benchmarks, args.scenarios, cache, saved))
         b = session(args.benchmarks, args.scenarios, cache, saved)  # against a, pinned
-        previous = b
+        sessions.append(b)
         gate = [
             (r["scenario"], (r.get("baseline") or {}).get("status"))
             for r in b
@@ -127,43 +182,47 @@ def main() -> None:
             plugin_says.setdefault(scenario, []).append(str(status))
         if gate:
             print(f"  the plugin's own baseline verdicts: {gate}", flush=True)
-        busy += any((r.get("machine_load") or {}).get("busy") for r in a + b)
-        by_key = {(r["benchmark"], r["scenario"]): r for r in a}
-        for r in b:
-            if (r["benchmark"], r["scenario"]) in by_key:
-                pairs.append((by_key[(r["benchmark"], r["scenario"])], r))
         print(f"pair {i + 1}/{args.pairs} done", flush=True)
+    busy = sum(any((r.get("machine_load") or {}).get("busy") for r in s) for s in sessions)
     if args.save:
-        args.save.write_text(json.dumps([[a, b] for a, b in pairs], indent=1), encoding="utf-8")
+        args.save.write_text(json.dumps({"sessions": sessions}, indent=1), encoding="utf-8")
     print(
         f"\nmachine: {os.cpu_count()} CPUs, load average at start {load[0]:.2f}; "
-        f"{busy} of {args.pairs} pairs recorded a busy machine"
+        f"{busy} of {len(sessions)} sessions recorded a busy machine"
     )
-    items = sorted({(a["benchmark"], a["scenario"]) for a, _ in pairs})
-    for key in items:
-        mine = [(a, b) for a, b in pairs if (a["benchmark"], a["scenario"]) == key]
-        statuses = [compare_pair(b, a, args.tolerance, "bench").status for a, b in mine]
-        spreads = [b.get("repeat", {}).get("spread_pct") for _, b in mine]
-        smallest = None
-        for pct in range(1, 51):
-            if all(
-                compare_pair(slowed(b, pct), a, args.tolerance, "bench").status == REGRESSED
-                for a, b in mine
-            ):
-                smallest = pct
-                break
-        print(
-            f"  {key[0]} {key[1]:12s} pairs {len(mine)}  false alarms "
-            f"{statuses.count(REGRESSED)}  inconclusive {statuses.count('inconclusive')}  "
-            f"spread median {sorted(s for s in spreads if s is not None)[len(spreads) // 2] if spreads else '-'} %  "
-            f"smallest regression always detected: {smallest if smallest else '> 50'} %"
-        )
-        said = plugin_says.get(key[1], [])
-        if said:
+    if not args.rolling:  # independent pairs: each second session against its first
+        sessions_by_pair = [sessions[i : i + 2] for i in range(0, len(sessions) - 1, 2)]
+        results = [analyse(pair, 1, args.tolerance) for pair in sessions_by_pair]
+        merged: dict[tuple[str, str], tuple[list[str], list[float], list[int | None]]] = {}
+        for result in results:
+            for key, statuses, spreads, smallest in result:
+                entry = merged.setdefault(key, ([], [], []))
+                entry[0].extend(statuses)
+                entry[1].extend(spreads)
+                entry[2].append(smallest)
+        table = {
+            1: [
+                (k, st, sp, None if None in sm else max(x for x in sm if x is not None))
+                for k, (st, sp, sm) in sorted(merged.items())
+            ]
+        }
+    else:
+        table = {n: analyse(sessions, n, args.tolerance) for n in sorted({1, args.pool})}
+    for pool, rows in table.items():
+        label = "the session before" if pool == 1 else f"the {pool} sessions before, pooled"
+        print(f"each session against {label} (tolerance {args.tolerance:g} %):")
+        for key, statuses, spreads, smallest in rows:
             print(
-                "    the plugin's verdicts in those sessions: "
-                + ", ".join(f"{s} {said.count(s)}" for s in sorted(set(said)))
+                f"  {key[0]} {key[1]:12s} comparisons {len(statuses)}  false alarms "
+                f"{statuses.count(REGRESSED)}  inconclusive {statuses.count('inconclusive')}  "
+                f"spread median {statistics.median(spreads):.1f} %  "
+                f"smallest regression always detected: {smallest if smallest else '> 100'} %"
             )
+    for scenario, said in sorted(plugin_says.items()):
+        print(
+            f"  the plugin's own verdicts ({scenario}, against the session before): "
+            + ", ".join(f"{s} {said.count(s)}" for s in sorted(set(said)))
+        )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ No pytest here: the session and the ``compare`` command use these functions.
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ REGRESSED, IMPROVED, UNCHANGED = "regressed", "improved", "unchanged"
 SKIPPED = "skipped"
 #: the change and the noise of the runs cannot tell a regression from chance: a skip
 INCONCLUSIVE = "inconclusive"
+#: with noise above the tolerance, only a change beyond this many times the noise is claimed:
+#: between sessions a machine drifts by more than one session's repeats spread
+RESOLUTION_FACTOR = 2.0
 #: LoadGen targets a baseline item ran with, rerun by ``--mlperf-baseline`` (like-for-like)
 TARGET_KEYS = ("expected_qps", "target_qps", "expected_latency_ns")
 #: the Server latency compared when both runs used the same target QPS
@@ -64,9 +68,11 @@ class ResultsFile:
     finished: str | None
     fast: bool | None
     items: tuple[Mapping[str, Any], ...]
+    #: the other runs pooled into ``items`` (``path (run id)``); empty for one run
+    pooled: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """``path (run <id>, system <s>, backend <b>)``."""
+        """``path (run <id>, system <s>, backend <b>)``, and the runs pooled with it."""
         parts = [f"run {self.run_id}"]
         if self.system:
             parts.append(f"system {self.system}")
@@ -74,6 +80,8 @@ class ResultsFile:
             parts.append(f"backend {self.backend}")
         if self.fast:
             parts.append("fast")
+        if self.pooled:
+            parts.append(f"pooled with {len(self.pooled)} more: {', '.join(self.pooled)}")
         return f"{self.path} ({', '.join(parts)})"
 
     def find(self, benchmark: str, scenario: str, mode: str) -> Mapping[str, Any] | None:
@@ -190,6 +198,91 @@ def load_results(path: Path, option: str) -> ResultsFile:
         finished=data.get("finished"),
         fast=fast if isinstance(fast, bool) else None,
         items=items,
+    )
+
+
+def _runs_of(record: Mapping[str, Any], run_id: str) -> list[dict[str, Any]]:
+    """The record's LoadGen runs (its repeats, or the one run) as repeat ``runs`` entries."""
+    repeat = record.get("repeat") or {}
+    runs = repeat.get("runs") if isinstance(repeat, dict) else None
+    if isinstance(runs, list) and runs and all(isinstance(r, dict) for r in runs):
+        found = [dict(r) for r in runs]
+    else:
+        found = [
+            {
+                "log_dir": record.get("log_dir"),
+                "value": record["metric"]["value"],
+                "validity": record.get("result_validity"),
+                "p99_latency_ns": (record.get("loadgen") or {}).get(SERVER_LATENCY_KEY),
+            }
+        ]
+    for run in found:
+        run["run_id"] = run_id
+    return found
+
+
+def _poolable(primary: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """``other`` measured what ``primary`` did: like-for-like, and Server at its target."""
+    if _mismatches(primary, other) or other["metric"]["value"] is None:
+        return False
+    if primary.get("scenario") == "Server" and (primary.get("settings") or {}).get("target_qps"):
+        return same_server_target(primary, other)
+    return True
+
+
+def _pooled_record(
+    primary: Mapping[str, Any], runs: list[dict[str, Any]], run_ids: list[str]
+) -> dict[str, Any]:
+    """``primary`` with a ``repeat`` summary over ``runs`` (the runs of every session)."""
+    values = [
+        float(r["value"])
+        for r in runs
+        if isinstance(r.get("value"), (int, float)) and not isinstance(r.get("value"), bool)
+    ]
+    median = statistics.median(values) if values else None
+    spread = (max(values) - min(values)) / median * 100.0 if values and median else None
+    summary = dict(primary.get("repeat") or {})
+    summary.update(
+        count=len(runs),
+        values=[r.get("value") for r in runs],
+        median=median,
+        min=min(values) if values else None,
+        max=max(values) if values else None,
+        spread_pct=None if spread is None else round(spread, 3),
+        unit=primary["metric"]["unit"],
+        runs=runs,
+        sessions=run_ids,
+    )
+    return {**primary, "repeat": summary}
+
+
+def pool_results(files: Sequence[ResultsFile]) -> ResultsFile:
+    """One baseline from several runs of the same build (``files[0]`` first).
+
+    Each item of the first run gets the LoadGen runs of the same item in the others pooled
+    into its ``repeat`` (median, min, max over every session), so the baseline's noise holds
+    the machine's drift *between* sessions, which the repeats of one session do not see.
+    An item of another run is pooled only when it is like-for-like with the first run's
+    (config_ver, system, fast, metric; Server at the same target QPS); the targets a
+    baseline pins are the first run's.
+    """
+    if len(files) == 1:
+        return files[0]
+    first, others = files[0], files[1:]
+    items = []
+    for record in first.items:
+        key = (record["benchmark"], record["scenario"], record["mode"])
+        runs, run_ids = _runs_of(record, first.run_id), [first.run_id]
+        for other in others:
+            found = other.find(*key)
+            if found is not None and _poolable(record, found):
+                runs.extend(_runs_of(found, other.run_id))
+                run_ids.append(other.run_id)
+        items.append(_pooled_record(record, runs, run_ids) if len(run_ids) > 1 else record)
+    return replace(
+        first,
+        items=tuple(items),
+        pooled=tuple(f"{f.path} (run {f.run_id})" for f in others),
     )
 
 
@@ -337,9 +430,12 @@ def judge_change(
 ) -> tuple[str, float, float, str]:
     """The noise-aware rule, on figures alone: (status, delta %, bound, why).
 
-    regressed: worse by more than the tolerance *and* the two runs' ranges do not overlap
-    (outside the noise of both); inconclusive: the noise of either run exceeds the
-    tolerance, or the change exceeds it but the ranges overlap; improved/unchanged otherwise.
+    The noise is the wider relative range (max - min) / median of the two runs.
+    regressed: worse by more than the tolerance, the two runs' ranges do not overlap, and,
+    when the noise exceeds the tolerance, worse by more than ``RESOLUTION_FACTOR`` times
+    the noise (a noisy machine can still show a collapse, not a change of its own drift's
+    size); inconclusive: otherwise when the noise exceeds the tolerance, or the change
+    exceeds it but the ranges overlap; improved/unchanged otherwise.
     """
     assert cur.value is not None and base.value is not None
     tol = tolerance_pct / 100.0
@@ -349,11 +445,11 @@ def judge_change(
     if higher_is_better:
         bound = base.value * (1 - tol)
         worse, better = cur.value < bound, cur.value > base.value * (1 + tol)
-        separated = cur_hi < base_lo
+        separated, ahead = cur_hi < base_lo, cur_lo > base_hi
     else:
         bound = base.value * (1 + tol)
         worse, better = cur.value > bound, cur.value < base.value * (1 - tol)
-        separated = cur_lo > base_hi
+        separated, ahead = cur_lo > base_hi, cur_hi < base_lo
     noise = max(cur.noise_pct, base.noise_pct)
     figs = (
         f"{delta:+.1f} %, noise {cur.noise_pct:.1f} % here and {base.noise_pct:.1f} % "
@@ -361,6 +457,26 @@ def judge_change(
     )
     # single runs on both sides (no measured noise): the plain tolerance words
     noisy = f" and outside the noise of both runs ({figs})" if noise > 0 else ""
+    if noise > tolerance_pct:
+        beyond = abs(delta) > RESOLUTION_FACTOR * noise
+        if beyond and worse and separated:
+            return (
+                REGRESSED,
+                delta,
+                bound,
+                f"regressed {abs(delta):.1f} %, more than {RESOLUTION_FACTOR:g} x the noise "
+                f"of the runs ({figs})",
+            )
+        if beyond and better and ahead:
+            why = f"improved {abs(delta):.1f} %, more than {RESOLUTION_FACTOR:g} x the noise"
+            return IMPROVED, delta, bound, f"{why} ({figs})"
+        return (
+            INCONCLUSIVE,
+            delta,
+            bound,
+            f"inconclusive: the noise exceeds the tolerance and the change is not beyond "
+            f"{RESOLUTION_FACTOR:g} x the noise ({figs})",
+        )
     if worse and separated:
         return (
             REGRESSED,
@@ -368,8 +484,6 @@ def judge_change(
             bound,
             f"regressed {abs(delta):.1f} % beyond the {tolerance_pct:g} % tolerance{noisy}",
         )
-    if noise > tolerance_pct:
-        return INCONCLUSIVE, delta, bound, f"inconclusive: the noise exceeds the tolerance ({figs})"
     if worse:
         return (
             INCONCLUSIVE,

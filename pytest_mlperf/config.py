@@ -13,6 +13,7 @@ from pytest_mlperf.baseline import (
     ResultsFile,
     load_results,
     parse_tolerance,
+    pool_results,
 )
 from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, SCENARIOS, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
@@ -70,7 +71,8 @@ OPTIONS = (
     OptionSpec(
         "baseline",
         "A previous run's results.json (or its run dir, or a results dir: newest finished run) "
-        "to compare every metric with. Default: none.",
+        "to compare every metric with; several, comma-separated, are pooled into one "
+        "baseline. Default: none.",
     ),
     OptionSpec(
         "tolerance",
@@ -411,8 +413,7 @@ def parse_run_config(
     system = text(by_name["system"])
     nvidia = _nvidia_options(text, by_name, rootdir)
     tolerance_pct = parse_tolerance(text(by_name["tolerance"]) or "5")
-    baseline_path = _path(text(by_name["baseline"]), rootdir, "--mlperf-baseline")
-    baseline = load_results(baseline_path, "--mlperf-baseline") if baseline_path else None
+    baseline = _baselines(text(by_name["baseline"]), rootdir)
     save_text = text(by_name["save_baseline"])
     save_baseline = _path(save_text, rootdir, "--mlperf-save-baseline")
     if save_baseline is not None and save_text and save_text.endswith(("/", os.sep)):
@@ -464,6 +465,34 @@ def _repeat(value: str | None) -> int:
             f"--mlperf-repeat: {value!r} is not a whole number of runs from 1 to 100 (e.g. 3)"
         )
     return count
+
+
+def _baselines(value: str | None, rootdir: Path) -> ResultsFile | None:
+    """``--mlperf-baseline``: one run, or several (comma-separated) pooled into one baseline."""
+    if not value or not value.strip():
+        return None
+    option = "--mlperf-baseline"
+    parts = [part.strip() for part in value.split(",")]
+    if any(not part for part in parts):
+        raise ConfigError(
+            f"{option}: {value!r} has an empty entry; give one results.json (or run or "
+            "results directory), or several separated by commas"
+        )
+    files: list[ResultsFile] = []
+    seen: dict[Path, str] = {}
+    for part in parts:
+        path = _path(part, rootdir, option)
+        assert path is not None
+        loaded = load_results(path, option)
+        resolved = loaded.path.resolve()
+        if resolved in seen:
+            raise ConfigError(
+                f"{option}: {part!r} is the same run as {seen[resolved]!r} ({loaded.path}); "
+                "pool different runs of the baseline build"
+            )
+        seen[resolved] = part
+        files.append(loaded)
+    return pool_results(files)
 
 
 def _targets(path: Path, variants: Sequence[Variant]) -> dict[str, dict[str, dict[str, float]]]:

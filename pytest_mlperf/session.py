@@ -334,6 +334,7 @@ class MlperfSession:
             "thresholds_file": str(rc.thresholds_file) if rc.thresholds_file else None,
             "baseline": str(rc.baseline.path) if rc.baseline else None,
             "baseline_run_id": rc.baseline.run_id if rc.baseline else None,
+            "baseline_pooled": list(rc.baseline.pooled) if rc.baseline else [],
             "tolerance_pct": rc.tolerance_pct,
             "timeout_s": rc.timeout_s,
             "timeout_source": "--mlperf-timeout"

@@ -66,7 +66,13 @@ def _fig(value: float, spread_pct: float = 0.0) -> Figures:
         (_fig(110, 1), _fig(100, 1), True, IMPROVED),
         (_fig(110, 2), _fig(100, 2), False, REGRESSED),  # latency up 10 %
         (_fig(90, 2), _fig(100, 2), False, IMPROVED),
-        (_fig(30, 0), _fig(100, 40), True, REGRESSED),  # beyond both tolerance and noise
+        (_fig(30, 0), _fig(100, 30), True, REGRESSED),  # -70 %: beyond twice the noise
+        (_fig(30, 0), _fig(100, 40), True, INCONCLUSIVE),  # -70 % but noise 40 %
+        (_fig(79, 10), _fig(100, 2), True, REGRESSED),  # -21 % > 2 x 10 %, ranges apart
+        (_fig(80, 11), _fig(100, 2), True, INCONCLUSIVE),  # -20 % < 2 x 11 %: drift-sized
+        (_fig(150, 10), _fig(100, 2), True, IMPROVED),  # +50 % > 2 x 10 %
+        (_fig(115, 10), _fig(100, 2), True, INCONCLUSIVE),  # +15 % < 2 x 10 %
+        (_fig(130, 10), _fig(100, 2), False, REGRESSED),  # latency +30 % > 2 x 10 %
     ],
 )
 def test_noise_rule(cur: Figures, base: Figures, higher: bool, status: str) -> None:
