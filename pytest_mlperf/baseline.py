@@ -150,7 +150,23 @@ def _require(item: Any, index: int, source: Path) -> Mapping[str, Any]:
     verdict = item.get("verdict", {})
     if not isinstance(verdict, dict) or not isinstance(verdict.get("outcome", ""), str):
         raise DataError(f"{where}/verdict is not an object with a string outcome")
+    for key in ("settings", "loadgen", "repeat"):
+        if item.get(key) is not None and not isinstance(item[key], dict):
+            raise DataError(f"{where}/{key} is not an object or null: {_short(item[key])}")
+    repeat = item.get("repeat") or {}
+    for key in ("median", "min", "max"):
+        if not _number_or_null(repeat.get(key)):
+            raise DataError(f"{where}/repeat/{key} is not a number: {_short(repeat[key])}")
+    runs = repeat.get("runs")
+    if runs is not None and (
+        not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs)
+    ):
+        raise DataError(f"{where}/repeat/runs is not a list of objects: {_short(runs)}")
     return item
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _short(value: Any) -> str:

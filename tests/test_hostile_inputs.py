@@ -100,6 +100,10 @@ def _item(**changes: object) -> dict[str, object]:
             "metric/value is not a number: 'fast'",
         ),
         (_item(fast="yes"), "items/0/fast is not true, false or null"),
+        (_item(settings=[1]), "items/0/settings is not an object or null: \\[1\\]"),
+        (_item(repeat="3"), "items/0/repeat is not an object or null: '3'"),
+        (_item(repeat={"median": "9"}), "items/0/repeat/median is not a number: '9'"),
+        (_item(repeat={"runs": [1]}), "items/0/repeat/runs is not a list of objects"),
     ],
 )
 def test_malformed_baseline_items_are_usage_errors(
