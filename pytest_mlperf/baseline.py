@@ -145,7 +145,7 @@ def _require(item: Any, index: int, source: Path) -> Mapping[str, Any]:
         if not isinstance(metric[key], (str, type(None))):
             raise DataError(f"{where}/metric/{key} is not a string: {_short(metric[key])}")
     value = metric["value"]
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+    if not _number_or_null(value):
         raise DataError(f"{where}/metric/value is not a number: {_short(value)}")
     verdict = item.get("verdict", {})
     if not isinstance(verdict, dict) or not isinstance(verdict.get("outcome", ""), str):
@@ -165,8 +165,12 @@ def _require(item: Any, index: int, source: Path) -> Mapping[str, Any]:
     return item
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _number_or_null(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    return value is None or _is_number(value)
 
 
 def _short(value: Any) -> str:
@@ -217,11 +221,25 @@ def load_results(path: Path, option: str) -> ResultsFile:
     )
 
 
+def value_range(values: Sequence[float]) -> dict[str, float | None]:
+    """Median, min, max and relative spread (max - min) / median in percent of ``values``
+    (all None when there are none); the ``repeat`` summary's figures."""
+    if not values:
+        return {"median": None, "min": None, "max": None, "spread_pct": None}
+    median = statistics.median(values)
+    spread = (max(values) - min(values)) / median * 100.0 if median else None
+    return {
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "spread_pct": None if spread is None else round(spread, 3),
+    }
+
+
 def _runs_of(record: Mapping[str, Any], run_id: str) -> list[dict[str, Any]]:
     """The record's LoadGen runs (its repeats, or the one run) as repeat ``runs`` entries."""
-    repeat = record.get("repeat") or {}
-    runs = repeat.get("runs") if isinstance(repeat, dict) else None
-    if isinstance(runs, list) and runs and all(isinstance(r, dict) for r in runs):
+    runs = (record.get("repeat") or {}).get("runs")  # validated by load_results
+    if runs:
         found = [dict(r) for r in runs]
     else:
         found = [
@@ -250,21 +268,12 @@ def _pooled_record(
     primary: Mapping[str, Any], runs: list[dict[str, Any]], run_ids: list[str]
 ) -> dict[str, Any]:
     """``primary`` with a ``repeat`` summary over ``runs`` (the runs of every session)."""
-    values = [
-        float(r["value"])
-        for r in runs
-        if isinstance(r.get("value"), (int, float)) and not isinstance(r.get("value"), bool)
-    ]
-    median = statistics.median(values) if values else None
-    spread = (max(values) - min(values)) / median * 100.0 if values and median else None
+    values = [float(r["value"]) for r in runs if _is_number(r.get("value"))]
     summary = dict(primary.get("repeat") or {})
     summary.update(
         count=len(runs),
         values=[r.get("value") for r in runs],
-        median=median,
-        min=min(values) if values else None,
-        max=max(values) if values else None,
-        spread_pct=None if spread is None else round(spread, 3),
+        **value_range(values),
         unit=primary["metric"]["unit"],
         runs=runs,
         sessions=run_ids,
@@ -416,10 +425,7 @@ def figures(record: Mapping[str, Any], latency_key: str | None = None) -> Figure
         runs = [r.get("p99_latency_ns") for r in (repeat or {}).get("runs") or []]
         values = [float(v) for v in runs if isinstance(v, (int, float))]
         if len(values) > 1:
-            values.sort()
-            mid = len(values) // 2
-            med = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-            return Figures(med, values[0], values[-1])
+            return Figures(statistics.median(values), min(values), max(values))
         single = (record.get("loadgen") or {}).get(latency_key)
         v = float(single) if isinstance(single, (int, float)) else None
         return Figures(v, v, v)
@@ -594,11 +600,7 @@ def pinned_targets(baseline: ResultsFile, current: Mapping[str, Any]) -> dict[st
         if key in base and current.get(key) != base.get(key):
             return None
     settings = base.get("settings") or {}
-    found = {
-        k: float(settings[k])
-        for k in TARGET_KEYS
-        if isinstance(settings.get(k), (int, float)) and not isinstance(settings.get(k), bool)
-    }
+    found = {k: float(settings[k]) for k in TARGET_KEYS if _is_number(settings.get(k))}
     return found or None
 
 

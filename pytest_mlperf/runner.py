@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -16,6 +15,7 @@ from pytest_mlperf.baseline import (
     Comparison,
     compare_to_baseline,
     pinned_targets,
+    value_range,
     with_baseline,
 )
 from pytest_mlperf.catalog import RUN_MODES, Catalog
@@ -590,15 +590,10 @@ def repeat_summary(
     order = sorted(range(len(runs)), key=goodness, reverse=True)
     judged = order[len(runs) // 2]
     values = [p.metric_value for p, _ in runs if p.metric_value is not None]
-    median = statistics.median(values) if values else None
-    spread = (max(values) - min(values)) / median * 100.0 if values and median else None
     summary: dict[str, Any] = {
         "count": len(runs),
         "values": [p.metric_value for p, _ in runs],
-        "median": median,
-        "min": min(values) if values else None,
-        "max": max(values) if values else None,
-        "spread_pct": None if spread is None else round(spread, 3),
+        **value_range(values),
         "unit": runs[judged][0].unit,
         "judged_run": judged + 1,
         "runs": [

@@ -66,3 +66,20 @@ def load_results(root: Path) -> dict[str, Any]:
     assert len(found) == 1, found
     data: dict[str, Any] = json.loads(found[0].read_text())
     return data
+
+
+def bert_record(
+    scenario: str, name: str, value: float | None, unit: str, **extra: Any
+) -> dict[str, Any]:
+    """A bert-99 performance record of a reference-cpu run with the fields comparisons
+    read (fast; ``extra`` overrides or adds)."""
+    return {
+        "benchmark": "bert-99",
+        "scenario": scenario,
+        "mode": "performance",
+        "config_ver": "default",
+        "system": "reference-cpu",
+        "fast": True,
+        "metric": {"name": name, "value": value, "unit": unit},
+        **extra,
+    }

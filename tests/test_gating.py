@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_mlperf.schemas import validate
-from tests.conftest import RunMlperf, load_results
+from tests.conftest import RunMlperf, bert_record, load_results
 
 TWO = ("--mlperf-benchmarks=tiny", "--mlperf-scenarios=Offline,SingleStream", "--mlperf-fast")
 
@@ -191,15 +191,7 @@ def test_bad_gating_input_is_a_usage_error(
 
 def _saved(path: Path, offline: float, single_ns: float) -> Path:
     def rec(scenario: str, name: str, value: float, unit: str) -> dict[str, Any]:
-        return {
-            "benchmark": "bert-99",
-            "scenario": scenario,
-            "mode": "performance",
-            "config_ver": "default",
-            "system": "reference-cpu",
-            "fast": False,
-            "metric": {"name": name, "value": value, "unit": unit},
-        }
+        return bert_record(scenario, name, value, unit, fast=False)
 
     path.mkdir(parents=True)
     data = {

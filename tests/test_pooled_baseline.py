@@ -23,7 +23,7 @@ from pytest_mlperf.baseline import (
     compare_pair,
     pool_results,
 )
-from tests.conftest import RunMlperf, load_results
+from tests.conftest import RunMlperf, bert_record, load_results
 
 #: Offline samples/s of three consecutive sessions (repeat 3 each)
 SESSION_A = [142.826, 139.687, 140.745]
@@ -33,14 +33,7 @@ SESSION_C = [126.808, 146.342, 131.92]
 
 def _record(values: list[float], scenario: str = "Offline", **extra: Any) -> dict[str, Any]:
     median = statistics.median(values)
-    return {
-        "benchmark": "bert-99",
-        "scenario": scenario,
-        "mode": "performance",
-        "config_ver": "default",
-        "system": "reference-cpu",
-        "fast": True,
-        "metric": {"name": "result_samples_per_second", "value": median, "unit": "samples/s"},
+    fields: dict[str, Any] = {
         "result_validity": "VALID",
         "settings": {"expected_qps": 116.63},
         "loadgen": {},
@@ -52,8 +45,9 @@ def _record(values: list[float], scenario: str = "Offline", **extra: Any) -> dic
             "max": max(values),
             "runs": [{"value": v, "p99_latency_ns": None} for v in values],
         },
-        **extra,
     }
+    fields.update(extra)
+    return bert_record(scenario, "result_samples_per_second", median, "samples/s", **fields)
 
 
 def _file(run_id: str, *records: dict[str, Any]) -> ResultsFile:
