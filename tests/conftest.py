@@ -68,13 +68,13 @@ def load_results(root: Path) -> dict[str, Any]:
     return data
 
 
-def bert_record(
-    scenario: str, name: str, value: float | None, unit: str, **extra: Any
+def perf_record(
+    benchmark: str, scenario: str, name: str, value: float | None, unit: str, **extra: Any
 ) -> dict[str, Any]:
-    """A bert-99 performance record of a reference-cpu run with the fields comparisons
-    read (fast; ``extra`` overrides or adds)."""
+    """A performance record of a fast reference-cpu run with the fields comparisons read
+    (``extra`` overrides or adds)."""
     return {
-        "benchmark": "bert-99",
+        "benchmark": benchmark,
         "scenario": scenario,
         "mode": "performance",
         "config_ver": "default",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_mlperf.schemas import validate
-from tests.conftest import RunMlperf, bert_record, load_results
+from tests.conftest import RunMlperf, load_results, perf_record
 
 TWO = ("--mlperf-benchmarks=tiny", "--mlperf-scenarios=Offline,SingleStream", "--mlperf-fast")
 
@@ -191,7 +191,7 @@ def test_bad_gating_input_is_a_usage_error(
 
 def _saved(path: Path, offline: float, single_ns: float) -> Path:
     def rec(scenario: str, name: str, value: float, unit: str) -> dict[str, Any]:
-        return bert_record(scenario, name, value, unit, fast=False)
+        return perf_record("bert-99", scenario, name, value, unit, fast=False)
 
     path.mkdir(parents=True)
     data = {

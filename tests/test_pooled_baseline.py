@@ -23,7 +23,7 @@ from pytest_mlperf.baseline import (
     compare_pair,
     pool_results,
 )
-from tests.conftest import RunMlperf, bert_record, load_results
+from tests.conftest import RunMlperf, load_results, perf_record
 
 #: Offline samples/s of three consecutive sessions (repeat 3 each)
 SESSION_A = [142.826, 139.687, 140.745]
@@ -47,7 +47,9 @@ def _record(values: list[float], scenario: str = "Offline", **extra: Any) -> dic
         },
     }
     fields.update(extra)
-    return bert_record(scenario, "result_samples_per_second", median, "samples/s", **fields)
+    return perf_record(
+        "bert-99", scenario, "result_samples_per_second", median, "samples/s", **fields
+    )
 
 
 def _file(run_id: str, *records: dict[str, Any]) -> ResultsFile:

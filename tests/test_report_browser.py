@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunMlperf
+from tests.conftest import RunMlperf, perf_record
 
 CHROMIUM_ARGS = (
     "--headless",
@@ -64,15 +64,7 @@ def _saved_baseline() -> dict[str, Any]:
     """A saved run far slower than any machine: every item improves on it."""
 
     def rec(scenario: str, name: str, value: float, unit: str) -> dict[str, Any]:
-        return {
-            "benchmark": "tiny-99",
-            "scenario": scenario,
-            "mode": "performance",
-            "config_ver": "default",
-            "system": "reference-cpu",
-            "fast": True,
-            "metric": {"name": name, "value": value, "unit": unit},
-        }
+        return perf_record("tiny-99", scenario, name, value, unit)
 
     return {
         "schema_version": 1,
