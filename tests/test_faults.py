@@ -16,7 +16,8 @@ import pytest
 from pytest_mlperf.errors import ParseError
 from pytest_mlperf.results.loadgen import DETAIL, SUMMARY, parse_dir
 from pytest_mlperf.results.store import MIN_FREE_BYTES
-from tests.conftest import DATA, TINY_CONFTEST, RunMlperf
+from tests.conftest import TINY_CONFTEST, RunMlperf
+from tests.shared_data import PUBLISHED_LOGS, require_shared
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_mlperf"
 
@@ -83,13 +84,13 @@ def test_a_long_list_of_valid_names_is_fine(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["5 tests collected*"])  # duplicates collapse
 
 
-PUBLISHED_SERVER = DATA / "loadgen" / "nvidia-h200-retinanet-server"
+PUBLISHED_SERVER = PUBLISHED_LOGS["nvidia-h200-retinanet-server"]
 
 
 def test_truncated_logs_never_crash_and_never_pass_short(tmp_path: Path) -> None:
     """Cut the detail log at many byte positions (empty, mid-line, mid-JSON): every cut
     is unreadable (ParseError), never a record (the parser's rule, see test_parser_damage)."""
-    data = (PUBLISHED_SERVER / DETAIL).read_bytes()
+    data = (require_shared(PUBLISHED_SERVER) / DETAIL).read_bytes()
     positions = sorted({0, 1, len(data) - 1, *range(0, len(data), max(1, len(data) // 150))})
     for cut in positions:
         case = tmp_path / f"cut{cut}"
@@ -100,7 +101,7 @@ def test_truncated_logs_never_crash_and_never_pass_short(tmp_path: Path) -> None
 
 
 def test_duplicated_and_missing_keys(tmp_path: Path) -> None:
-    lines = (PUBLISHED_SERVER / DETAIL).read_text().splitlines()
+    lines = (require_shared(PUBLISHED_SERVER) / DETAIL).read_text().splitlines()
     validity = next(line for line in lines if '"key": "result_validity"' in line)
     dup = tmp_path / "dup"
     dup.mkdir()

@@ -24,10 +24,9 @@ from pytest_mlperf.errors import ParseError
 from pytest_mlperf.results.loadgen import DETAIL, SUMMARY, ParsedLog, parse_dir
 from pytest_mlperf.results.logfile import MAX_LINE_BYTES
 from pytest_mlperf.verdict import judge_performance
-from tests.conftest import DATA
 from tests.loadgen_runs import run_tiny
+from tests.shared_data import PUBLISHED_LOGS, require_shared
 
-PUBLISHED = DATA / "loadgen"
 MUTATIONS = 2400
 SEED = 19
 _BAD_NUMBERS = (b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1", b"0", b"1" * 400)
@@ -46,9 +45,9 @@ def originals(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> li
     }
     dirs = [run_tiny(backend, root / n, s, overrides=o) for n, (s, o) in ours.items()]
     backend.close()
-    for source in sorted(p for p in PUBLISHED.iterdir() if p.is_dir()):
-        shutil.copytree(source, root / source.name)
-        dirs.append(root / source.name)
+    for name, source in sorted(PUBLISHED_LOGS.items()):
+        shutil.copytree(require_shared(source), root / name)
+        dirs.append(root / name)
     for path in dirs:  # only the two logs the parser reads
         for extra in path.iterdir():
             if extra.name not in (DETAIL, SUMMARY):

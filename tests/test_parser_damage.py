@@ -17,20 +17,19 @@ import pytest
 
 from pytest_mlperf.errors import ParseError
 from pytest_mlperf.results.loadgen import DETAIL, SUMMARY, parse_dir
-from tests.conftest import DATA
+from tests.shared_data import PUBLISHED_LOGS, require_shared
 
-PUBLISHED = DATA / "loadgen"
-SERVER = PUBLISHED / "nvidia-h200-retinanet-server"
-OFFLINE = PUBLISHED / "nvidia-h200-3dunet-offline"
+SERVER = PUBLISHED_LOGS["nvidia-h200-retinanet-server"]
+OFFLINE = PUBLISHED_LOGS["nvidia-h200-3dunet-offline"]
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in PUBLISHED.iterdir() if p.is_dir()))
+@pytest.mark.parametrize("name", sorted(PUBLISHED_LOGS))
 def test_published_logs_parse(name: str) -> None:
-    parsed = parse_dir(PUBLISHED / name)
+    parsed = parse_dir(require_shared(PUBLISHED_LOGS[name]))
     assert parsed.result_validity == "VALID" and parsed.mode == "performance"
     assert parsed.metric_value is not None and parsed.metric_value > 0
     assert parsed.invalid_reasons == [] and parsed.warnings == []
-    detail = (PUBLISHED / name / DETAIL).read_text()
+    detail = (PUBLISHED_LOGS[name] / DETAIL).read_text()
     logged = {
         r["key"]: r["value"]
         for r in (json.loads(line[len(":::MLLOG") :]) for line in detail.splitlines())
@@ -39,9 +38,14 @@ def test_published_logs_parse(name: str) -> None:
     assert {k: v for k, v in parsed.loadgen.items() if k in logged} == logged
 
 
+def _only_logs(_dir: str, names: list[str]) -> list[str]:
+    """copytree's ignore: all but the two logs the parser reads (as the copies held)."""
+    return [n for n in names if n not in (DETAIL, SUMMARY)]
+
+
 def _copy(tmp_path: Path, source: Path = SERVER) -> Path:
     case = tmp_path / "case"
-    shutil.copytree(source, case)
+    shutil.copytree(require_shared(source), case, ignore=_only_logs)
     return case
 
 
@@ -251,7 +255,7 @@ def test_summary_alone_must_be_consistent(tmp_path: Path) -> None:
     """Without a detail log the summary's own redundancy is checked: the stream metric is
     printed twice, an INVALID run lists one recommendation per failed check, and early
     stopping never fails Offline."""
-    stream = _copy(tmp_path, PUBLISHED / "lenovo-l40s-3dunet-singlestream")
+    stream = _copy(tmp_path, PUBLISHED_LOGS["lenovo-l40s-3dunet-singlestream"])
     (stream / DETAIL).unlink()
     _edit(
         stream,
@@ -263,7 +267,7 @@ def test_summary_alone_must_be_consistent(tmp_path: Path) -> None:
     with pytest.raises(ParseError, match="vs '90.00 percentile latency \\(ns\\)' '490365362'"):
         parse_dir(stream)
     offline = tmp_path / "offline"
-    shutil.copytree(OFFLINE, offline)
+    shutil.copytree(OFFLINE, offline, ignore=_only_logs)
     (offline / DETAIL).unlink()
     _edit(
         offline,

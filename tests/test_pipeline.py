@@ -18,8 +18,9 @@ from pytest_mlperf.placement import Placement
 from pytest_mlperf.results.store import RunStore
 from pytest_mlperf.runner import ItemPipeline
 from pytest_mlperf.thresholds import ThresholdTable, shipped_threshold_files
+from tests.shared_data import PUBLISHED_LOGS, require_shared
 
-GOLDEN = Path(__file__).parent / "data" / "loadgen" / "nvidia-h200-3dunet-offline"
+GOLDEN = PUBLISHED_LOGS["nvidia-h200-3dunet-offline"]
 
 
 class FakeBackend:
@@ -50,8 +51,8 @@ class FakeBackend:
         self.runs.append(request)
         if self.raises is not None:
             raise self.raises
-        for log in GOLDEN.iterdir():
-            shutil.copy(log, request.outdir / log.name)
+        for name in ("mlperf_log_detail.txt", "mlperf_log_summary.txt"):
+            shutil.copy(require_shared(GOLDEN) / name, request.outdir / name)
         return RunOutcome(log_dir=request.outdir, settings={"device": "fake"}, run_seconds=1.5)
 
     def close(self) -> None:
