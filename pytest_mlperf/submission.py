@@ -9,7 +9,8 @@ because of its targets, the value to set next in ``user.conf``.
 Rules covered (as ``check_performance_dir`` of the v4.1 checker): ``validity``
 (``result_validity`` VALID), ``loadgen_errors``, ``seeds``, ``min_duration``, ``min_queries``
 (Offline only: samples per query; the scenarios with early stopping are judged by it and
-equal-issue models are exempt), ``equal_issue`` (3d-unet), ``early_stopping`` (Server and
+equal-issue models are exempt), ``equal_issue`` (closed 3d-unet: the log or the measurement
+directory's mlperf.conf/user.conf; unknown without either), ``early_stopping`` (Server and
 the stream scenarios), ``latency_bound`` (Server: ``effective_target_latency_ns``),
 ``performance_sample_count``; for
 accuracy items, on the accuracy directory :func:`stage_accuracy` writes as a submission holds
@@ -29,7 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf._paths import data_dir
-from pytest_mlperf.checks import FAIL, WARN, Check, Verdict, decide, reason_line, rule_result
+from pytest_mlperf.checks import (
+    FAIL,
+    SKIP,
+    WARN,
+    Check,
+    Verdict,
+    decide,
+    reason_line,
+    rule_result,
+)
+from pytest_mlperf.measurement_conf import conf_model, equal_issue_conf, has_conf
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.schemas import load_data_file
 
@@ -72,10 +83,16 @@ def check_item(
     loadgen: Mapping[str, Any],
     errors: list[str],
     validity: str | None = None,
+    *,
+    division: str = "closed",
+    measurement_dir: Path | None = None,
 ) -> list[RuleResult]:
     """Apply every rule that concerns this item (accuracy items: LoadGen errors only).
 
-    ``validity``: the parsed ``result_validity`` (default: the ``loadgen`` object's).
+    ``validity``: the parsed ``result_validity`` (default: the ``loadgen`` object's);
+    ``division``: ``closed``, ``network`` or ``open`` (equal-issue mode is a closed and
+    network rule); ``measurement_dir``: the result's ``measurements/<system>/<model>/<scenario>``
+    directory, whose ``mlperf.conf``/``user.conf`` the equal-issue rule reads.
     """
     out = [
         rule_result(
@@ -97,8 +114,8 @@ def check_item(
         # samples per query applies to every model
         if scenario == "Offline":
             out.append(_min_queries(bench, scenario, loadgen))
-        if bench.get("equal_issue"):
-            out.append(_equal_issue(loadgen))
+        if bench.get("equal_issue") and division in EQUAL_ISSUE_DIVISIONS:
+            out.append(_equal_issue(loadgen, benchmark, scenario, measurement_dir))
         out.append(_performance_sample_count(bench, loadgen))
     if scenario in EARLY_STOPPING_SCENARIOS:
         met = loadgen.get("early_stopping_met")
@@ -150,16 +167,45 @@ def _validity(
     )
 
 
-def _equal_issue(loadgen: Mapping[str, Any]) -> RuleResult:
-    """v4.1 closed 3d-unet: equal-issue mode (``sample_concatenate_permutation``)."""
+#: the checker's ``requires_equal_issue``: closed and network divisions only
+EQUAL_ISSUE_DIVISIONS = ("closed", "network")
+
+
+def _equal_issue(
+    loadgen: Mapping[str, Any], model: str, scenario: str, measurement_dir: Path | None
+) -> RuleResult:
+    """v4.1 closed 3d-unet: equal-issue mode (``sample_concatenate_permutation``).
+
+    As the checker (c7db1c3f) decides it: met when the measurement directory's
+    ``mlperf.conf``/``user.conf`` sets it to 1 for the model and scenario
+    (``check_measurement_dir``, ~2480) or the log's value is the string ``true``
+    (``check_performance_dir``, ~1126). A LoadGen JSON log holds a boolean, never that
+    string, so with the measurement files at hand only they decide. Without them a run
+    that logged ``true`` is met and anything else is unknown (skipped), not failed: the
+    round's mlperf.conf, which a submission carries, sets it for 3d-unet.
+    """
     value = loadgen.get("effective_sample_concatenate_permutation")
-    ok = value is True or str(value).lower() == "true"
-    return rule_result(
+    logged = "not logged" if value is None else f"logged {str(value).lower()}"
+    bound = "sample_concatenate_permutation = 1 (equal-issue mode)"
+    fix = f"{conf_model(model)}.{scenario}.sample_concatenate_permutation = 1 in user.conf"
+    if measurement_dir is not None and has_conf(measurement_dir):
+        ok = equal_issue_conf(measurement_dir, model, scenario) or value == "true"
+        said = "set" if ok else "not set"
+        return rule_result(
+            "equal_issue",
+            ok,
+            f"sample_concatenate_permutation {said} in mlperf.conf/user.conf ({logged})",
+            bound,
+            "" if ok else fix,
+        )
+    if value is True or str(value).lower() == "true":
+        return rule_result("equal_issue", True, f"sample_concatenate_permutation {logged}", bound)
+    return Check(
         "equal_issue",
-        ok,
-        f"sample_concatenate_permutation {str(value).lower() if value is not None else 'not logged'}",
-        "sample_concatenate_permutation = true (equal-issue mode)",
-        "" if ok else "*.*.sample_concatenate_permutation = 1 in user.conf",
+        f"unknown: sample_concatenate_permutation {logged} and no mlperf.conf/user.conf",
+        bound,
+        SKIP,
+        fix=fix,
     )
 
 
@@ -451,7 +497,9 @@ def apply_to_verdict(verdict: Verdict, results: list[RuleResult], mode: str) -> 
     """Add one check per failed rule; ``fail`` fails the item, ``warn`` only reports them."""
     failed = [r for r in results if not r.passed]
     if not failed:
-        return decide([Check("submission", f"{len(results)} rules", "all met")], prior=verdict)
+        unknown = [r.rule for r in results if r.skipped]
+        said = "all met" + (f" but {', '.join(unknown)} unknown" if unknown else "")
+        return decide([Check("submission", f"{len(results)} rules", said)], prior=verdict)
     checks = []
     for r in failed:
         detail = f"{ROUND} submission rule" + (f"; next: {r.suggestion}" if r.suggestion else "")
@@ -465,13 +513,18 @@ def apply_to_verdict(verdict: Verdict, results: list[RuleResult], mode: str) -> 
 
 
 def submission_record(results: list[RuleResult], mode: str) -> dict[str, Any]:
-    """The ``submission`` object of a result record."""
-    return {
+    """The ``submission`` object of a result record (``ready``: every rule met; a rule
+    that could not be judged is listed in ``unknown`` and makes it not ready, not failed)."""
+    record: dict[str, Any] = {
         "round": ROUND,
         "mode": mode,
-        "ready": all(r.passed for r in results),
+        "ready": all(r.ok for r in results),
         "rules": [r.rule_dict() for r in results],
     }
+    unknown = [r.rule for r in results if r.skipped]
+    if unknown:
+        record["unknown"] = unknown
+    return record
 
 
 def judge_item(
