@@ -257,10 +257,12 @@ def check_thresholds(thresholds: Iterable[Threshold], catalog: Catalog, system: 
 
 
 def check_baseline(baseline: ResultsFile, catalog: Catalog, option: str) -> None:
-    """Every baseline item must name an item this run can select, else :class:`ConfigError`.
+    """Every baseline item must name an item this run can select, else :class:`ConfigError`
+    naming the item and the valid values: a variant, a scenario it defines, a mode an item
+    has (a run mode or one of the benchmark's compliance tests), a config_ver it runs with.
 
-    A like-for-like mismatch (system, config_ver, fast) stays a skip with its reason: the
-    item itself exists, the comparison cannot be made.
+    A like-for-like mismatch (system, another valid config_ver, fast) stays a skip with its
+    reason: the item itself exists, the comparison cannot be made.
     """
     from pytest_mlperf.catalog import RUN_MODES
 
@@ -278,9 +280,17 @@ def check_baseline(baseline: ResultsFile, catalog: Catalog, option: str) -> None
             raise ConfigError(
                 f"{where}: {bench} does not define {scenario!r}; valid for it: {', '.join(defined)}"
             )
-        if mode not in RUN_MODES and not str(mode).startswith("TEST"):
+        tests = tuple(catalog.benchmark(bench).raw.get("compliance") or {})
+        if mode not in RUN_MODES and mode not in tests:
             raise ConfigError(
-                f"{where}: unknown mode {mode!r}; valid: {', '.join(RUN_MODES)}, TEST01"
+                f"{where}: unknown mode {mode!r}; valid for it: {', '.join((*RUN_MODES, *tests))}"
+            )
+        config_ver = item.get("config_ver")
+        config_vers = catalog.variant(bench).config_vers
+        if config_ver is not None and config_ver not in config_vers:
+            raise ConfigError(
+                f"{where}: {bench} does not run with config_ver {config_ver!r}; "
+                f"valid for it: {', '.join(config_vers)}"
             )
 
 

@@ -139,6 +139,46 @@ def test_a_baseline_item_matching_nothing_is_a_usage_error(pytester: pytest.Pyte
     )
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"mode": "TEST99"},
+            "*items/0 (bert-99 Offline TEST99): unknown mode 'TEST99'; valid for it: "
+            "performance, accuracy, TEST01",
+        ),
+        (
+            {"mode": "TESTING"},
+            "*items/0 (bert-99 Offline TESTING): unknown mode 'TESTING'; valid for it: *",
+        ),
+        (
+            {"config_ver": "high_accuracy"},
+            "*items/0 (bert-99 Offline performance): bert-99 does not run with config_ver "
+            "'high_accuracy'; valid for it: default, triton",
+        ),
+    ],
+)
+def test_a_baseline_item_with_a_mode_or_config_ver_no_item_has(
+    pytester: pytest.Pytester, change: dict[str, str], expected: str
+) -> None:
+    """As strict as thresholds: a mode or config_ver no item has would match nothing and
+    pass silently; it is a usage error naming the entry and the valid values."""
+    item = {
+        "benchmark": "bert-99",
+        "scenario": "Offline",
+        "mode": "performance",
+        "config_ver": "default",
+        "system": "reference-cpu",
+        "metric": {"name": "result_samples_per_second", "value": 1.0, "unit": "samples/s"},
+        **change,
+    }
+    pytester.makefile(".json", base=json.dumps({"schema_version": 1, "items": [item]}))
+    # --co: a baseline that is accepted must not start bert runs here
+    result = pytester.runpytest("--mlperf-benchmarks=bert", "--mlperf-baseline=base.json", "--co")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --mlperf-baseline: " + expected])
+
+
 def test_a_full_name_threshold_gates(run_mlperf: RunMlperf, pytester: pytest.Pytester) -> None:
     """The corrected entry (full name, right system) is applied: the impossible floor fails."""
     _thresholds(
