@@ -100,3 +100,31 @@ def test_leftovers_of_killed_builds_are_removed(tmp_path: Path) -> None:
     _model(tmp_path, "fp32")  # nothing to build: the next use under the lock cleans up
     assert not quant.exists() and not (models / "tmpkilled.tmp").exists()
     assert kept.exists()
+
+
+def _evalset(cache_dir: Path) -> tuple[Path, list[str]]:
+    backend = ReferenceBackend(cache_dir)
+    bench = tiny_catalog().benchmark("tiny-99")
+    messages: list[str] = []
+    evalset = backend._evalset(bench, messages.append)
+    backend.close()
+    return Path(evalset.path), messages
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "garbled", "unsealed"])
+def test_damaged_evaluation_set_is_rebuilt_with_a_message(tmp_path: Path, how: str) -> None:
+    """The evaluation-set cache is sealed and verified as the model cache is: a damaged
+    file is detected, discarded and rebuilt, and the run says so (before: every run
+    failed reading it until it was deleted by hand)."""
+    path, messages = _evalset(tmp_path)
+    good = path.read_bytes()
+    assert cache.damage(path) is None and any("wrote evaluation set" in m for m in messages)
+    _, again = _evalset(tmp_path)
+    assert any("reusing cached evaluation set" in m for m in again)
+    _damage(path, how)
+    assert cache.damage(path) is not None
+    rebuilt, said = _evalset(tmp_path)
+    assert rebuilt == path and path.read_bytes() == good and cache.damage(path) is None
+    [note] = [m for m in said if "discarded and rebuilt" in m]
+    assert note.startswith(f"tiny: cached evaluation set {path} ")
+    assert ("has no checksum" if how == "unsealed" else "is damaged") in note

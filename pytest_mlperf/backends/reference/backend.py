@@ -227,9 +227,12 @@ class ReferenceBackend:
             path.parent.mkdir(parents=True, exist_ok=True)
             # one process writes it (an FP32 pass over every sample); concurrent ones reuse it
             with FileLock(str(path.parent / ".build.lock")):
-                evalset, built = ensure_evalset(path, str(spec["kind"]), fp32)
+                evalset, why = ensure_evalset(path, str(spec["kind"]), fp32)
         except OSError as exc:
             raise BackendError(f"cannot write the {bench.name} evaluation set: {exc}") from exc
+        built = why is not None
+        if built and why != "not built yet":
+            progress(f"{bench.name}: cached evaluation set {path} {why}: discarded and rebuilt")
         progress(
             f"{bench.name}: {'wrote' if built else 'reusing cached'} evaluation set {path} "
             f"({len(evalset.selection)} of {fp32.samples.count} samples, FP32 ground truth)"

@@ -17,7 +17,9 @@ metrics) and the loss of the INT8 model against FP32 — never the quality of BE
   in an ``.npz`` (see :mod:`pytest_mlperf.accuracy.kits`).
 
 Files are cached under ``<cache>/eval/``, named by a hash of the model spec, the samples
-and the ONNX Runtime version, and written under a temporary name then renamed.
+and the ONNX Runtime version, written under a temporary name then renamed, and sealed with a
+checksum verified on every use (as the model cache, ``cache.py``): a damaged file is
+discarded and rebuilt, with a message.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pytest_mlperf.accuracy.squad import best_span
+from pytest_mlperf.backends.reference import cache
 from pytest_mlperf.backends.reference.dataset import SampleSet
 from pytest_mlperf.backends.reference.models import model_key
 from pytest_mlperf.backends.reference.sut import Engine
+from pytest_mlperf.errors import BackendError
 
 EVALSET_VERSION = 1
 _BATCH = 16
@@ -98,17 +102,30 @@ def evalset_path(cache_dir: Path, spec: Mapping[str, Any], count: int, seed: int
     return cache_dir / "eval" / f"{kind}-{key}.{suffix}"
 
 
-def ensure_evalset(path: Path, kind: str, fp32: Engine) -> tuple[EvalSet, bool]:
-    """Load the evaluation set at ``path``, writing it first from ``fp32`` when absent."""
-    built = False
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if kind == "bert":
-            _write_atomic(path, lambda fh: fh.write(json.dumps(squad_evalset(fp32)).encode()))
-        else:
-            _write_atomic(path, lambda fh: np.savez(fh, **kits_labels(fp32)))
-        built = True
-    return EvalSet(path, kind, _selection(path, kind, fp32.samples.count)), built
+def ensure_evalset(path: Path, kind: str, fp32: Engine) -> tuple[EvalSet, str | None]:
+    """Load the evaluation set at ``path``, writing it first from ``fp32`` when absent or
+    damaged; the second value says why it was written now (None: reused as it was).
+
+    Sealed as the model cache is (``cache.py``): the checksum is written last and verified
+    on every use, so a truncated or garbled file, or one whose write was cut before its
+    checksum, is discarded and rebuilt, never read. Call under the cache's build lock.
+    """
+    problem = cache.damage(path)
+    if problem is None:
+        return EvalSet(path, kind, _selection(path, kind, fp32.samples.count)), None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if problem != "not built yet" and not cache.writable(path.parent):
+        raise BackendError(
+            f"cached evaluation set {path} {problem}, and the cache {path.parent} is "
+            "read-only: rebuild it where it is writable (or point --mlperf-cache-dir elsewhere)"
+        )
+    cache.discard(path)
+    if kind == "bert":
+        _write_atomic(path, lambda fh: fh.write(json.dumps(squad_evalset(fp32)).encode()))
+    else:
+        _write_atomic(path, lambda fh: np.savez(fh, **kits_labels(fp32)))
+    cache.seal(path)
+    return EvalSet(path, kind, _selection(path, kind, fp32.samples.count)), problem
 
 
 def _selection(path: Path, kind: str, count: int) -> tuple[int, ...]:
