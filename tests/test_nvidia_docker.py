@@ -804,3 +804,21 @@ def test_engines_rebuilt_when_what_shapes_them_changed(
         ("Offline", "built"),
         ("SingleStream", "built"),  # generated from our A100x8 data
     ]
+
+
+def test_metadata_disagreeing_with_the_logs_is_a_warning_naming_both(
+    docker_client: Any, harness: Path, tmp_path: Path
+) -> None:
+    """The stand-in's MODE=disagree writes a metadata.json figure other than LoadGen's: the
+    cross-check names both; the logs' figure is the one kept (docs/faults.md)."""
+    backend = backend_for(harness, tmp_path)
+    prepare(backend)
+    set_conf(harness, mode="disagree")
+    outcome = backend.run(request(tmp_path), lambda _l: None)
+    parsed = parse_dir(outcome.log_dir)
+    assert parsed.result_validity == "VALID"
+    assert outcome.compare is not None and outcome.details is not None
+    key = "result_samples_per_second"
+    assert outcome.details["harness_metadata"][key] == 1
+    assert f"{key}: metadata.json 1, LoadGen log {parsed.loadgen[key]}" in outcome.compare(parsed)
+    assert parsed.metric_value == parsed.loadgen[key] != 1

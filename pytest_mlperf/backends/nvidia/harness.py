@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 from collections.abc import Mapping
@@ -117,6 +118,17 @@ def read_metadata(result_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _figure(value: Any) -> float | None:
+    """``value`` as a finite number, or None (text, a bool, null, NaN: not a figure)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def compare_metadata(metadata: Mapping[str, Any], parsed: ParsedLog, quick: bool) -> list[str]:
     """Where metadata.json and the LoadGen logs disagree, each side named."""
     notes = []
@@ -141,8 +153,10 @@ def compare_metadata(metadata: Mapping[str, Any], parsed: ParsedLog, quick: bool
     key = metadata.get("scenario_key")
     if isinstance(key, str) and key in metadata:
         logged = parsed.loadgen.get(key)
-        if logged is not None and float(metadata[key]) != float(logged):
-            notes.append(f"{key}: metadata.json {metadata[key]}, LoadGen log {logged}")
+        ours, theirs = _figure(logged), _figure(metadata[key])
+        if logged is not None and (theirs is None or ours is None or theirs != ours):
+            said = "" if theirs is not None else " (not a number)"
+            notes.append(f"{key}: metadata.json {metadata[key]!r}{said}, LoadGen log {logged}")
     for key in ("scenario", "test_mode"):
         if key in metadata:
             ours = (
