@@ -153,9 +153,9 @@ def compare_metadata(metadata: Mapping[str, Any], parsed: ParsedLog, quick: bool
     key = metadata.get("scenario_key")
     if isinstance(key, str) and key in metadata:
         logged = parsed.loadgen.get(key)
-        ours, theirs = _figure(logged), _figure(metadata[key])
-        if logged is not None and (theirs is None or ours is None or theirs != ours):
-            said = "" if theirs is not None else " (not a number)"
+        in_log, in_meta = _figure(logged), _figure(metadata[key])
+        if logged is not None and (in_meta is None or in_log is None or in_meta != in_log):
+            said = "" if in_meta is not None else " (not a number)"
             notes.append(f"{key}: metadata.json {metadata[key]!r}{said}, LoadGen log {logged}")
     for key in ("scenario", "test_mode"):
         if key in metadata:
