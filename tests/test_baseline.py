@@ -17,6 +17,7 @@ from pytest_mlperf.baseline import (
     find_results_file,
     load_results,
     parse_tolerance,
+    pinned_targets,
     save_baseline,
     with_baseline,
 )
@@ -142,6 +143,19 @@ def test_missing_item_or_value_is_skipped(tmp_path: Path) -> None:
     no_value = compare_to_baseline(item(), base, 5.0)
     assert no_value.status == SKIPPED
     assert "the baseline run has no metric value (its verdict: error)" in no_value.reason
+
+
+def test_a_baseline_pins_servers_target_not_what_only_sizes_a_run(tmp_path: Path) -> None:
+    """Issue 26 point 4: a slower baseline's Offline expected_qps made a faster run INVALID."""
+    runs = {
+        "Offline": {"expected_qps": 116.6},
+        "Server": {"target_qps": 80.0},
+        "SingleStream": {"expected_latency_ns": 4_000_000},
+    }
+    items = [{**item(s), "settings": settings} for s, settings in runs.items()]
+    base = load_results(results_file(tmp_path / "r" / "results.json", items), "--mlperf-baseline")
+    found = {s: pinned_targets(base, item(s)) for s in runs}
+    assert found == {"Offline": None, "Server": {"target_qps": 80.0}, "SingleStream": None}
 
 
 def test_a_regression_fails_even_a_failed_item_keeps_its_reasons() -> None:
