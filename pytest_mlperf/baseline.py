@@ -639,14 +639,25 @@ def with_baseline(verdict: Verdict, comparison: Comparison) -> Verdict:
 
 
 def save_baseline(
-    results_json: Path, records: Sequence[Mapping[str, Any]], target: Path
+    results_json: Path,
+    records: Sequence[Mapping[str, Any]],
+    target: Path,
+    stopped: str | None = None,
 ) -> tuple[bool, str]:
-    """Copy the run's ``results.json`` to ``target`` when no item failed or errored.
+    """Copy the run's ``results.json`` to ``target`` when the session ran to its end
+    (``stopped``: why it did not) and no item failed, errored or was interrupted.
 
     A directory target gets ``results.json`` inside it. Returns (saved, message).
     """
     if target.is_dir():
         target = target / "results.json"
+    cut = [r for r in records if r["verdict"]["outcome"] == Outcome.INTERRUPTED]
+    if stopped is None and cut:
+        stopped = f"{len(cut)} item(s) were interrupted"
+    if stopped is not None:
+        return False, (
+            f"baseline NOT saved to {target}: {stopped}; a baseline must come from a complete run"
+        )
     bad = [r for r in records if r["verdict"]["outcome"] in (Outcome.FAILED, Outcome.ERROR)]
     if bad:
         names = ", ".join(f"{r['benchmark']} {r['scenario']} {r['mode']}" for r in bad[:3])

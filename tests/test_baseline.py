@@ -221,6 +221,20 @@ def test_save_baseline_only_from_a_good_run(tmp_path: Path) -> None:
     assert "2 item(s) failed or errored (bert-99 Offline performance, bert-99 Offline" in message
 
 
+def test_save_baseline_never_from_a_session_cut_short(tmp_path: Path) -> None:
+    """Issue 26 point 3: Ctrl-C/SIGTERM/-x left items interrupted or unrun."""
+    index = results_file(tmp_path / "run" / "results.json", [item()])
+    target = tmp_path / "b.json"
+    saved, message = save_baseline(index, [item(), item(outcome="interrupted")], target)
+    assert not saved and not target.exists()
+    assert message == (
+        f"baseline NOT saved to {target}: 1 item(s) were interrupted; a baseline must come "
+        "from a complete run"
+    )
+    saved, message = save_baseline(index, [item()], target, stopped="the session was interrupted")
+    assert not saved and not target.exists() and "the session was interrupted" in message
+
+
 # -- compare --------------------------------------------------------------------------------
 def test_compare_rows_side_by_side(tmp_path: Path) -> None:
     a = results_file(
