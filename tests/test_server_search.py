@@ -41,7 +41,7 @@ def test_search_finds_the_highest_passing_grid_point_then_backs_off(
     assert result["best_passing_qps"] == round(grid[best], 2)
     assert result["grid_index"] == best + settings.backoff_steps
     assert result["target_qps"] == round(grid[best + settings.backoff_steps], 2)
-    assert len(calls) == len(result["probes"]) <= settings.probes
+    assert len(calls) == len(result["probes"]) <= settings.budget
     assert calls[0] == pytest.approx(grid[settings.start])  # the first probe: grid[start]
 
 
