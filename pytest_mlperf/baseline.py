@@ -36,8 +36,11 @@ INCONCLUSIVE = "inconclusive"
 #: with noise above the tolerance, only a change beyond this many times the noise is claimed:
 #: between sessions a machine drifts by more than one session's repeats spread
 RESOLUTION_FACTOR = 2.0
-#: LoadGen targets a baseline item ran with, rerun by ``--mlperf-baseline`` (like-for-like)
-TARGET_KEYS = ("expected_qps", "target_qps", "expected_latency_ns")
+#: LoadGen targets a baseline item ran with, rerun by ``--mlperf-baseline`` (like-for-like):
+#: only Server's, which comparability needs (its metric echoes the target). Offline's
+#: expected_qps and the streams' expected latency only size the run: pinned from a slower
+#: baseline they make a faster machine run out of samples before the minimum duration
+TARGET_KEYS = ("target_qps",)
 #: the Server latency compared when both runs used the same target QPS
 SERVER_LATENCY_KEY = "result_99.00_percentile_latency_ns"
 #: What makes two records of the same item comparable, besides benchmark/scenario/mode.
@@ -636,14 +639,25 @@ def with_baseline(verdict: Verdict, comparison: Comparison) -> Verdict:
 
 
 def save_baseline(
-    results_json: Path, records: Sequence[Mapping[str, Any]], target: Path
+    results_json: Path,
+    records: Sequence[Mapping[str, Any]],
+    target: Path,
+    stopped: str | None = None,
 ) -> tuple[bool, str]:
-    """Copy the run's ``results.json`` to ``target`` when no item failed or errored.
+    """Copy the run's ``results.json`` to ``target`` when the session ran to its end
+    (``stopped``: why it did not) and no item failed, errored or was interrupted.
 
     A directory target gets ``results.json`` inside it. Returns (saved, message).
     """
     if target.is_dir():
         target = target / "results.json"
+    cut = [r for r in records if r["verdict"]["outcome"] == Outcome.INTERRUPTED]
+    if stopped is None and cut:
+        stopped = f"{len(cut)} item(s) were interrupted"
+    if stopped is not None:
+        return False, (
+            f"baseline NOT saved to {target}: {stopped}; a baseline must come from a complete run"
+        )
     bad = [r for r in records if r["verdict"]["outcome"] in (Outcome.FAILED, Outcome.ERROR)]
     if bad:
         names = ", ".join(f"{r['benchmark']} {r['scenario']} {r['mode']}" for r in bad[:3])

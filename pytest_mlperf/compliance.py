@@ -400,8 +400,12 @@ def compliance_record(
     accuracy: AccuracyMatch,
     performance: PerformanceMatch,
     part3: PartThree | str | None = None,
+    *,
+    verdict: Verdict,
 ) -> dict[str, Any]:
-    """The record's ``compliance`` object (``part3``: null, its figures, or why not run)."""
+    """The record's ``compliance`` object (``part3``: null, its figures, or why not run);
+    ``passed`` is ``verdict``'s (:func:`judge_compliance`: :func:`decide` on every check,
+    the audit_config one too), never a rule of its own."""
     return {
         "test": test,
         "round": ROUND,
@@ -410,8 +414,24 @@ def compliance_record(
         "accuracy": accuracy.to_dict(),
         "part3": part3.to_dict() if isinstance(part3, PartThree) else part3,
         "performance": performance.to_dict(),
-        "passed": accuracy_accepted(accuracy, part3) and performance.accepted,
+        "passed": verdict.passed,
     }
+
+
+def judge_compliance(
+    test: str,
+    values: Mapping[str, int],
+    runs: Mapping[str, str],
+    audit: ParsedLog,
+    accuracy: AccuracyMatch,
+    performance: PerformanceMatch,
+    part3: PartThree | str | None = None,
+) -> tuple[Verdict, dict[str, Any]]:
+    """The compliance item's verdict (:func:`decide` on :func:`checks`) and its record."""
+    verdict = decide(checks(test, values, audit, accuracy, performance, part3))
+    return verdict, compliance_record(
+        test, values, runs, accuracy, performance, part3, verdict=verdict
+    )
 
 
 def run_compliance(
@@ -465,8 +485,7 @@ def run_compliance(
     runs.update(
         performance_dir=str(perf_dir), accuracy_dir=str(acc_dir), audit_dir=str(outcome.log_dir)
     )
-    verdict = decide(checks(test, values, audit, accuracy, performance, part3))
-    record = compliance_record(test, values, runs, accuracy, performance, part3)
+    verdict, record = judge_compliance(test, values, runs, audit, accuracy, performance, part3)
     return outcome, audit, verdict, record
 
 

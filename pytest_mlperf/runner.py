@@ -33,6 +33,7 @@ from pytest_mlperf.provenance import digest, find_reusable, provenance
 from pytest_mlperf.results.loadgen import ParsedLog, parse_dir
 from pytest_mlperf.results.record import MlperfResult, build_record
 from pytest_mlperf.results.store import RunStore, atomic_write_json, free_space_problem
+from pytest_mlperf.retarget import StepDown, step_down
 from pytest_mlperf.schemas import validate
 from pytest_mlperf.thresholds import Threshold, ThresholdTable
 from pytest_mlperf.verdict import judge_performance
@@ -459,6 +460,16 @@ class ItemPipeline:
             outcome = backend.run(req, self.progress)
             load = machine_load(before, load_snapshot())
             parsed = parse_dir(outcome.log_dir)
+            lower = (
+                None
+                if "retarget" in measured
+                else step_down(req.scenario, req.overrides, outcome.calibration, parsed)
+            )
+            if lower is not None:  # the plugin's target was too high: once, lower
+                outcome, parsed, req, request = self._rerun_lower(
+                    backend, req, request, outcome, lower, measured
+                )
+                load = machine_load(before, load_snapshot())
             if load["warning"]:
                 parsed.warnings.append(load["warning"])
                 self.progress(f"{request.variant.name} {request.scenario}: {load['warning']}")
@@ -488,6 +499,39 @@ class ItemPipeline:
                 )
         outcome.run_seconds = sum(o.run_seconds for o, _, _ in runs)
         return outcome, parsed, summary
+
+    def _rerun_lower(
+        self,
+        backend: Backend,
+        req: RunRequest,
+        request: RunRequest,
+        first: RunOutcome,
+        lower: StepDown,
+        measured: dict[str, Any],
+    ) -> tuple[RunOutcome, ParsedLog, RunRequest, RunRequest]:
+        """Rerun ``req`` at ``lower``'s target (later repeats too); the record says so
+        (``retarget``, a warning) and keeps the search's calibration."""
+        self.progress(
+            f"{req.variant.name} Server: INVALID at the chosen target {lower.from_qps:g}/s "
+            f"({lower.why}); rerunning once at {lower.to_qps:g}/s"
+        )
+        outdir = req.outdir / "retarget"
+        outdir.mkdir(parents=True, exist_ok=True)
+        overrides = {**req.overrides, "target_qps": lower.to_qps}
+        outcome = backend.run(replace(req, outdir=outdir, overrides=overrides), self.progress)
+        outcome.run_seconds += first.run_seconds
+        if outcome.calibration is None:
+            outcome.calibration = first.calibration
+        parsed = parse_dir(outcome.log_dir)
+        parsed.warnings.append(lower.note(parsed.result_validity))
+        measured["retarget"] = lower.to_dict(str(first.log_dir), parsed.result_validity)
+        self.progress(f"{req.variant.name} Server: {lower.note(parsed.result_validity)}")
+        return (
+            outcome,
+            parsed,
+            replace(req, overrides=overrides),
+            replace(request, overrides=overrides),
+        )
 
     def _pinned_targets(self, spec: ItemSpec, fast: bool) -> tuple[dict[str, float], str] | None:
         """Targets pinned by ``--mlperf-targets`` (first) or the baseline's same item."""

@@ -92,6 +92,8 @@ class MlperfSession:
         self._index_error: str | None = None
         self._logged_work: list[str] = []
         self._baseline_message: str | None = None
+        #: node ids a report arrived for (a session that stopped early left some out)
+        self._reported: set[str] = set()
         self.pipeline = ItemPipeline(
             run_config=run_config,
             catalog=catalog,
@@ -383,6 +385,7 @@ class MlperfSession:
         records = getattr(report, "mlperf_records", None)
         if self.is_worker:
             return
+        self._reported.add(report.nodeid)
         if not records:
             crashed = self._crash_record(report)
             if crashed is None:
@@ -447,7 +450,7 @@ class MlperfSession:
         atomic_write_json(self.store.index_path, data, mask_secrets=False)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Release the backend; the controller writes results.json and the host properties.
 
         ``tryfirst``: the JUnit report is written by junitxml's own sessionfinish, after this.
@@ -467,8 +470,24 @@ class MlperfSession:
         _add_suite_properties(self.config, self.host, self.run_properties())
         if self.run_config.save_baseline is not None:
             _, self._baseline_message = save_baseline(
-                self.store.index_path, self.records, self.run_config.save_baseline
+                self.store.index_path,
+                self.records,
+                self.run_config.save_baseline,
+                stopped=self._stopped_early(session, exitstatus),
             )
+
+    def _stopped_early(self, session: pytest.Session, exitstatus: int) -> str | None:
+        """Why the session did not run to its end (None: it did): Ctrl-C, SIGTERM,
+        ``pytest.exit``, ``-x``/``--maxfail``, or items that never reported."""
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            return "the session was interrupted (Ctrl-C, SIGTERM or pytest.exit)"
+        for why in (session.shouldstop, session.shouldfail):
+            if why:
+                return f"the session stopped early ({why})"
+        not_run = [i for i in session.items if i.nodeid not in self._reported]
+        if not_run:
+            return f"{len(not_run)} of {len(session.items)} selected test(s) did not run"
+        return None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The results table at the end of the session."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 # Import the native extensions once, before any in-process pytester run: pytester restores
 # sys.modules after each run, and numpy/onnxruntime cannot be imported twice in one process.
@@ -27,6 +28,27 @@ for _module in pkgutil.walk_packages(pytest_mlperf.__path__, "pytest_mlperf."):
 
 DATA = Path(__file__).parent / "data"
 TINY_DIR = DATA / "tiny"
+
+#: the services tests need that CI must provide (.ci/start-docker, start-slurm, install-browser)
+SERVICES = ("docker", "slurm", "chromium", "postgresql")
+
+
+def in_ci(env: dict[str, str] | None = None) -> bool:
+    """``CI`` is set to true (GitHub Actions, GitLab CI and .ci/run set ``CI=true``)."""
+    value = (os.environ if env is None else env).get("CI", "")
+    return value.strip().lower() in ("true", "1", "yes")
+
+
+def requires_service(service: str, reason: str) -> NoReturn:
+    """A test cannot run because ``service`` is missing (``reason`` says why, and how to
+    get it): skipped locally; in CI (``CI=true``) a failure, so that CI never passes with
+    the tests that need the service untested. Every such skip goes through here."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}; valid: {', '.join(SERVICES)}")
+    if in_ci():
+        pytest.fail(f"{service} is required in CI (CI=true) but missing: {reason}", pytrace=False)
+    pytest.skip(f"{service} missing: {reason}")
+
 
 #: conftest.py for pytester directories: adds the tiny benchmark through our own hook.
 TINY_CONFTEST = f"""

@@ -17,6 +17,7 @@ from pytest_mlperf.baseline import (
     find_results_file,
     load_results,
     parse_tolerance,
+    pinned_targets,
     save_baseline,
     with_baseline,
 )
@@ -144,6 +145,19 @@ def test_missing_item_or_value_is_skipped(tmp_path: Path) -> None:
     assert "the baseline run has no metric value (its verdict: error)" in no_value.reason
 
 
+def test_a_baseline_pins_servers_target_not_what_only_sizes_a_run(tmp_path: Path) -> None:
+    """Issue 26 point 4: a slower baseline's Offline expected_qps made a faster run INVALID."""
+    runs = {
+        "Offline": {"expected_qps": 116.6},
+        "Server": {"target_qps": 80.0},
+        "SingleStream": {"expected_latency_ns": 4_000_000},
+    }
+    items = [{**item(s), "settings": settings} for s, settings in runs.items()]
+    base = load_results(results_file(tmp_path / "r" / "results.json", items), "--mlperf-baseline")
+    found = {s: pinned_targets(base, item(s)) for s in runs}
+    assert found == {"Offline": None, "Server": {"target_qps": 80.0}, "SingleStream": None}
+
+
 def test_a_regression_fails_even_a_failed_item_keeps_its_reasons() -> None:
     regressed = compare_pair(item(value=50.0), item(value=100.0), 5.0, "b")
     failed = Verdict(FAILED, [Check("validity", "INVALID", "VALID", FAIL)], ["validity: INVALID"])
@@ -205,6 +219,20 @@ def test_save_baseline_only_from_a_good_run(tmp_path: Path) -> None:
     )
     assert not saved and not (tmp_path / "b.json").exists()
     assert "2 item(s) failed or errored (bert-99 Offline performance, bert-99 Offline" in message
+
+
+def test_save_baseline_never_from_a_session_cut_short(tmp_path: Path) -> None:
+    """Issue 26 point 3: Ctrl-C/SIGTERM/-x left items interrupted or unrun."""
+    index = results_file(tmp_path / "run" / "results.json", [item()])
+    target = tmp_path / "b.json"
+    saved, message = save_baseline(index, [item(), item(outcome="interrupted")], target)
+    assert not saved and not target.exists()
+    assert message == (
+        f"baseline NOT saved to {target}: 1 item(s) were interrupted; a baseline must come "
+        "from a complete run"
+    )
+    saved, message = save_baseline(index, [item()], target, stopped="the session was interrupted")
+    assert not saved and not target.exists() and "the session was interrupted" in message
 
 
 # -- compare --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,55 @@ def test_recipe_commands_run_and_gate_on_their_baseline(
         assert "MLPerf results" in report.read_text()
         assert not (pytester.path / "assets").exists()  # self-contained: one file to upload
         assert list(pytester.path.glob("mlperf-results/*/results.json"))
+
+
+# -- a missing service skips locally and fails in CI (issue 26 point 11) ---------------------
+NEEDS_SERVICES = """
+from tests.conftest import requires_service
+
+def test_needs_docker():
+    requires_service("docker", "no Docker engine reachable (planted)")
+
+def test_needs_chromium():
+    requires_service("chromium", "chromium/chromedriver not found (planted)")
+"""
+
+
+@pytest.mark.parametrize("ci", [None, "true"])
+def test_a_missing_service_skips_locally_and_fails_in_ci(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str | None
+) -> None:
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    pytester.makepyfile(test_services=NEEDS_SERVICES)
+    result = pytester.runpytest("-rsf", "-p", "no:cacheprovider")
+    if ci is None:
+        result.assert_outcomes(skipped=2)
+        result.stdout.fnmatch_lines(["*docker missing: no Docker engine reachable (planted)*"])
+        assert result.ret == pytest.ExitCode.OK
+    else:
+        result.assert_outcomes(failed=2)
+        result.stdout.fnmatch_lines(
+            ["*docker is required in CI (CI=true) but missing: no Docker engine reachable*"]
+        )
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_ci_scripts_fail_in_ci_when_their_service_cannot_start(tmp_path: Path) -> None:
+    """`.ci/run` runs with CI=true and `set -e`: a start script that cannot start its
+    service must exit non-zero there (locally it says so and exits 0)."""
+    script = Path(__file__).resolve().parents[1] / ".ci" / "start-docker"
+    # no dockerd on PATH and not allowed to install: the engine cannot start
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path), "DOCKER_HOST": "unix:///nonexistent.sock"}
+    bash = "/bin/bash"
+    (tmp_path / "python3").symlink_to(os.path.realpath(sys.executable))
+    for ci, code in ((None, 0), ("true", 1)):
+        run_env = {**env, **({"CI": ci} if ci else {})}
+        done = subprocess.run(
+            [bash, str(script)], env=run_env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == code, (ci, done.stdout, done.stderr)
+    run = (script.parent / "run").read_text()
+    assert 'export CI="${CI:-true}"' in run and "set -euo pipefail" in run

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunMlperf
+from tests.conftest import TINY_DIR, RunMlperf
 
 BERT_3DUNET = [
     "mlperf::bert-99[[]Offline-performance[]]",
@@ -81,3 +82,40 @@ def test_last_failed_reruns_only_the_failed_item(
     second = run_mlperf(*args, "--lf", "-v")
     second.assert_outcomes(failed=1, deselected=1)
     second.stdout.fnmatch_lines(["*tiny-99[[]SingleStream-performance[]] FAILED*"])
+
+
+def test_last_failed_in_a_directory_without_test_files_or_conftest(
+    pytester: pytest.Pytester, model_cache: Path
+) -> None:
+    """Issue 26 point 9: the user's own command in a directory holding only the thresholds
+    file (the tiny benchmark comes from a plugin module given with -p, not a conftest)."""
+    pytester.makepyfile(
+        tinyplug=f"from pathlib import Path\n\n"
+        f"def pytest_mlperf_benchmark_dirs(config):\n    return [Path({str(TINY_DIR)!r})]\n"
+    )
+    pytester.syspathinsert()
+    limits = {
+        "schema_version": 1,
+        "system": "*",
+        "thresholds": [
+            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1e12}
+        ],
+    }
+    pytester.makefile(".json", t=json.dumps(limits))
+    assert (
+        not list(pytester.path.glob("test_*.py")) and not (pytester.path / "conftest.py").exists()
+    )
+    args = (
+        "-p",
+        "tinyplug",
+        f"--mlperf-cache-dir={model_cache}",
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline,SingleStream",
+        "--mlperf-fast",
+        "--mlperf-thresholds=t.json",
+    )
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1, failed=1)
+    again = pytester.runpytest_subprocess(*args, "--lf", "-v")
+    again.assert_outcomes(failed=1, deselected=1)
+    again.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*"])
+    assert "tiny-99[SingleStream-performance] PASSED" not in again.stdout.str()

@@ -10,8 +10,11 @@ import pytest
 
 from pytest_mlperf.catalog import default_dirs, load_catalog
 from pytest_mlperf.compliance import (
+    AccuracyMatch,
+    PerformanceMatch,
     audit_config_text,
     audit_settings,
+    judge_compliance,
     load_tests,
     verify_accuracy,
     verify_performance,
@@ -305,6 +308,21 @@ def test_verify_performance_problems() -> None:
     # a shortened run's INVALID is excused under --mlperf-fast, the figure is then not judged
     fast = verify_performance("TEST01", _perf("Offline", 500.0), invalid, fast=True)
     assert fast.problems == [] and fast.judged is False
+
+
+def test_compliance_passed_is_the_verdicts_audit_config_included() -> None:
+    """Issue 26 point 2: an audit run that ignored audit.config failed the item while
+    ``compliance.passed`` (JUnit ``compliance_passed``, the HTML's "passed") said True."""
+    values = {"accuracy_log_sampling_target": 1024, "mode": 2}
+    accuracy = AccuracyMatch(sampled=10, matched=10)
+    performance = PerformanceMatch(reference=500.0, audit=500.0, unit="samples/s", tolerance=0.1)
+    audit = _perf("Offline", 500.0)  # logs no effective_accuracy_log_sampling_target
+    verdict, record = judge_compliance("TEST01", values, {}, audit, accuracy, performance)
+    assert verdict.outcome == "failed" and verdict.reasons[0].startswith("audit_config:")
+    assert record["passed"] is False
+    applied = _perf("Offline", 500.0, effective_accuracy_log_sampling_target=1024)
+    verdict, record = judge_compliance("TEST01", values, {}, applied, accuracy, performance)
+    assert verdict.outcome == "passed" and record["passed"] is True
 
 
 def test_a_crashed_compliance_item_is_recognised() -> None:

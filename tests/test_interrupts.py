@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,7 @@ def test_b_long_run(mlperf_run):
             "-p",
             "no:cacheprovider",
             f"--mlperf-cache-dir={model_cache}",
+            f"--mlperf-save-baseline={pytester.path / 'base.json'}",
         ],
         cwd=pytester.path,
         stdout=subprocess.PIPE,
@@ -64,3 +66,35 @@ def test_b_long_run(mlperf_run):
     assert items[1]["fast"] is True  # the record says how the interrupted run was asked for
     data = json.loads(results.read_text())
     assert data["finished"]  # sessionfinish still ran
+    # issue 26 point 3: an interrupted session never replaces a baseline, and says why
+    assert not (pytester.path / "base.json").exists()
+    assert "baseline NOT saved to" in out and "the session was interrupted" in out
+
+
+def test_a_session_cut_short_by_pytest_exit_saves_no_baseline(
+    run_mlperf: Callable[..., pytest.RunResult], pytester: pytest.Pytester
+) -> None:
+    """Issue 26 point 3: nothing failed, but the session did not run everything."""
+    pytester.makepyfile(
+        test_cut="""
+import pytest
+
+def test_a_run(mlperf_run):
+    mlperf_run("tiny", "Offline", fast=True)
+
+def test_b_stop():
+    pytest.exit("enough", returncode=0)
+
+def test_c_never_runs():
+    pass
+"""
+    )
+    target = pytester.path / "base.json"
+    target.write_text("{}")  # an earlier baseline: kept as it is
+    result = run_mlperf(f"--mlperf-save-baseline={target}")
+    assert target.read_text() == "{}"
+    result.stdout.fnmatch_lines(
+        ["*baseline NOT saved to *base.json: 1 of 3 selected test(s) did not run; *"]
+    )
+    ok = run_mlperf(f"--mlperf-save-baseline={target}", "-k", "test_a_run")
+    ok.stdout.fnmatch_lines(["*baseline saved: *base.json (1 items)*"])

@@ -17,7 +17,7 @@ from pytest_mlperf.backends.reference import ReferenceBackend
 from pytest_mlperf.catalog import default_dirs, load_catalog
 from pytest_mlperf.errors import BackendError
 from pytest_mlperf.results.loadgen import parse_dir
-from tests.conftest import load_results
+from tests.conftest import load_results, requires_service
 from tests.loadgen_runs import run_tiny
 from tests.standin import SESSION_LABEL, calls, make_harness, session_tag, set_conf, standin_args
 
@@ -26,12 +26,17 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def docker_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    docker = pytest.importorskip("docker")
+    try:
+        import docker
+    except ImportError:
+        requires_service("docker", "the docker package is not installed: pip install -e '.[test]'")
     try:
         client = docker.from_env()
         client.ping()
     except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no Docker engine reachable ({exc}); .ci/run starts one")
+        requires_service(
+            "docker", f"no Docker engine reachable ({exc}); .ci/start-docker starts one"
+        )
     yield client
     remove_ours(client, session_tag(tmp_path_factory.getbasetemp()))
 

@@ -131,3 +131,78 @@ def test_an_interrupted_item_is_filed_through_the_callback(tmp_path: Path) -> No
     pipeline.record_interrupted(_spec(catalog), "mlperf::x")
     ((kind, record),) = said
     assert kind == "interrupted" and record["verdict"]["outcome"] == "interrupted"
+
+
+SERVER_LOG = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared/data/nvidia-harness-v4.1-logs/bert-99/Server/performance/mlperf_log_detail.txt"
+)
+_TOO_HIGH = {"result_validity": "INVALID", "early_stopping_met": False}
+_TOO_HIGH["result_perf_constraints_met"] = False
+
+
+def _server_log(outdir: Path, target_qps: float, changes: dict[str, Any]) -> None:
+    """A published Server detail log with ``changes`` to its values and the run's target."""
+    lines = []
+    for line in SERVER_LOG.read_text().splitlines():
+        prefix, _, body = line.partition("{")
+        entry = json.loads("{" + body)
+        if entry["key"] in changes:
+            entry["value"] = changes[entry["key"]]
+        if entry["key"] in ("effective_target_qps", "result_scheduled_samples_per_sec"):
+            entry["value"] = target_qps
+        if entry["key"] == "result_completed_samples_per_sec":
+            entry["value"] = round(target_qps * 0.99, 2)
+        lines.append(prefix + json.dumps(entry))
+    (outdir / "mlperf_log_detail.txt").write_text("\n".join(lines) + "\n")
+
+
+class SearchedServer(FakeBackend):
+    """A Server SUT whose searched target (300/s) is too high for the timed run; any lower
+    target passes. ``pinned``: the target came from the user (no calibration)."""
+
+    def run(self, request: RunRequest, progress: Progress) -> RunOutcome:
+        self.runs.append(request)
+        target = request.overrides.get("target_qps", 300.0)
+        _server_log(request.outdir, target, _TOO_HIGH if target >= 300 else {})
+        calibration = None
+        if "target_qps" not in request.overrides:
+            search = {"target_qps": 300.0, "settings": {"step": 0.93}}
+            calibration = {"targets": {"target_qps": 300.0}, "search": search}
+        settings = {"device": "fake", "target_qps": target}
+        return RunOutcome(request.outdir, settings, 1.0, calibration=calibration)
+
+
+def _server_spec(catalog: Catalog) -> ItemSpec:
+    variant = catalog.variant("bert-99")
+    return ItemSpec(variant, "Server", "performance", variant.config_vers[0])
+
+
+def test_a_searched_server_target_found_too_high_is_stepped_down_once(tmp_path: Path) -> None:
+    """Issue 26 point 0: INVALID for latency/early stopping at the plugin's own target is
+    the plugin's failure: rerun once lower, and say so in the record."""
+    backend = SearchedServer()
+    pipeline, catalog, _ = _pipeline(tmp_path, backend)
+    record = pipeline.run_item(_server_spec(catalog), "mlperf::s").record
+    assert [r.overrides.get("target_qps") for r in backend.runs] == [None, 259.47]
+    assert record["verdict"]["outcome"] == "passed", record["verdict"]
+    assert record["settings"]["target_qps"] == 259.47
+    assert record["retarget"] == {
+        "from_qps": 300.0,
+        "to_qps": 259.47,  # two grid steps: 300 x 0.93^2
+        "why": "early stopping criteria not met; latency constraint not met",
+        "first_log_dir": str(backend.runs[0].outdir),
+        "validity": "VALID",
+    }
+    assert record["calibration"]["search"]["target_qps"] == 300.0  # what was searched
+    assert any("reran once at 259.47/s, VALID" in w for w in record["warnings"])
+    assert Path(record["log_dir"]).name == "retarget"
+
+
+def test_a_pinned_server_target_is_never_stepped_down(tmp_path: Path) -> None:
+    backend = SearchedServer()
+    pipeline, catalog, _ = _pipeline(tmp_path, backend)
+    record = pipeline.run_item(_server_spec(catalog), "mlperf::s", {"target_qps": 300.0}).record
+    assert len(backend.runs) == 1 and record.get("retarget") is None
+    assert record["verdict"]["outcome"] == "failed"
+    assert "early stopping criteria not met" in record["verdict"]["reasons"][0]

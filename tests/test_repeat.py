@@ -208,6 +208,9 @@ def test_a_baseline_pins_the_targets_it_ran_with(
     assert items["Server"]["calibration"] is None
     assert items["Server"]["targets_source"] == f"--mlperf-baseline {saved}"
     assert "99.00_percentile" in items["Server"]["baseline"]["compared"]
-    expected = base_items["Offline"]["settings"]["expected_qps"]
-    assert items["Offline"]["settings"]["expected_qps"] == expected
+    # Offline's expected_qps only sizes the run: calibrated anew, never pinned (issue 26
+    # point 4: a faster machine at a slower baseline's expected_qps runs out of samples)
+    assert base_items["Offline"]["settings"]["expected_qps"] > 0
+    assert items["Offline"]["targets_source"] is None
+    assert items["Offline"]["calibration"]["targets"].keys() == {"expected_qps"}
     assert second.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)

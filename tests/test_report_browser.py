@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunMlperf, perf_record
+from tests.conftest import RunMlperf, perf_record, requires_service
 
 CHROMIUM_ARGS = (
     "--headless",
@@ -37,11 +37,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        pytest.skip("selenium is not installed: pip install -e '.[test]'")
+        requires_service("chromium", "selenium is not installed: pip install -e '.[test]'")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if chromium is None or driver is None:
-        pytest.skip(f"chromium/chromedriver not found: {SKIP_HINT}")
+        requires_service("chromium", f"chromium/chromedriver not found: {SKIP_HINT}")
     # the driver path is given: Selenium Manager must neither download nor report anything
     monkeypatch.setenv("SE_OFFLINE", "true")
     monkeypatch.setenv("SE_AVOID_STATS", "true")
@@ -53,7 +53,7 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         chrome = webdriver.Chrome(service=Service(executable_path=driver), options=options)
     except WebDriverException as exc:
         first = (exc.msg or str(exc)).strip().splitlines()[0]
-        pytest.skip(f"chromium could not be started ({first}): {SKIP_HINT}")
+        requires_service("chromium", f"chromium could not be started ({first}): {SKIP_HINT}")
     try:
         yield chrome
     finally:

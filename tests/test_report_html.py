@@ -137,3 +137,51 @@ def test_summary_lists_settings_items_baseline_and_host() -> None:
     assert "<td>baseline tolerance</td><td>5 %</td>" in html and "<td>/b.json</td>" in html
     assert '<td>70000.00</td><td>-14.3 % REGRESSED</td><td class="mlperf-fail">FAILED</td>' in html
     assert "tolerance 0.9)" in html and "check fabric-manager" in html
+
+
+def _fast_record(worker: str, node: str = "n1") -> dict[str, Any]:
+    """An Offline item whose shortened run LoadGen called INVALID, accepted by --mlperf-fast."""
+    validity = {
+        "name": "validity",
+        "value": "INVALID",
+        "bound": "VALID (or shortened-run reasons only)",
+        "passed": True,
+        "detail": "accepted for a shortened run (--mlperf-fast): minimum duration not met",
+        "skipped": False,
+    }
+    return {
+        "benchmark": "bert-99",
+        "scenario": "Offline",
+        "mode": "performance",
+        "backend": "reference",
+        "system": "reference-cpu",
+        "result_validity": "INVALID",
+        "metric": {"name": "result_samples_per_second", "value": 250.0, "unit": "samples/s"},
+        "threshold": None,
+        "verdict": {"outcome": "passed", "reasons": [], "checks": [validity]},
+        "worker": worker,
+        "node": {"name": node, "worker": worker},
+    }
+
+
+def test_tables_name_the_node_and_say_why_an_invalid_run_passed() -> None:
+    """Issue 26 point 10: `--dist each` printed identical rows; "INVALID ... PASSED" no why."""
+    from pytest_mlperf.report.terminal import summary_table
+
+    one = summary_table([_fast_record("main")])
+    assert not one[0].startswith("node")  # one node, one worker: no node column
+    assert one[0].split()[-1] == "note"
+    assert one[2].split("PASSED")[1].strip() == (
+        "INVALID accepted for a shortened run (--mlperf-fast): minimum duration not met"
+    )
+    workers = summary_table([_fast_record("gw0"), _fast_record("gw1")])
+    assert workers[0].startswith("node") and workers[2].startswith("gw0 ")
+    assert workers[3].startswith("gw1 ")
+    fleet = summary_table([_fast_record("gw0", "a"), _fast_record("gw0", "b")])
+    assert [line.split()[0] for line in fleet[2:]] == ["a", "b"]
+    html = summary_html([_fast_record("gw0"), _fast_record("gw1")], {}, "/r/run")
+    assert "<th>node</th><th>benchmark</th>" in html and "<td>gw1</td>" in html
+    assert (
+        '<td class="mlperf-reason">INVALID accepted for a shortened run (--mlperf-fast): '
+        "minimum duration not met</td>"
+    ) in html

@@ -41,8 +41,25 @@ def test_search_finds_the_highest_passing_grid_point_then_backs_off(
     assert result["best_passing_qps"] == round(grid[best], 2)
     assert result["grid_index"] == best + settings.backoff_steps
     assert result["target_qps"] == round(grid[best + settings.backoff_steps], 2)
-    assert len(calls) == len(result["probes"]) <= settings.probes
+    assert len(calls) == len(result["probes"]) <= settings.budget
     assert calls[0] == pytest.approx(grid[settings.start])  # the first probe: grid[start]
+
+
+@pytest.mark.parametrize("ceiling", [1000.0, 309.0, 37.0])
+@pytest.mark.parametrize("start", [4, 0, 10])
+def test_the_default_budget_ends_on_the_best_grid_point_wherever_it_lies(
+    ceiling: float, start: int
+) -> None:
+    """Issue 26 point 8: 8 probes ended one step (7 %) short for some positions."""
+    settings = SearchSettings(start=start)  # the default budget
+    grid = grid_points(ceiling, settings)
+    for best in range(settings.points):
+        calls: list[float] = []
+        result = search_server_target(
+            _threshold_probe(grid[best] * (1 + 1e-9), calls), ceiling, settings
+        )
+        assert result["best_passing_qps"] == round(grid[best], 2), (best, result["probes"])
+        assert len(calls) <= settings.budget
 
 
 def test_the_grid_is_anchored_not_relative_to_the_timing() -> None:

@@ -28,7 +28,7 @@ from pytest_mlperf.slurm import (
     resolve_nodes,
     tx_specs,
 )
-from tests.conftest import TINY_DIR, RunMlperf, load_results
+from tests.conftest import TINY_DIR, RunMlperf, load_results, requires_service
 
 REPO = Path(__file__).resolve().parents[1]
 NODES = ("n1", "n2", "n3")
@@ -158,13 +158,17 @@ def slurm_cluster() -> None:
     if shutil.which("sinfo") and _up(_sinfo()):
         return
     if os.geteuid() != 0:
-        pytest.skip("Slurm n1-n3 is not running and only root can start it (.ci/start-slurm)")
+        requires_service(
+            "slurm", "Slurm n1-n3 is not running and only root can start it (.ci/start-slurm)"
+        )
     done = subprocess.run(
         ["bash", str(REPO / ".ci" / "start-slurm")], capture_output=True, text=True, timeout=900
     )
     status = _sinfo() if shutil.which("sinfo") else "sinfo not installed"
     if not _up(status):
-        pytest.skip(f"Slurm n1-n3 could not start: {done.stdout.strip()} {status.strip()}")
+        requires_service(
+            "slurm", f"Slurm n1-n3 could not start: {done.stdout.strip()} {status.strip()}"
+        )
 
 
 PLANTED = f"""

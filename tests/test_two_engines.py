@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_mlperf.errors import BackendError
-from tests.conftest import load_results
+from tests.conftest import load_results, requires_service
 from tests.standin import make_harness, set_conf, standin_args
 from tests.test_nvidia_docker import (  # noqa: F401 - shared fixtures
     backend_for,
@@ -66,8 +66,10 @@ class EngineB:
             except Exception:  # noqa: BLE001
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    pytest.skip(
-                        f"the second dockerd did not start: {(ROOT / 'dockerd.log').read_text()[-500:]}"
+                    requires_service(
+                        "docker",
+                        "the second dockerd did not start: "
+                        + (ROOT / "dockerd.log").read_text()[-500:],
                     )
                 time.sleep(0.3)
 
@@ -86,7 +88,7 @@ class EngineB:
 @pytest.fixture(scope="module")
 def engine_b(docker_client: Any) -> Iterator[EngineB]:  # noqa: F811
     if os.geteuid() != 0 or shutil.which("dockerd") is None:
-        pytest.skip("a second Docker engine needs root and dockerd")
+        requires_service("docker", "a second Docker engine needs root and dockerd")
     engine = EngineB()
     engine.start()
     yield engine

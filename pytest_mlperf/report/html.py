@@ -17,6 +17,9 @@ from pytest_mlperf.report.terminal import (
     accuracy_rows,
     baseline_cells,
     check_result,
+    item_notes,
+    node_columns,
+    node_label,
     summary_row,
 )
 from pytest_mlperf.verdict import format_metric
@@ -36,18 +39,24 @@ def _cells(row: Sequence[Any], tag: str = "td") -> str:
     return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
 
 
-def _summary_row(record: Mapping[str, Any]) -> str:
+def _summary_row(record: Mapping[str, Any], nodes: tuple[bool, bool] = (False, False)) -> str:
     row = summary_row(record)
     cells = [*row[:-1], *baseline_cells(record)]
+    if any(nodes):  # more than one node or worker: name it
+        cells = [node_label(record, *nodes), *cells]
     css = _OUTCOME_CLASS.get(row[-1], "mlperf-fail")
     verdict = f'<td class="{css}">{html.escape(row[-1])}</td>'
     return f"<tr>{_cells(cells)}{verdict}{reason_cell(record)}</tr>"
 
 
 def reason_cell(record: Mapping[str, Any]) -> str:
-    """The items table's last column: why the item did not pass (empty when it did)."""
+    """The items table's last column: why the item did not pass; for one that did, what
+    its verdict alone does not say (an INVALID accepted and why, a target stepped down)."""
     verdict = record["verdict"]
-    reasons = "" if verdict["outcome"] == "passed" else "; ".join(verdict.get("reasons") or [])
+    if verdict["outcome"] == "passed":
+        reasons = "; ".join(item_notes(record))
+    else:
+        reasons = "; ".join([*(verdict.get("reasons") or []), *item_notes(record)])
     return f'<td class="mlperf-reason">{html.escape(reasons)}</td>'
 
 
@@ -114,7 +123,9 @@ def summary_html(
     for r in records:
         outcomes[r["verdict"]["outcome"]] = outcomes.get(r["verdict"]["outcome"], 0) + 1
     counts = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items())
-    rows = "".join(_summary_row(r) for r in records)
+    nodes = node_columns(records)
+    rows = "".join(_summary_row(r, nodes) for r in records)
+    columns = ("node", *SUMMARY_COLUMNS) if any(nodes) else SUMMARY_COLUMNS
     run = [("results directory", run_dir)]
     if records:
         run += [("backend", records[-1]["backend"]), ("system", records[-1]["system"])]
@@ -132,7 +143,7 @@ def summary_html(
         f"<p>{len(records)} items: {html.escape(counts)}</p>{self_contained_note(self_contained)}"
         f'<h3>Run settings</h3><table class="mlperf" id="mlperf-settings">{settings_rows}</table>'
         f'<h3>Items</h3><table class="mlperf" id="mlperf-summary">'
-        f"<tr>{_cells(SUMMARY_COLUMNS, 'th')}</tr>{rows}</table>"
+        f"<tr>{_cells(columns, 'th')}</tr>{rows}</table>"
         f"{_repeats_html(records)}"
         f'<h3>Host</h3><table class="mlperf" id="mlperf-host">{host_table}</table></div>'
     )

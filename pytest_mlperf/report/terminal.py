@@ -116,17 +116,61 @@ def repeat_cells(record: Mapping[str, Any]) -> list[str]:
     return [str(r["count"]), f"{fmt(r['min'])}-{fmt(r['max'])} ({spread:.1f} %)"]
 
 
+def item_notes(record: Mapping[str, Any]) -> list[str]:
+    """What a verdict alone does not say: an INVALID run accepted (and why), a Server
+    target the plugin stepped down after an INVALID run at its own choice."""
+    notes = []
+    validity = next(
+        (c for c in record["verdict"].get("checks") or [] if c.get("name") == "validity"), None
+    )
+    if record.get("result_validity") == "INVALID" and validity and validity.get("passed"):
+        notes.append(f"INVALID {validity.get('detail') or 'accepted'}")
+    retarget = record.get("retarget")
+    if retarget:
+        notes.append(
+            f"target stepped down {retarget['from_qps']:g} -> {retarget['to_qps']:g}/s "
+            f"after INVALID at the plugin's choice ({retarget['why']}); rerun once"
+        )
+    return notes
+
+
+def node_label(record: Mapping[str, Any], names: bool, workers: bool) -> str:
+    """The node (and/or xdist worker) an item ran on, for the node column."""
+    node = record.get("node") or {}
+    parts = [str(node.get("name") or "-")] if names else []
+    if workers:
+        parts.append(str(record.get("worker") or node.get("worker") or "-"))
+    return "/".join(parts)
+
+
+def node_columns(records: Sequence[Mapping[str, Any]]) -> tuple[bool, bool]:
+    """Whether the records came from more than one node, and from more than one worker."""
+    names = {(r.get("node") or {}).get("name") for r in records}
+    workers = {r.get("worker") or (r.get("node") or {}).get("worker") for r in records}
+    return len(names) > 1, len(workers) > 1
+
+
 def summary_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
     """The end-of-session table: one row per item (with baseline columns when compared,
-    and runs/range columns with ``--mlperf-repeat``; the value is then the median run's)."""
+    and runs/range columns with ``--mlperf-repeat``; the value is then the median run's);
+    a node column when the items ran on more than one node or worker, a note column when
+    an item's verdict needs a word (an INVALID accepted, a target stepped down)."""
     rows = [summary_row(r) for r in records]
     header: tuple[str, ...] = COLUMNS
+    names, workers = node_columns(records)
+    if names or workers:
+        rows = [[node_label(r, names, workers), *row] for row, r in zip(rows, records, strict=True)]
+        header = ("node", *header)
     if any(r.get("baseline") for r in records):
         rows = [[*row, *baseline_cells(r)] for row, r in zip(rows, records, strict=True)]
         header = (*header, "baseline", "change")
     if any(r.get("repeat") for r in records):
         rows = [[*row, *repeat_cells(r)] for row, r in zip(rows, records, strict=True)]
         header = (*header, "runs", "range (spread)")
+    notes = [item_notes(r) for r in records]
+    if any(notes):
+        rows = [[*row, "; ".join(n)] for row, n in zip(rows, notes, strict=True)]
+        header = (*header, "note")
     return text_table(header, rows)
 
 

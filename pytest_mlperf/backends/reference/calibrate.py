@@ -35,12 +35,19 @@ class SearchSettings:
     step: float = 0.93
     latency_margin: float = 0.6
     backoff_steps: int = 2
-    probes: int = 8
+    #: most probe runs; None: as many as the grid needs to find its best passing point
+    #: from ``start`` wherever that is (9 for the default grid; 8 ended a step short)
+    probes: int | None = None
     #: the first probe's grid point (4 steps below the ceiling: 70-75 % of the timed
     #: throughput, which leaves out the SUT's and LoadGen's own overhead)
     start: int = 4
     #: grid points: the lowest is ceiling x step**(points-1) (about 3 % of it)
     points: int = 48
+
+    @property
+    def budget(self) -> int:
+        """The probe budget: ``probes``, or (None) the worst case of the gallop and bisection."""
+        return self.probes if self.probes is not None else needed_probes(self.start, self.points)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any] | None) -> SearchSettings:
@@ -104,6 +111,30 @@ def judge_probe(
     )
 
 
+def needed_probes(start: int, points: int) -> int:
+    """Probes the gallop from ``start`` and the bisection need, at most, to find the best
+    passing point of a ``points``-point grid (passing monotone in the index)."""
+    start = min(start, points - 1)
+    worst = 0
+    for best in range(points + 1):  # best == points: nothing passes
+        fail, ok, k, count = -1, points, start, 0
+        while ok == points:
+            count += 1
+            if k >= best:
+                ok = k
+            else:
+                fail = k
+                if k == points - 1:
+                    break
+                k = min(2 * k + 1, points - 1)
+        while ok - fail > 1:
+            count += 1
+            mid = (fail + ok) // 2
+            ok, fail = (mid, fail) if mid >= best else (ok, mid)
+        worst = max(worst, count)
+    return worst
+
+
 def grid_points(ceiling_qps: float, settings: SearchSettings) -> list[float]:
     """The search grid below ``ceiling_qps``: powers of ``1 / step``, highest first.
 
@@ -127,13 +158,14 @@ def search_server_target(
 
     Grid point ``k`` is the ``k``-th power of ``1 / step`` below the ceiling (see
     :func:`grid_points`; the timed throughput is a ceiling a Server run cannot exceed). Probes gallop down from k = ``start`` until one passes, then bisect between
-    the last failing and the first passing point; passing is assumed monotone in k. Fewer
-    than ``probes`` runs; when none passes the target is ``fallback_load`` x the ceiling
+    the last failing and the first passing point; passing is assumed monotone in k. At most
+    ``settings.budget`` runs (by default enough to end on the best passing point); when none passes the target is ``fallback_load`` x the ceiling
     (the calibration rule without a search; ``found`` False says so: such a machine is too
     busy or too slow for the bound, and a tiny target would only stretch the run). Returns ``{"target_qps", "probes", "grid_index", "found", "seconds"}``.
     """
     started = time.perf_counter()
     grid = grid_points(ceiling_qps, settings)
+    budget = settings.budget
     results: dict[int, Probe] = {}
     order: list[int] = []
 
@@ -145,7 +177,7 @@ def search_server_target(
 
     fail, ok = -1, settings.points  # indexes known to fail / to pass (virtual ends)
     k = min(settings.start, settings.points - 1)
-    while len(order) < settings.probes and ok == settings.points:
+    while len(order) < budget and ok == settings.points:
         if passes(k):
             ok = k
         else:
@@ -153,7 +185,7 @@ def search_server_target(
             if k == settings.points - 1:
                 break
             k = min(2 * k + 1, settings.points - 1)
-    while len(order) < settings.probes and ok - fail > 1:
+    while len(order) < budget and ok - fail > 1:
         mid = (fail + ok) // 2
         if passes(mid):
             ok = mid
@@ -175,6 +207,7 @@ def search_server_target(
             "step": settings.step,
             "latency_margin": settings.latency_margin,
             "backoff_steps": settings.backoff_steps,
+            "probes": budget,
             "start": settings.start,
             "ceiling_qps": round(ceiling_qps, 2),
             "grid": "powers of 1/step, anchored at 1 QPS",
