@@ -302,3 +302,19 @@ def test_gate_two_sessions_never_regress_and_an_edited_history_does(
         newest = opened.sessions(limit=1)[0]
         assert not newest.good
         assert len(opened.records("tiny-99/Offline/performance", None, "main")) == 5
+
+
+def test_a_damaged_or_unreachable_store_is_a_usage_error_before_anything_runs(
+    run_mlperf: RunMlperf, pytester: pytest.Pytester
+) -> None:
+    damaged = pytester.path / "damaged.sqlite"
+    damaged.write_bytes(b"garbage, not SQLite" * 200)
+    result = run_mlperf("--mlperf-benchmarks=tiny", f"--mlperf-history={damaged}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--mlperf-history: history store {damaged}: cannot*"])
+    result = run_mlperf(
+        "--mlperf-benchmarks=tiny", "--mlperf-history=postgresql://x@/db?host=/nonexistent-dir"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--mlperf-history: history store postgresql://*cannot connect*"])
+    assert not (pytester.path / "mlperf-results").exists()  # nothing ran
