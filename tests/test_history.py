@@ -319,3 +319,29 @@ def test_a_damaged_or_unreachable_store_is_a_usage_error_before_anything_runs(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--mlperf-history: history store postgresql://*cannot connect*"])
     assert not (pytester.path / "mlperf-results").exists()  # nothing ran
+
+
+def test_settings_refs_from_ci_and_bad_values(tmp_path: Path) -> None:
+    pr = {"GITHUB_HEAD_REF": "feature", "GITHUB_REF_NAME": "7/merge", "GITHUB_BASE_REF": "main"}
+    s = parse_history_settings("h.sqlite", None, None, None, tmp_path, tmp_path, pr)
+    assert s is not None and (s.ref, s.compare_ref, s.judge) == ("feature", "main", True)
+    assert s.location == str(tmp_path / "h.sqlite")
+    push = {"GITHUB_HEAD_REF": "", "GITHUB_REF_NAME": "main", "GITHUB_SHA": "abc"}
+    s = parse_history_settings(None, None, None, None, tmp_path / "res", tmp_path, push)
+    assert s is not None and (s.ref, s.compare_ref, s.commit) == ("main", "main", "abc")
+    assert not s.judge and s.location == str(tmp_path / "res" / "history.sqlite")
+    gitlab = {"CI_COMMIT_REF_NAME": "topic"}
+    s = parse_history_settings("h.sqlite", None, "main", "4", tmp_path, tmp_path, gitlab)
+    assert s is not None and (s.ref, s.compare_ref, s.window, s.min_samples) == (
+        "topic",
+        "main",
+        4,
+        4,
+    )
+    assert parse_history_settings("off", None, None, None, tmp_path, tmp_path, {}) is None
+    with pytest.raises(ConfigError, match="history-window: '1'"):
+        parse_history_settings("h.sqlite", None, None, "1", tmp_path, tmp_path, {})
+    with pytest.raises(ConfigError, match="history-significance: '2'"):
+        parse_history_settings("h", None, None, None, tmp_path, tmp_path, {}, significance="2")
+    with pytest.raises(ConfigError, match="is a directory"):
+        parse_history_settings(str(tmp_path), None, None, None, tmp_path, tmp_path, {})
