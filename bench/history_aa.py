@@ -2,6 +2,11 @@
 
     python bench/history_aa.py                      # 10 sessions + 1 slowed down, bert Offline
     python bench/history_aa.py --sessions 6 --slowdown 3 --benchmarks bert --scenarios Offline
+    python bench/history_aa.py --rejudge /tmp/mlperf-bench-aa-XXXX/history.sqlite
+
+``--rejudge STORE`` runs nothing: it judges each session of a store this bench filled
+against the good ones before it again, at several significances (0.001, 0.01, 0.05), with
+the statistics alone (``stats.judge``), to show what the significance trades.
 
 Runs ``--sessions`` pytest sessions of the same build, one LoadGen run each
 (``--mlperf-fast``), each with ``--mlperf-history`` on one store, so each is judged against
@@ -66,13 +71,43 @@ def session(
     return done.returncode, json.loads(new[-1].read_text())["items"]
 
 
+def rejudge(store_path: str, tolerance_pct: float = 5.0) -> None:
+    """Judge each stored record against the good ones before it, at several significances."""
+    sys.path.insert(0, str(ROOT))
+    from pytest_mlperf.history.stats import judge
+    from pytest_mlperf.history.store import open_store
+
+    with open_store(store_path, create=False) as store:
+        records = list(reversed(store.all_records()))  # oldest first
+    for alpha in (0.001, 0.01, 0.05):
+        alarms = judged = 0
+        last = ""
+        for i, r in enumerate(records):
+            if r.value is None:
+                continue
+            before = [b.value for b in records[:i] if b.good and b.value][-10:]
+            j = judge(r.value, before, r.higher_is_better, tolerance_pct, significance=alpha)
+            slowed = not r.good and r.outcome == "failed" or i == len(records) - 1
+            if slowed:
+                last = f"last session ({r.value:.4g}): {j.status}, {j.reason[:140]}"
+                continue
+            if j.status != "inconclusive":
+                judged += 1
+                alarms += j.status == "regressed"
+        print(f"significance {alpha:g}: A/A {alarms} false alarms in {judged} judged; {last}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--slowdown", type=float, default=3.0)
     parser.add_argument("--benchmarks", default="bert")
     parser.add_argument("--scenarios", default="Offline")
+    parser.add_argument("--rejudge", help="a store this bench filled: judge it again, run nothing")
     args = parser.parse_args()
+    if args.rejudge:
+        rejudge(args.rejudge)
+        return
     work = Path(tempfile.mkdtemp(prefix="mlperf-bench-aa-"))
     store = work / "history.sqlite"
     # floors nobody misses: the bench measures the history gate, not the shipped thresholds
@@ -108,6 +143,7 @@ def main() -> None:
             counts["judged"] += 1
             if status in counts:
                 counts[status] += 1
+    print(f"store kept for --rejudge: {store}")
     print(
         f"A/A: {counts['regressed']} false alarms in {counts['judged']} judgements, "
         f"{counts['inconclusive']} inconclusive (history below 5 records); "
