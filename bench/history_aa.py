@@ -140,9 +140,11 @@ def main() -> None:
             if slowdown:
                 flagged = status == "regressed"
                 continue
-            counts["judged"] += 1
-            if status in counts:
-                counts[status] += 1
+            if status == "inconclusive":
+                counts["inconclusive"] += 1
+            else:
+                counts["judged"] += 1
+                counts["regressed"] += status == "regressed"
     print(f"store kept for --rejudge: {store}")
     print(
         f"A/A: {counts['regressed']} false alarms in {counts['judged']} judgements, "
