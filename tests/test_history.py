@@ -347,3 +347,32 @@ def test_settings_refs_from_ci_and_bad_values(tmp_path: Path) -> None:
         parse_history_settings("h", None, None, None, tmp_path, tmp_path, {}, significance="2")
     with pytest.raises(ConfigError, match="is a directory"):
         parse_history_settings(str(tmp_path), None, None, None, tmp_path, tmp_path, {})
+
+
+def test_the_bench_slowdown_sleeps_its_factor_of_each_model_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MLPERF_BENCH_SLOWDOWN=3: each model call is followed by a sleep of twice its time."""
+    from pytest_mlperf.backends.reference import sut
+
+    ticks = [10.0, 10.5]  # the model call takes 0.5 s on this clock (then it stands still)
+    slept: list[float] = []
+    monkeypatch.setattr(
+        "pytest_mlperf.backends.reference.sut.time.perf_counter", lambda: next(clock)
+    )
+    monkeypatch.setattr("pytest_mlperf.backends.reference.sut.time.sleep", slept.append)
+
+    class Session:
+        def run(self, _names: Any, feeds: Any) -> list[Any]:
+            return [feeds]
+
+    class Samples:
+        def batch(self, indices: Any) -> Any:
+            return indices
+
+    monkeypatch.setenv(sut.SLOWDOWN_ENV, "3")
+    engine = sut.Engine(Session(), Samples(), lambda outputs: outputs[0])  # type: ignore[arg-type]
+    assert engine.infer([1, 2]) == [1, 2]  # type: ignore[arg-type]
+    assert slept == [1.0]
+    monkeypatch.setenv(sut.SLOWDOWN_ENV, "not a number")
+    assert sut.Engine(Session(), Samples(), lambda o: o[0]).slowdown == 1.0  # type: ignore[arg-type]
