@@ -358,7 +358,8 @@ def test_the_bench_slowdown_sleeps_its_factor_of_each_model_call(
     ticks = [10.0, 10.5]  # the model call takes 0.5 s on this clock (then it stands still)
     slept: list[float] = []
     monkeypatch.setattr(
-        "pytest_mlperf.backends.reference.sut.time.perf_counter", lambda: next(clock)
+        "pytest_mlperf.backends.reference.sut.time.perf_counter",
+        lambda: ticks.pop(0) if len(ticks) > 1 else ticks[0],
     )
     monkeypatch.setattr("pytest_mlperf.backends.reference.sut.time.sleep", slept.append)
 
