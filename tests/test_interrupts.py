@@ -64,3 +64,10 @@ def test_b_long_run(mlperf_run):
     assert items[1]["fast"] is True  # the record says how the interrupted run was asked for
     data = json.loads(results.read_text())
     assert data["finished"]  # sessionfinish still ran
+    # the default history store keeps the session, never as good (judged against)
+    from pytest_mlperf.history.store import open_store
+
+    with open_store(pytester.path / "mlperf-results" / "history.sqlite", create=False) as store:
+        (session,) = store.sessions()
+        assert session.interrupted and not session.good
+        assert not store.records("tiny-99/Offline/performance", None, None)  # none good
