@@ -269,6 +269,12 @@ def test_gate_two_sessions_never_regress_and_an_edited_history_does(
     first.assert_outcomes(skipped=1)
     first.stdout.fnmatch_lines(["*history: 1 record(s) added*good*"])
     first.stdout.fnmatch_lines(["*inconclusive: history has 0 of 5*"])
+    # the fingerprint judged with equals the one a record gets without a judgement (the
+    # default store, an import): from the record and the session's host record alone
+    (results,) = (pytester.path / "mlperf-results").glob("*/results.json")
+    data = json.loads(results.read_text())
+    (item,) = data["items"]
+    assert fingerprint(item, data["host"]) == item["baseline"]["history"]["fingerprint"]
     second = _gate(run_mlperf, store)
     second.assert_outcomes(skipped=1)
     second.stdout.fnmatch_lines(["*inconclusive: history has 1 of 5*"])
