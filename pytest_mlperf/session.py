@@ -94,6 +94,7 @@ class MlperfSession:
         self._baseline_message: str | None = None
         #: node ids a report arrived for (a session that stopped early left some out)
         self._reported: set[str] = set()
+        self._history_message: str | None = None
         self.pipeline = ItemPipeline(
             run_config=run_config,
             catalog=catalog,
@@ -338,6 +339,17 @@ class MlperfSession:
             "baseline_run_id": rc.baseline.run_id if rc.baseline else None,
             "baseline_pooled": list(rc.baseline.pooled) if rc.baseline else [],
             "tolerance_pct": rc.tolerance_pct,
+            "history": None
+            if rc.history is None
+            else {
+                "store": rc.history.location,
+                "judged": rc.history.judge,
+                "ref": rc.history.ref,
+                "compare_ref": rc.history.compare_ref,
+                "commit": rc.history.commit,
+                "window": rc.history.window,
+                "significance": rc.history.significance,
+            },
             "timeout_s": rc.timeout_s,
             "timeout_source": "--mlperf-timeout"
             if rc.timeout_s is not None
@@ -475,6 +487,36 @@ class MlperfSession:
                 self.run_config.save_baseline,
                 stopped=self._stopped_early(session, exitstatus),
             )
+        self._save_history(session)
+
+    def _save_history(self, session: pytest.Session) -> None:
+        """Add the session to the history store; a store the user named that cannot take it
+        fails the session (exit 1), the default one only says so."""
+        from pytest_mlperf.history.ingest import save_session
+
+        h = self.run_config.history
+        if h is None:
+            return
+        try:
+            self._history_message = save_session(
+                h.location,
+                self.records,
+                self.host,
+                run_id=self.store.run_id,
+                ref=h.ref,
+                commit=h.commit,
+                started=self.started,
+                interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED
+                or bool(session.shouldstop),
+                backend=self.backend_name,
+                system=self.records[-1]["system"],
+                plugin_version=__version__,
+                source=str(self.store.index_path),
+            )
+        except MlperfError as exc:
+            self._history_message = f"history NOT saved: {exc}"
+            if h.judge and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _stopped_early(self, session: pytest.Session, exitstatus: int) -> str | None:
         """Why the session did not run to its end (None: it did): Ctrl-C, SIGTERM,
@@ -516,6 +558,9 @@ class MlperfSession:
             )
         if self._baseline_message:
             terminalreporter.write_line(self._baseline_message)
+        if self._history_message:
+            bad = self._history_message.startswith("history NOT")
+            terminalreporter.write_line(self._history_message, red=bad)
 
 
 def _add_suite_properties(

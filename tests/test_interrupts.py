@@ -70,6 +70,14 @@ def test_b_long_run(mlperf_run):
     assert not (pytester.path / "base.json").exists()
     assert "baseline NOT saved to" in out and "the session was interrupted" in out
 
+    # the default history store keeps the session, never as good (judged against)
+    from pytest_mlperf.history.store import open_store
+
+    with open_store(pytester.path / "mlperf-results" / "history.sqlite", create=False) as store:
+        (session,) = store.sessions()
+        assert session.interrupted and not session.good
+        assert not store.records("tiny-99/Offline/performance", None, None)  # none good
+
 
 def test_a_session_cut_short_by_pytest_exit_saves_no_baseline(
     run_mlperf: Callable[..., pytest.RunResult], pytester: pytest.Pytester
