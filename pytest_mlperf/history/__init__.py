@@ -1,0 +1,1 @@
+"""Run history and its statistics: paired A/B ratios, change points (pytest-free)."""
