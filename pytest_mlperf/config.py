@@ -18,6 +18,7 @@ from pytest_mlperf.baseline import (
 )
 from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, SCENARIOS, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
+from pytest_mlperf.history.settings import HistorySettings, parse_history_settings
 from pytest_mlperf.identity import ItemId
 from pytest_mlperf.pathcheck import checked_path
 
@@ -84,6 +85,26 @@ OPTIONS = (
         "save_baseline",
         "Copy this run's results.json here (a file, or a directory) when no item failed. "
         "Default: none.",
+    ),
+    OptionSpec(
+        "history",
+        "History store every session's records go into, and the gate judges each item "
+        "against: a SQLite file or a postgresql:// URL; off to keep none. Default: "
+        "<results dir>/history.sqlite, recorded only (not judged against).",
+    ),
+    OptionSpec(
+        "history_ref",
+        "Ref (branch) this session's records are filed under. Default: CI's branch "
+        "(GITHUB_HEAD_REF, GITHUB_REF_NAME, CI_COMMIT_REF_NAME), else git's, else local.",
+    ),
+    OptionSpec(
+        "history_compare",
+        "Ref whose history items are judged against. Default: a pull/merge request's target "
+        "branch (GITHUB_BASE_REF, CI_MERGE_REQUEST_TARGET_BRANCH_NAME), else the session's ref.",
+    ),
+    OptionSpec(
+        "history_window",
+        "Judge against the last N good comparable records (at least 5 needed). Default: 10.",
     ),
     OptionSpec("cache_dir", "Cache for built models. Default: $XDG_CACHE_HOME/pytest-mlperf."),
     OptionSpec(
@@ -267,6 +288,8 @@ class RunConfig:
     targets: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
     #: ``--mlperf-ab``: the baseline and candidate variants and the rounds
     ab: AbSpec | None = None
+    #: ``--mlperf-history*`` (None: off)
+    history: HistorySettings | None = None
 
     def config_ver_for(self, variant: Variant) -> str:
         """The config_ver option, or the variant's own first one when the option is unset."""
@@ -470,6 +493,14 @@ def parse_run_config(
         targets_file=targets_file,
         targets=targets,
         ab=ab,
+        history=parse_history_settings(
+            text(by_name["history"]),
+            text(by_name["history_ref"]),
+            text(by_name["history_compare"]),
+            text(by_name["history_window"]),
+            results_dir,
+            rootdir,
+        ),
         reuse=raw["reuse"] is True
         or (isinstance(raw["reuse"], str) and _truthy(raw["reuse"], "mlperf_reuse")),
         **nvidia,  # type: ignore[arg-type]

@@ -118,6 +118,10 @@ def _load(config: pytest.Config) -> tuple[RunConfig, Catalog, ThresholdTable]:
         levels.append(user)
     if run_config.baseline is not None:
         check_baseline(run_config.baseline, catalog, "--mlperf-baseline")
+    if enabled and run_config.history is not None and run_config.history.judge:
+        from pytest_mlperf.history.settings import check_store
+
+        check_store(run_config.history.location)  # unreachable or damaged: exit 4, now
     thresholds = ThresholdTable(levels)
     config.stash[USER_THRESHOLDS_KEY] = user
     config.stash[RUN_CONFIG_KEY] = (run_config, catalog, thresholds)

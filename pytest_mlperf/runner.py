@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_mlperf import progress
+from pytest_mlperf import __version__, progress
 from pytest_mlperf.abtest import AbRun, AbSpec, ab_check, ab_record, ab_request, compared_value
 from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest, no_progress
 from pytest_mlperf.baseline import (
@@ -37,6 +37,9 @@ from pytest_mlperf.results.store import RunStore, atomic_write_json, free_space_
 from pytest_mlperf.schemas import validate
 from pytest_mlperf.thresholds import Threshold, ThresholdTable
 from pytest_mlperf.verdict import judge_performance
+
+if TYPE_CHECKING:
+    from pytest_mlperf.history.gate import HistoryGate
 
 
 class ItemPipeline:
@@ -95,6 +98,7 @@ class ItemPipeline:
         self._said_serialised = False
         #: (benchmark, scenario, mode, config_ver, fast) → log dir of a finished run
         self._finished: dict[tuple[str, str, str, str, bool], Path] = {}
+        self._history_gate: HistoryGate | None = None
 
     @property
     def system(self) -> str:
@@ -373,8 +377,8 @@ class ItemPipeline:
         repeat: Mapping[str, Any] | None = None,
     ) -> Comparison | None:
         """The item's metric against ``--mlperf-baseline`` (performance items only)."""
-        baseline = self.run_config.baseline
-        if baseline is None:
+        baseline, history = self.run_config.baseline, self.run_config.history
+        if baseline is None and (history is None or not history.judge):
             return None
         current = {
             "result_validity": parsed.result_validity,
@@ -393,7 +397,25 @@ class ItemPipeline:
                 "unit": parsed.unit,
             },
         }
+        if baseline is None:  # --mlperf-history: the last N good comparable records
+            return self._history_comparison(current, spec, fast)
         return compare_to_baseline(current, baseline, self.run_config.tolerance_pct)
+
+    def _history_comparison(
+        self, current: dict[str, Any], spec: ItemSpec, fast: bool
+    ) -> Comparison:
+        from pytest_mlperf.history.gate import HistoryGate
+
+        assert self.run_config.history is not None
+        if self._history_gate is None:
+            self._history_gate = HistoryGate(self.run_config.history, self.run_config.tolerance_pct)
+        pinned = self._pinned_targets(spec, fast)
+        current.update(
+            backend=self.backend_name,
+            plugin_version=__version__,
+            targets_source=pinned[1] if pinned else None,
+        )
+        return self._history_gate.judge(current, self.backend().describe())
 
     def record_interrupted(
         self,

@@ -94,6 +94,7 @@ class MlperfSession:
         self._logged_work: list[str] = []
         self._baseline_message: str | None = None
         self._side_backends: dict[str, Backend] = {}
+        self._history_message: str | None = None
         self.pipeline = ItemPipeline(
             run_config=run_config,
             catalog=catalog,
@@ -496,6 +497,36 @@ class MlperfSession:
             _, self._baseline_message = save_baseline(
                 self.store.index_path, self.records, self.run_config.save_baseline
             )
+        self._save_history(session)
+
+    def _save_history(self, session: pytest.Session) -> None:
+        """Add the session to the history store; a store the user named that cannot take it
+        fails the session (exit 1), the default one only says so."""
+        from pytest_mlperf.history.ingest import save_session
+
+        h = self.run_config.history
+        if h is None:
+            return
+        try:
+            self._history_message = save_session(
+                h.location,
+                self.records,
+                self.host,
+                run_id=self.store.run_id,
+                ref=h.ref,
+                commit=h.commit,
+                started=self.started,
+                interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED
+                or bool(session.shouldstop),
+                backend=self.backend_name,
+                system=self.records[-1]["system"],
+                plugin_version=__version__,
+                source=str(self.store.index_path),
+            )
+        except MlperfError as exc:
+            self._history_message = f"history NOT saved: {exc}"
+            if h.judge and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The results table at the end of the session."""
@@ -524,6 +555,9 @@ class MlperfSession:
             )
         if self._baseline_message:
             terminalreporter.write_line(self._baseline_message)
+        if self._history_message:
+            bad = self._history_message.startswith("history NOT")
+            terminalreporter.write_line(self._history_message, red=bad)
 
 
 def _add_suite_properties(
