@@ -64,11 +64,19 @@ class AbSpec:
 
     @property
     def order(self) -> list[str]:
-        """The sides in run order: AB, BA, AB, ... (``ABBAAB...``)."""
+        """The sides of the measured runs in order: AB, BA, AB, ... (``ABBAAB...``)."""
         out: list[str] = []
         for i in range(self.rounds):
             out += ["A", "B"] if i % 2 == 0 else ["B", "A"]
         return out
+
+    @property
+    def schedule(self) -> list[tuple[str, int]]:
+        """Every run as (side, round): first one warm-up run of each side (round 0, not
+        judged: a backend's first runs after loading its model are slower, and only the
+        first side's is preceded by its calibration), then the rounds."""
+        measured = [(side, i // 2 + 1) for i, side in enumerate(self.order)]
+        return [("A", 0), ("B", 0), *measured]
 
     def variant(self, side: str) -> AbVariant:
         """The variant of ``side`` (``A`` or ``B``)."""
@@ -174,11 +182,11 @@ def parse_ab(
 def ab_request(
     spec: AbSpec, index: int, request: RunRequest, first_settings: Mapping[str, Any] | None
 ) -> RunRequest:
-    """Run ``index`` of the order: its side's directory (``ab-<round>-<side>``), config_ver,
-    and, after the first run, the first run's LoadGen targets (both sides run at the same
-    ones; targets the user pinned win)."""
-    side = spec.order[index]
-    outdir = request.outdir / f"ab-{index // 2 + 1}-{side}"
+    """Run ``index`` of the schedule: its side's directory (``ab-<round>-<side>``,
+    ``ab-warmup-<side>``), config_ver, and, after the first run, the first run's LoadGen
+    targets (both sides run at the same ones; targets the user pinned win)."""
+    side, round_ = spec.schedule[index]
+    outdir = request.outdir / f"ab-{round_ or 'warmup'}-{side}"
     outdir.mkdir(parents=True, exist_ok=True)
     overrides = dict(request.overrides)
     if first_settings is not None:
@@ -235,6 +243,7 @@ def ab_record(
     ]
     out: dict[str, Any] = {
         "order": "".join(spec.order),
+        "warmup_runs": 2,
         "rounds": spec.rounds,
         "compared": name,
         "unit": unit,

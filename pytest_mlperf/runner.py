@@ -474,16 +474,18 @@ class ItemPipeline:
         each; returns the judged run (the median) and the repeat summary (None for one run)."""
         ab = self.run_config.ab if request.mode == "performance" else None
         count = self.run_config.repeat if request.mode == "performance" else 1
-        count = len(ab.order) if ab else count
+        count = len(ab.schedule) if ab else count
         runs: list[tuple[RunOutcome, ParsedLog, dict[str, Any]]] = []
         for index in range(count):
             req = request
             if ab is not None:  # --mlperf-ab: the side's backend, directory and targets
                 req = ab_request(ab, index, request, runs[0][0].settings if runs else None)
-                backend = self.side_backend(ab.order[index])
+                side, round_ = ab.schedule[index]
+                backend = self.side_backend(side)
                 self.progress(
-                    f"{request.variant.name} {request.scenario}: A/B run {index + 1} of "
-                    f"{count} ({ab.order[index]}: {ab.variant(ab.order[index]).describe()})"
+                    f"{request.variant.name} {request.scenario}: A/B "
+                    f"{f'round {round_} of {ab.rounds}' if round_ else 'warm-up'} "
+                    f"({side}: {ab.variant(side).describe()})"
                 )
             elif count > 1:
                 outdir = request.outdir / f"repeat-{index + 1}"
@@ -501,6 +503,7 @@ class ItemPipeline:
                 self.progress(f"{request.variant.name} {request.scenario}: {load['warning']}")
             runs.append((outcome, parsed, load))
         if ab is not None:  # the pair judged by its ratio; the candidate's runs are the item's
+            runs = runs[len(ab.schedule) - len(ab.order) :]  # the warm-ups are not judged
             measured["ab"] = self._ab_record(ab, request, runs)
             runs = [run for run, side in zip(runs, ab.order, strict=True) if side == "B"]
             count = len(runs)

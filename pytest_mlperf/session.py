@@ -866,6 +866,10 @@ class HtmlHooks:
                     self_contained=bool(s.config.getoption("self_contained_html", False)),
                 )
             )
+        if s.records and s.run_config.history is not None:  # saved at sessionfinish, before
+            from pytest_mlperf.history.series import report_section
+
+            prefix.append(report_section(s.run_config.history.location, s.records))
         if s.fleet:
             from pytest_mlperf.report.html import fleet_html
 
