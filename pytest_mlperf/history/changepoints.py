@@ -15,8 +15,11 @@ from dataclasses import dataclass
 
 #: points each segment needs at least (a single outlier is not a change)
 MIN_SIZE = 3
-#: the penalty's multiple of sigma^2 ln(n) (2: the BIC for a change of the mean)
-PENALTY_FACTOR = 2.0
+#: the penalty's multiple of sigma^2 ln(n). Measured on Gaussian series (200 seeds): 40 points
+#: of pure noise got a false change point in 21.5 % at 2 (the BIC), 5.5 % at 3, 1 % at 4, 0 at
+#: 6; a step of 4 sigma after 15 points was found at its place in 93 % at 2 to 8, one of
+#: 2.4 sigma in 76 % at 2, 70 % at 4, 52 % at 8. 4: few false marks on a trend page.
+PENALTY_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
