@@ -360,6 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         p_doctor.add_argument(f"--{name}", help=text)
     p_doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    from pytest_mlperf.history import command as history_command
+
+    history_command.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command is None:  # no command: say what this is and how benchmarks are run
         parser.print_help()
@@ -375,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _merge(args.files, args.output, args.mad_k, args.tolerance, args.html)
     if args.command == "fleet":
         return _fleet(args.run, args.mad_k, args.tolerance)
+    if args.command == "history":
+        return history_command.run(args)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits first
     return 2
 

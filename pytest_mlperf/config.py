@@ -106,6 +106,11 @@ OPTIONS = (
         "history_window",
         "Judge against the last N good comparable records (at least 5 needed). Default: 10.",
     ),
+    OptionSpec(
+        "history_significance",
+        "One-sided significance a regression must reach against the history (0 < p < 0.5). "
+        "Default: 0.001.",
+    ),
     OptionSpec("cache_dir", "Cache for built models. Default: $XDG_CACHE_HOME/pytest-mlperf."),
     OptionSpec(
         "calibrate",
@@ -500,6 +505,7 @@ def parse_run_config(
             text(by_name["history_window"]),
             results_dir,
             rootdir,
+            significance=text(by_name["history_significance"]),
         ),
         reuse=raw["reuse"] is True
         or (isinstance(raw["reuse"], str) and _truthy(raw["reuse"], "mlperf_reuse")),

@@ -362,6 +362,17 @@ class MlperfSession:
             "baseline_pooled": list(rc.baseline.pooled) if rc.baseline else [],
             "tolerance_pct": rc.tolerance_pct,
             "ab": rc.ab.to_dict() if rc.ab else None,
+            "history": None
+            if rc.history is None
+            else {
+                "store": rc.history.location,
+                "judged": rc.history.judge,
+                "ref": rc.history.ref,
+                "compare_ref": rc.history.compare_ref,
+                "commit": rc.history.commit,
+                "window": rc.history.window,
+                "significance": rc.history.significance,
+            },
             "timeout_s": rc.timeout_s,
             "timeout_source": "--mlperf-timeout"
             if rc.timeout_s is not None

@@ -2,8 +2,8 @@
 
 Each recipe's commands are run as its CI system would (GitHub: each step's ``run`` in
 ``bash -e``; GitLab: ``script`` lines in one shell), except checkout and install, on the
-reference backend with the tiny benchmark — twice: the first run saves the baseline, the
-second is gated on it.
+reference backend with the tiny benchmark — twice: on the default branch (the history is
+empty: inconclusive), then as a pull request judged against the default branch's history.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -41,11 +42,11 @@ def _gate_command(commands: list[str]) -> str:
 
 
 def _check_gate(command: str) -> None:
+    assert "if [" not in command and "BASELINE" not in command  # no shell logic
     for option in (
         "--mlperf-benchmarks=",
         "--mlperf-thresholds=",
-        "$BASELINE",
-        "$SAVE",
+        '--mlperf-history="$MLPERF_HISTORY"',
         "--junitxml=junit.xml",
         "--html=report.html",
         "--self-contained-html",
@@ -67,7 +68,7 @@ def test_github_recipe_structure() -> None:
     assert set(job["env"]) == {
         "MLPERF_BENCHMARKS",
         "MLPERF_BACKEND",
-        "MLPERF_BASELINE_DIR",
+        "MLPERF_HISTORY",
         "MLPERF_EXTRA",
     }
     steps = job["steps"]
@@ -89,6 +90,8 @@ def test_gitlab_recipe_structure() -> None:
     assert job["stage"] in ci["stages"]
     assert "gpu" in job["tags"]
     assert all(isinstance(line, str) for line in job["script"])
+    assert not any("if [" in line for line in job["script"])
+    assert '--mlperf-history-compare="$CI_DEFAULT_BRANCH"' in _gate_command(job["script"])
     _check_gate(_gate_command(job["script"]))
     artifacts = job["artifacts"]
     assert artifacts["when"] == "always"
@@ -97,7 +100,7 @@ def test_gitlab_recipe_structure() -> None:
     assert set(ci["variables"]) == {
         "MLPERF_BENCHMARKS",
         "MLPERF_BACKEND",
-        "MLPERF_BASELINE_DIR",
+        "MLPERF_HISTORY",
         "MLPERF_EXTRA",
     }
 
@@ -110,7 +113,7 @@ def _scripts(recipe: str) -> list[str]:
 
 
 @pytest.mark.parametrize("recipe", ["github", "gitlab"])
-def test_recipe_commands_run_and_gate_on_their_baseline(
+def test_recipe_commands_run_and_gate_on_their_history(
     recipe: str, pytester: pytest.Pytester, model_cache: Path
 ) -> None:
     pytester.makeconftest(TINY_CONFTEST)
@@ -124,45 +127,55 @@ def test_recipe_commands_run_and_gate_on_their_baseline(
         ],
     }
     (pytester.path / "ci" / "mlperf-thresholds.json").write_text(json.dumps(limits))
-    baseline = pytester.path / "baseline"
+    history = pytester.path / "var" / "history.sqlite"
     # Offline only: a shortened SingleStream or Server run can turn INVALID on a loaded
     # machine, and the gate (rightly) fails then
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_"))},
         "PYTHONPATH": os.pathsep.join(
             [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]
         ),
         "MLPERF_BENCHMARKS": "tiny",
         "MLPERF_BACKEND": "reference",
-        "MLPERF_BASELINE_DIR": str(baseline),
-        "MLPERF_EXTRA": f"--mlperf-fast --mlperf-scenarios=Offline "
-        f"--mlperf-cache-dir={model_cache} --mlperf-tolerance=99",
-        "GITHUB_REF": "refs/heads/main",
-        "CI_COMMIT_BRANCH": "main",
+        "MLPERF_HISTORY": str(history),
+        "MLPERF_EXTRA": f"--mlperf-fast --mlperf-scenarios=Offline --mlperf-cache-dir={model_cache}",
         "CI_DEFAULT_BRANCH": "main",
     }
-    for attempt in (1, 2):
+    # a push to main, then a pull/merge request from the branch "feature"
+    pushes = {
+        "github": [
+            {"GITHUB_REF_NAME": "main"},
+            {"GITHUB_HEAD_REF": "feature", "GITHUB_BASE_REF": "main"},
+        ],
+        "gitlab": [{"CI_COMMIT_REF_NAME": "main"}, {"CI_COMMIT_REF_NAME": "feature"}],
+    }[recipe]
+    for attempt, ci_env in enumerate(pushes, 1):
         for script in _scripts(recipe):
             done = subprocess.run(
                 ["bash", "-e", "-c", script],
                 cwd=pytester.path,
-                env=env,
+                env={**env, **ci_env},
                 capture_output=True,
                 text=True,
                 check=False,
             )
             assert done.returncode == 0, f"run {attempt}:\n{script}\n{done.stdout}\n{done.stderr}"
-        assert (baseline / "results.json").is_file()  # saved: no item failed
+        newest = sorted(pytester.path.glob("mlperf-results/*/results.json"))[-1]
+        (item,) = json.loads(newest.read_text())["items"]
+        assert f"inconclusive: history has {attempt - 1} of 5" in item["baseline"]["reason"]
+        assert "(ref main," in item["baseline"]["reason"]  # a PR: the default branch's history
+        assert "regressed" not in done.stdout
         props = {
             p.get("name"): p.get("value")
             for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")
         }
-        assert props["mlperf/tiny-99/Offline/performance/verdict"] == "passed"
-        status = props.get("mlperf/tiny-99/Offline/performance/baseline_status")
-        assert (
-            (status is None) if attempt == 1 else (status in ("unchanged", "improved", "regressed"))
-        )
+        assert props["mlperf/tiny-99/Offline/performance/verdict"] == "skipped"
+        assert props["mlperf/tiny-99/Offline/performance/baseline_status"] == "inconclusive"
         report = pytester.path / "report.html"
         assert "MLPerf results" in report.read_text()
         assert not (pytester.path / "assets").exists()  # self-contained: one file to upload
         assert list(pytester.path.glob("mlperf-results/*/results.json"))
+    refs = sqlite3.connect(history).execute(
+        "SELECT ref, good FROM mlperf_history_sessions ORDER BY added_at"
+    )
+    assert sorted(refs.fetchall()) == [("feature", 1), ("main", 1)]

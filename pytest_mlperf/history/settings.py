@@ -84,6 +84,7 @@ def parse_history_settings(
     results_dir: Path,
     rootdir: Path,
     env: Mapping[str, str] | None = None,
+    significance: str | None = None,
 ) -> HistorySettings | None:
     """The settings from the option values (None when not given); None for ``off``."""
     env = os.environ if env is None else env
@@ -115,6 +116,15 @@ def parse_history_settings(
             f"--mlperf-history-window: {window!r} is not a whole number of records >= 2 "
             f"(default {DEFAULT_WINDOW})"
         )
+    try:
+        alpha = float(significance) if significance is not None else DEFAULT_SIGNIFICANCE
+    except ValueError:
+        alpha = -1.0
+    if not 0 < alpha < 0.5:
+        raise ConfigError(
+            f"--mlperf-history-significance: {significance!r} is not a probability between 0 "
+            f"and 0.5 (e.g. 0.01; default {DEFAULT_SIGNIFICANCE})"
+        )
     the_ref = (ref or "").strip() or detect_ref(env, rootdir)
     return HistorySettings(
         location=text,
@@ -124,6 +134,7 @@ def parse_history_settings(
         commit=detect_commit(env, rootdir),
         window=size,
         min_samples=min(DEFAULT_MIN_SAMPLES, size),
+        significance=alpha,
     )
 
 

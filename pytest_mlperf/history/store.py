@@ -120,6 +120,8 @@ class HistorySession:
 
 
 class _Cursor(Protocol):
+    rowcount: int
+
     def fetchall(self) -> list[Any]: ...
     def fetchone(self) -> Any: ...
 
@@ -240,13 +242,9 @@ class HistoryStore:
         """Add a session and its records in one transaction; the number of records added
         (0 when a session with that ``run_id`` is already in the store)."""
         with self._errors(f"add session {session.run_id}"), self._transaction():
-            if self._execute(
-                "SELECT 1 FROM mlperf_history_sessions WHERE run_id = ?", (session.run_id,)
-            ).fetchone():
-                return 0
-            self._execute(
+            added = self._execute(
                 f"INSERT INTO mlperf_history_sessions ({_SESSION_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
                 (
                     session.run_id,
                     session.ref,
@@ -262,6 +260,8 @@ class HistoryStore:
                     session.added_at,
                 ),
             )
+            if added.rowcount == 0:  # already there (a concurrent writer, or an import again)
+                return 0
             rows = [_record_row(r) for r in records]
             text = self._sql(
                 f"INSERT INTO mlperf_history_records ({_RECORD_COLUMNS.split(', ', 1)[1]}) "

@@ -50,6 +50,18 @@ def bench_slowdown(ab_side: str | None) -> float:
     return pct / 100.0
 
 
+#: bench only (bench/history_aa.py): each model call takes this many times as long (a
+#: sleep after it), a real slowdown for the regression gate to find; unset: none
+SLOWDOWN_ENV = "MLPERF_BENCH_SLOWDOWN"
+
+
+def _slowdown() -> float:
+    try:
+        return max(1.0, float(os.environ.get(SLOWDOWN_ENV, "1")))
+    except ValueError:
+        return 1.0
+
+
 class Engine:
     """Runs a batch of sample indices through the model and returns response rows."""
 
@@ -62,10 +74,14 @@ class Engine:
         self.session = session
         self.samples = samples
         self.respond = respond
+        self.slowdown = _slowdown()
 
     def infer(self, indices: NDArray[np.int64]) -> NDArray[Any]:
         """One model call for ``indices``; row ``j`` is the response to ``indices[j]``."""
+        started = time.perf_counter()
         outputs = self.session.run(None, self.samples.batch(indices))
+        if self.slowdown > 1.0:
+            time.sleep((self.slowdown - 1.0) * (time.perf_counter() - started))
         return self.respond(outputs)
 
 
