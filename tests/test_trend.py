@@ -197,3 +197,20 @@ def test_report_has_the_trend_section_with_a_history_store(
     assert 'id="mlperf-trend"' in html
     assert 'data-item="tiny-99/Offline/performance"' in html
     assert html.count('class="mlperf-trend-point"') == 1
+
+
+def test_history_command_writes_the_trend_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_mlperf.cli import main as cli_main
+
+    store, out = str(_store(tmp_path / "h.sqlite")), tmp_path / "trend.html"
+    assert cli_main(["history", "--store", store, "--html", str(out)]) == 0
+    assert 'class="mlperf-trend-point"' in out.read_text()
+    assert f"trend page: {out} (1 series)" in capsys.readouterr().out
+    missing = str(tmp_path / "missing.sqlite")
+    assert cli_main(["history", "--store", missing, "--html", str(out)]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert cli_main(["history", "--store", store]) == 2
+    assert "give an ACTION" in capsys.readouterr().err
+    assert cli_main(["history", "--store", store, "--html", str(out), "list"]) == 0
