@@ -471,7 +471,9 @@ class ItemPipeline:
         self, backend: Backend, request: RunRequest, measured: dict[str, Any]
     ) -> tuple[RunOutcome, ParsedLog, dict[str, Any] | None]:
         """``--mlperf-repeat`` LoadGen runs (performance; one otherwise), machine load around
-        each; returns the judged run (the median) and the repeat summary (None for one run)."""
+        each; returns the judged run (the median) and the repeat summary (None for one run).
+        With ``--mlperf-ab`` the same loop runs the A/B schedule (each side on its backend);
+        the pair goes into ``measured["ab"]`` and the candidate's runs are the item's."""
         ab = self.run_config.ab if request.mode == "performance" else None
         count = self.run_config.repeat if request.mode == "performance" else 1
         count = len(ab.schedule) if ab else count
