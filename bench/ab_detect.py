@@ -117,7 +117,7 @@ def judge(sessions: list[dict[str, Any]], tolerances: list[float]) -> None:
         print(
             f"tolerance {t:g} %: A/A false alarms {aa.count(REGRESSED)} of {len(aa)} "
             f"(inconclusive {aa.count('inconclusive')}); smallest slowdown flagged in every "
-            f"trial: {'none tried' if smallest is None else f'{smallest:g} %'}"
+            f"trial: {'none of those tried' if smallest is None else f'{smallest:g} %'}"
         )
 
 
