@@ -110,6 +110,14 @@ def test_latency_series_are_shown_in_ms_and_missing_values_are_skipped() -> None
     page = trend_html([TrendSeries("bert-99/SingleStream/performance", "ns", pts, False)])
     assert page.count("<circle") == 3 and "5 ms" in page and "lower is better" in page
     assert "no records in the history yet" in trend_html([])
+    one = trend_html(
+        [
+            TrendSeries(
+                "x/Offline/performance", "samples/s", (TrendPoint("t0", 1.0, "r0", good=False),)
+            )
+        ]
+    )
+    assert one.count(">t0<") == 1 and "not good: never judged against" in one
 
 
 def _store(path: Path) -> Path:

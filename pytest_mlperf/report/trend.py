@@ -38,7 +38,8 @@ _STYLE = (
 @dataclass(frozen=True)
 class TrendPoint:
     """One record: when, its value, its run, the gate's decision on it (None: not judged),
-    and whether it came from a good session (no failure, no interruption)."""
+    and whether it is good (judged against: from a session with no failure and no
+    interruption)."""
 
     time: str
     value: float | None
@@ -130,7 +131,8 @@ def series_svg(series: TrendSeries) -> str:
         f"{html.escape(unit)}</text>"
     )
     if pts:
-        for i, anchor in ((0, "start"), (len(pts) - 1, "end")):
+        ends = ((0, "start"), (len(pts) - 1, "end")) if len(pts) > 1 else ((0, "middle"),)
+        for i, anchor in ends:
             parts.append(
                 f'<text class="mlperf-trend-label" x="{x(i):.1f}" y="{HEIGHT - 12}" '
                 f'text-anchor="{anchor}">{html.escape(pts[i].time[:16])}</text>'
@@ -160,7 +162,7 @@ def series_svg(series: TrendSeries) -> str:
         fill = colour if p.good else "#fff"
         decision = p.decision or "not judged"
         title = f"run {p.run_id}, {p.time}: {p.value / scale:.4g} {unit}, {decision}" + (
-            "" if p.good else " (not a good session)"
+            "" if p.good else " (not good: never judged against)"
         )
         parts.append(
             f'<circle class="mlperf-trend-point" data-decision="{html.escape(decision)}" '
@@ -178,7 +180,7 @@ def _legend() -> str:
         for d, c in DECISION_COLOURS.items()
     )
     return (
-        f'<p class="mlperf-trend-legend">{items}<span>&#9675; not a good session</span> · '
+        f'<p class="mlperf-trend-legend">{items}<span>&#9675; not good (a failed or interrupted session, an A/B item): never judged against</span> · '
         '<span style="color:#c00000">- - change point</span> · shaded: noise band '
         "(mean ± 2 sigma between change points)</p>"
     )
