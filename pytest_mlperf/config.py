@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_mlperf.abtest import AbSpec, parse_ab
 from pytest_mlperf.baseline import (
     DEFAULT_TOLERANCE_PCT,
     ResultsFile,
@@ -177,6 +178,13 @@ OPTIONS = (
         "1",
     ),
     OptionSpec(
+        "ab",
+        "Paired A/B: two option sets, baseline;candidate (e.g. 'threads=1;threads=2'), run "
+        "alternately (ABBA...) per performance item and judged on the paired ratio's "
+        "confidence interval against --mlperf-tolerance. Default: off.",
+    ),
+    OptionSpec("ab_rounds", "Rounds (one run of each side) of --mlperf-ab. Default: 5."),
+    OptionSpec(
         "targets",
         "JSON file pinning LoadGen targets per benchmark and scenario (like a user.conf; "
         "schema targets.schema.json), instead of calibrating/searching. Default: none.",
@@ -283,6 +291,8 @@ class RunConfig:
     #: ``--mlperf-targets``: the file and its pinned targets, benchmark → scenario → values
     targets_file: Path | None = None
     targets: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
+    #: ``--mlperf-ab``: the baseline and candidate variants and the rounds
+    ab: AbSpec | None = None
     #: ``--mlperf-history*`` (None: off)
     history: HistorySettings | None = None
 
@@ -452,6 +462,17 @@ def parse_run_config(
         )
     targets_file = _path(text(by_name["targets"]), rootdir, "--mlperf-targets")
     targets = _targets(targets_file, variants) if targets_file else None
+    ab = parse_ab(
+        text(by_name["ab"]),
+        text(by_name["ab_rounds"]),
+        "reference" if backend == "auto" else backend,
+        variants,
+        available_cpus(),
+    )
+    if ab is not None and _repeat(text(by_name["repeat"])) > 1:
+        raise ConfigError(
+            "--mlperf-repeat: --mlperf-ab runs its own rounds (--mlperf-ab-rounds); give one"
+        )
     return RunConfig(
         enabled=enabled,
         variants=tuple(variants),
@@ -476,6 +497,7 @@ def parse_run_config(
         repeat=_repeat(text(by_name["repeat"])),
         targets_file=targets_file,
         targets=targets,
+        ab=ab,
         history=parse_history_settings(
             text(by_name["history"]),
             text(by_name["history_ref"]),

@@ -305,6 +305,13 @@ def pytest_configure(config: pytest.Config) -> None:
     backend_name = run_config.backend
     if backend_name == "auto":
         backend_name = config.hook.pytest_mlperf_auto_backend(config=config) or "reference"
+    if run_config.ab is not None:  # checked again now that "auto" is resolved
+        from pytest_mlperf.abtest import check_backend
+
+        try:
+            check_backend(backend_name)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from exc
     system = run_config.system or STATIC_SYSTEMS.get(backend_name)
     try:
         user: list[Threshold] = config.stash[USER_THRESHOLDS_KEY]

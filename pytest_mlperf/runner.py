@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf import __version__, progress
+from pytest_mlperf.abtest import AbRun, AbSpec, ab_check, ab_record, ab_request, compared_value
 from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest, no_progress
 from pytest_mlperf.baseline import (
     Comparison,
@@ -72,6 +73,7 @@ class ItemPipeline:
         tty: Callable[[], bool] = lambda: False,
         eta_after: Callable[[float], float | None] = lambda expected_s: None,
         result_ready: Callable[[dict[str, Any], str], None] = lambda record, nodeid: None,
+        side_backend: Callable[[str], Backend] | None = None,
         interrupted: Callable[[dict[str, Any], bool], None] = lambda record, finished: None,
         passthrough: tuple[type[Exception], ...] = (),
     ) -> None:
@@ -90,6 +92,8 @@ class ItemPipeline:
         self._tty = tty
         self._eta_after = eta_after
         self.result_ready = result_ready
+        #: ``--mlperf-ab``: the backend of side ``A`` or ``B`` (default: the session's)
+        self.side_backend = side_backend or (lambda side: self.backend())
         self.interrupted = interrupted
         self.passthrough = passthrough
         self._said_serialised = False
@@ -182,6 +186,8 @@ class ItemPipeline:
                 verdict, threshold_text, comparison, accuracy = self._judge(
                     spec, request, backend, outcome, parsed, run_fast, threshold_override, repeat
                 )
+                if measured.get("ab"):
+                    verdict = decide([ab_check(measured["ab"])], prior=verdict)
                 if spec.mode == "performance":
                     bound = self._bound(spec, parsed, threshold_override)
             else:  # a compliance test (TEST01): its own runs, verified together
@@ -466,12 +472,25 @@ class ItemPipeline:
         self, backend: Backend, request: RunRequest, measured: dict[str, Any]
     ) -> tuple[RunOutcome, ParsedLog, dict[str, Any] | None]:
         """``--mlperf-repeat`` LoadGen runs (performance; one otherwise), machine load around
-        each; returns the judged run (the median) and the repeat summary (None for one run)."""
+        each; returns the judged run (the median) and the repeat summary (None for one run).
+        With ``--mlperf-ab`` the same loop runs the A/B schedule (each side on its backend);
+        the pair goes into ``measured["ab"]`` and the candidate's runs are the item's."""
+        ab = self.run_config.ab if request.mode == "performance" else None
         count = self.run_config.repeat if request.mode == "performance" else 1
+        count = len(ab.schedule) if ab else count
         runs: list[tuple[RunOutcome, ParsedLog, dict[str, Any]]] = []
         for index in range(count):
             req = request
-            if count > 1:
+            if ab is not None:  # --mlperf-ab: the side's backend, directory and targets
+                req = ab_request(ab, index, request, runs[0][0].settings if runs else None)
+                side, round_ = ab.schedule[index]
+                backend = self.side_backend(side)
+                self.progress(
+                    f"{request.variant.name} {request.scenario}: A/B "
+                    f"{f'round {round_} of {ab.rounds}' if round_ else 'warm-up'} "
+                    f"({side}: {ab.variant(side).describe()})"
+                )
+            elif count > 1:
                 outdir = request.outdir / f"repeat-{index + 1}"
                 outdir.mkdir(parents=True, exist_ok=True)
                 req = replace(request, outdir=outdir)
@@ -496,6 +515,11 @@ class ItemPipeline:
                 parsed.warnings.append(load["warning"])
                 self.progress(f"{request.variant.name} {request.scenario}: {load['warning']}")
             runs.append((outcome, parsed, load))
+        if ab is not None:  # the pair judged by its ratio; the candidate's runs are the item's
+            runs = runs[len(ab.schedule) - len(ab.order) :]  # the warm-ups are not judged
+            measured["ab"] = self._ab_record(ab, request, runs)
+            runs = [run for run, side in zip(runs, ab.order, strict=True) if side == "B"]
+            count = len(runs)
         if count == 1:
             measured["machine_load"] = runs[0][2]
             return runs[0][0], runs[0][1], None
@@ -553,6 +577,32 @@ class ItemPipeline:
             parsed,
             replace(req, overrides=overrides),
             replace(request, overrides=overrides),
+        )
+
+    def _ab_record(
+        self,
+        ab: AbSpec,
+        request: RunRequest,
+        runs: list[tuple[RunOutcome, ParsedLog, dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Both sides' runs, the paired ratio and its interval (the record's ``ab``)."""
+        ab_runs = [
+            AbRun(
+                side,
+                outcome.log_dir,
+                compared_value(request.scenario, parsed.metric_value, parsed.loadgen),
+                parsed.result_validity,
+                parsed.metric_value,
+            )
+            for (outcome, parsed, _), side in zip(runs, ab.order, strict=True)
+        ]
+        parsed = runs[0][1]
+        return ab_record(
+            ab,
+            request.scenario,
+            (parsed.metric_name, parsed.unit),
+            ab_runs,
+            self.run_config.tolerance_pct,
         )
 
     def _pinned_targets(self, spec: ItemSpec, fast: bool) -> tuple[dict[str, float], str] | None:

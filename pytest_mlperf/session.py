@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shlex
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -94,6 +95,7 @@ class MlperfSession:
         self._baseline_message: str | None = None
         #: node ids a report arrived for (a session that stopped early left some out)
         self._reported: set[str] = set()
+        self._side_backends: dict[str, Backend] = {}
         self._history_message: str | None = None
         self.pipeline = ItemPipeline(
             run_config=run_config,
@@ -110,6 +112,7 @@ class MlperfSession:
             tty=lambda: self.tty,
             eta_after=self._eta_after,
             result_ready=self.result_ready,
+            side_backend=self.side_backend,
             interrupted=self._file_interrupted,
             passthrough=(pytest.exit.Exception,),
         )
@@ -285,6 +288,27 @@ class MlperfSession:
             self._backend = backend
         return self._backend
 
+    def side_backend(self, side: str) -> Backend:
+        """``--mlperf-ab``: the backend of side ``A`` or ``B``: the session's, or (a side that
+        sets ``threads``) one made and prepared once with the side's options."""
+        ab = self.run_config.ab
+        options = ab.variant(side).backend_options if ab else {}
+        if not options:
+            return self.backend()
+        if side not in self._side_backends:
+            self.backend()  # prepared first: the models are built and cached
+            backend = self.config.hook.pytest_mlperf_make_backend(
+                name=self.backend_name,
+                run_config=dataclasses.replace(self.run_config, **options),
+                config=self.config,
+            )
+            if backend is None:
+                raise BackendError(f"no plugin can make the backend {self.backend_name!r}")
+            plan = [(self.catalog.benchmark(s.variant.name), s.scenario) for s in self._plan]
+            backend.prepare(list(dict.fromkeys(plan)), self.progress)
+            self._side_backends[side] = backend
+        return self._side_backends[side]
+
     def _eta_after(self, expected_s: float) -> float | None:
         """Seconds the planned items after the running one need: each as long as the
         finished ones took on average, else as this one's expected length; None: no plan."""
@@ -339,6 +363,7 @@ class MlperfSession:
             "baseline_run_id": rc.baseline.run_id if rc.baseline else None,
             "baseline_pooled": list(rc.baseline.pooled) if rc.baseline else [],
             "tolerance_pct": rc.tolerance_pct,
+            "ab": rc.ab.to_dict() if rc.ab else None,
             "history": None
             if rc.history is None
             else {
@@ -473,6 +498,8 @@ class MlperfSession:
                 with contextlib.suppress(MlperfError):
                     self._shared.log(self.placement.worker, list(later), None)
             self._backend.close()
+        for backend in self._side_backends.values():
+            backend.close()
         if self.is_worker or not self.records:
             return
         try:
@@ -869,6 +896,10 @@ class HtmlHooks:
                     self_contained=bool(s.config.getoption("self_contained_html", False)),
                 )
             )
+        if s.records and s.run_config.history is not None:  # saved at sessionfinish, before
+            from pytest_mlperf.history.series import report_section
+
+            prefix.append(report_section(s.run_config.history.location, s.records))
         if s.fleet:
             from pytest_mlperf.report.html import fleet_html
 

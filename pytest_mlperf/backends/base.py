@@ -37,6 +37,8 @@ class RunRequest:
     compliance: str | None = None
     #: the audit run of a compliance test: ``audit.config`` settings LoadGen must read
     audit: Mapping[str, int] | None = None
+    #: ``--mlperf-ab``: which side this run is, ``A`` (baseline) or ``B`` (candidate)
+    ab_side: str | None = None
 
 
 @dataclass

@@ -5,7 +5,9 @@ per record, and the verdict of a new record against the history of its comparabl
 - :mod:`.fingerprint`: what makes two records comparable;
 - :mod:`.stats`: the single-value-vs-distribution test (no I/O);
 - :mod:`.gate`: a new record judged against the store;
-- :mod:`.ingest`: session records (or an old ``results.json``) as history records.
+- :mod:`.ingest`: session records (or an old ``results.json``) as history records;
+- :mod:`.paired`: the paired A/B ratio's interval and decision (``--mlperf-ab``);
+- :mod:`.changepoints`: change points of an item's series (``ruptures``), for the trend page.
 
 No pytest here: the session and the ``pytest-mlperf history`` command use these modules.
 """

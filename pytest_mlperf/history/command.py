@@ -23,7 +23,13 @@ def add_parser(sub: Any) -> None:
         default=DEFAULT_STORE,
         help=f"SQLite file or postgresql:// URL (default: {DEFAULT_STORE})",
     )
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p.add_argument(
+        "--html",
+        metavar="OUT",
+        help="write the trend page (every item over the history, noise band, decisions, "
+        "change points) to OUT; with no ACTION, only that",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
     p_list = actions.add_parser("list", help="the sessions, newest first")
     p_list.add_argument("--ref", help="only this ref")
     p_list.add_argument("--limit", type=int, default=50)
@@ -55,7 +61,20 @@ def _fmt(value: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``history`` command; 0, or 1 with one line on stderr."""
+    if args.action is None and not args.html:
+        print(
+            "pytest-mlperf history: give an ACTION (list, show, export, import) or --html OUT",
+            file=sys.stderr,
+        )
+        return 2
     try:
+        if args.html:
+            from pytest_mlperf.history.series import write_page
+
+            count = write_page(args.store, Path(args.html), getattr(args, "ref", None))
+            print(f"trend page: {args.html} ({count} series)")
+            if args.action is None:
+                return 0
         create = args.action == "import"
         with open_store(args.store, create=create) as store:
             if args.action == "list":

@@ -103,6 +103,7 @@ def history_records(
             and value > 0
             and outcome in USABLE_OUTCOMES
             and record.get("result_validity") is not None
+            and not record.get("ab")  # --mlperf-ab: two variants compared, not the stack's
         )
         out.append(
             HistoryRecord(

@@ -144,7 +144,7 @@ def summary_html(
         f'<h3>Run settings</h3><table class="mlperf" id="mlperf-settings">{settings_rows}</table>'
         f'<h3>Items</h3><table class="mlperf" id="mlperf-summary">'
         f"<tr>{_cells(columns, 'th')}</tr>{rows}</table>"
-        f"{_repeats_html(records)}"
+        f"{_repeats_html(records)}{_ab_html(records)}"
         f'<h3>Host</h3><table class="mlperf" id="mlperf-host">{host_table}</table></div>'
     )
 
@@ -176,6 +176,58 @@ def _repeats_html(records: Sequence[Mapping[str, Any]]) -> str:
     return (
         f'<h3>Repeats</h3><table class="mlperf" id="mlperf-repeats">'
         f"<tr>{_cells(head, 'th')}</tr>{body}</table>"
+    )
+
+
+def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
+    """``--mlperf-ab``: per item each side's runs in order, the ratio, its interval, status."""
+    rows = []
+    for r in records:
+        ab = r.get("ab")
+        if not ab:
+            continue
+        ns = ab.get("unit") == "ns"
+        scale = 1e6 if ns else 1.0
+
+        def runs(side: str, ab: Mapping[str, Any] = ab, scale: float = scale) -> str:
+            return ", ".join(
+                "-" if run["value"] is None else f"{run['value'] / scale:.3f}"
+                for run in ab[side]["runs"]
+            )
+
+        ratio = ab.get("ratio")
+        css = {"passed": "mlperf-pass", "regressed": "mlperf-fail"}.get(ab["status"], "mlperf-skip")
+        cells = (
+            f"{r['benchmark']} {r['scenario']} {r['mode']}",
+            f"{ab['compared']} ({'ms' if ns else ab.get('unit') or ''})",
+            f"{ab['baseline']['describe']}: {runs('baseline')}",
+            f"{ab['candidate']['describe']}: {runs('candidate')}",
+            ab["order"],
+            "-" if ratio is None else f"{ratio:.3f}",
+            "-" if ratio is None else f"{ab['ci_low']:.3f}-{ab['ci_high']:.3f}",
+            f"{ab['tolerance_pct']:g} %",
+        )
+        rows.append(
+            f'<tr>{_cells(cells)}<td class="{css}">{html.escape(ab["status"])}</td>'
+            f"<td>{html.escape(ab['reason'])}</td></tr>"
+        )
+    if not rows:
+        return ""
+    head = (
+        "item",
+        "compared",
+        "baseline (A) runs",
+        "candidate (B) runs",
+        "order",
+        "ratio B/A",
+        "CI",
+        "tolerance",
+        "status",
+        "reason",
+    )
+    return (
+        f'<h3>A/B</h3><table class="mlperf" id="mlperf-ab">'
+        f"<tr>{_cells(head, 'th')}</tr>{''.join(rows)}</table>"
     )
 
 

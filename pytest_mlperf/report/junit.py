@@ -79,6 +79,25 @@ def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, object]]:
     props += _accuracy(prefix, accuracy)
     props += _compliance(prefix, record.get("compliance"))
     props += _repeat(prefix, record.get("repeat"), metric["unit"])
+    props += _ab(prefix, record.get("ab"))
+    return props
+
+
+def _ab(prefix: str, ab: Mapping[str, Any] | None) -> list[tuple[str, object]]:
+    """``--mlperf-ab``: status, rounds, the paired ratio and its interval, each side's
+    compared figures (``;``-separated, in the reports' unit)."""
+    if not ab:
+        return []
+    props: list[tuple[str, object]] = [
+        (f"{prefix}/ab_status", ab["status"]),
+        (f"{prefix}/ab_rounds", ab["rounds"]),
+    ]
+    for key in ("ratio", "ci_low", "ci_high", "confidence", "tolerance_pct"):
+        if ab.get(key) is not None:
+            props.append((f"{prefix}/ab_{key}", ab[key]))
+    for side in ("baseline", "candidate"):
+        values = [display_value(r["value"], ab["unit"])[0] for r in ab[side]["runs"]]
+        props.append((f"{prefix}/ab_{side}_values", ";".join(map(str, values))))
     return props
 
 

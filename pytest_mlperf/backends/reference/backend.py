@@ -374,7 +374,11 @@ class ReferenceBackend:
 
     def run(self, request: RunRequest, progress: Progress) -> RunOutcome:
         """Run LoadGen for one item; its logs land in ``request.outdir``."""
-        from pytest_mlperf.backends.reference.sut import make_settings, run_loadgen
+        from pytest_mlperf.backends.reference.sut import (
+            bench_slowdown,
+            make_settings,
+            run_loadgen,
+        )
 
         bench, scenario = request.benchmark, request.scenario
         ref = _reference(bench)
@@ -414,6 +418,9 @@ class ReferenceBackend:
             applied["audit_config"] = dict(request.audit)
         elif audit.exists():
             raise BackendError(f"{audit} exists before the run: LoadGen would read it")
+        slowdown = bench_slowdown(request.ab_side)
+        if slowdown:
+            applied["bench_slowdown_pct"] = round(slowdown * 100, 3)
         seconds = run_loadgen(
             engine,
             settings,
@@ -422,6 +429,7 @@ class ReferenceBackend:
             int(ref["batch_size"][scenario]),
             engine.samples.count,
             audit,
+            slowdown=slowdown,
         )
         progress(
             f"{request.variant.name} {scenario} {request.mode}: LoadGen done in {seconds:.1f} s"

@@ -27,6 +27,29 @@ _SCENARIOS = {
     "MultiStream": lg.TestScenario.MultiStream,
 }
 _MODES = {"performance": lg.TestMode.PerformanceOnly, "accuracy": lg.TestMode.AccuracyOnly}
+#: Bench-only (bench/ab_detect.py), never a user setting: the candidate side (B) of an
+#: ``--mlperf-ab`` run gives up this many percent of its throughput (each model call is
+#: followed by a sleep of its own duration x p / (100 - p)). Read only here.
+BENCH_SLOWDOWN_ENV = "PYTEST_MLPERF_BENCH_SLOWDOWN_B"
+
+
+def bench_slowdown(ab_side: str | None) -> float:
+    """The fraction of throughput side ``ab_side`` gives up: ``$PYTEST_MLPERF_BENCH_SLOWDOWN_B``
+    percent for the candidate (B), 0 for anything else."""
+    text = os.environ.get(BENCH_SLOWDOWN_ENV, "").strip() if ab_side == "B" else ""
+    if not text:
+        return 0.0
+    try:
+        pct = float(text)
+    except ValueError:
+        pct = -1.0
+    if not 0 <= pct < 100:
+        raise BackendError(
+            f"{BENCH_SLOWDOWN_ENV}: {text!r} is not a percentage from 0 to below 100"
+        )
+    return pct / 100.0
+
+
 #: bench only (bench/history_aa.py): each model call takes this many times as long (a
 #: sleep after it), a real slowdown for the regression gate to find; unset: none
 SLOWDOWN_ENV = "MLPERF_BENCH_SLOWDOWN"
@@ -79,9 +102,13 @@ def _fail_queries(ids: Sequence[int]) -> None:
 class _Sut:
     """Synchronous for Offline/SingleStream/MultiStream; a worker thread batches Server."""
 
-    def __init__(self, engine: Engine, batch_size: int, threaded: bool) -> None:
+    def __init__(
+        self, engine: Engine, batch_size: int, threaded: bool, slowdown: float = 0.0
+    ) -> None:
         self.engine = engine
         self.batch_size = batch_size
+        #: bench-only: sleep this share of the throughput after each model call
+        self._pause = slowdown / (1.0 - slowdown) if slowdown else 0.0
         self.error: BaseException | None = None
         #: set by a SIGINT/SIGTERM during the run: stop computing, answer at once
         self.interrupted = threading.Event()
@@ -99,7 +126,10 @@ class _Sut:
             _fail_queries(ids)
             return
         try:
+            began = time.perf_counter()
             rows = self.engine.infer(indices)
+            if self._pause:
+                time.sleep((time.perf_counter() - began) * self._pause)
         except BaseException as exc:  # noqa: BLE001 - must never escape into LoadGen
             self.error = exc  # KeyboardInterrupt included: re-raised after the run
             _fail_queries(ids)
@@ -200,13 +230,15 @@ def run_loadgen(
     batch_size: int,
     performance_count: int,
     audit_config: Path | None = None,
+    slowdown: float = 0.0,
 ) -> float:
     """Run one LoadGen test into ``outdir``; returns its wall time in seconds.
 
     ``audit_config``: the only ``audit.config`` LoadGen may read (a compliance audit run
-    writes it); None: one in ``outdir``, which is new and so has none.
+    writes it); None: one in ``outdir``, which is new and so has none. ``slowdown``:
+    bench-only (:func:`bench_slowdown`).
     """
-    sut_impl = _Sut(engine, batch_size, threaded=scenario == "Server")
+    sut_impl = _Sut(engine, batch_size, threaded=scenario == "Server", slowdown=slowdown)
     sut = lg.ConstructSUT(sut_impl.issue, sut_impl.flush)
     qsl = lg.ConstructQSL(engine.samples.count, performance_count, _noop, _noop)
     log = lg.LogSettings()
