@@ -603,7 +603,8 @@ def test_oem_h100_with_amd_cpu_gets_a_generated_custom_system(
     assert "from code.common.systems.systems import SystemConfiguration" in listing  # the stub's
     assert "CPU(name='AMD EPYC 9654 96-Core Processor'" in listing
     config = (definitions / "custom_configs" / "bert" / "Offline" / "custom.py").read_text()
-    assert config.startswith("from configs.bert.Offline import *")
+    # with the custom path set the harness imports only this file: it imports its own configs
+    assert "import_module('configs.bert.Offline')" in config
     assert "(OfflineGPUBaseConfig):" in config and "offline_expected_qps = 72000" in config
     (item,) = data["items"]
     assert item["backend_details"]["harness_metadata"]["system_name"] == (
@@ -737,8 +738,9 @@ def test_standin_refuses_what_the_real_harness_refuses(
     docker_client: Any, harness: Path, tmp_path: Path
 ) -> None:
     """The failure modes the generated definitions avoid: a custom_list.py without the
-    stub's imports (NameError on every make), a config registered twice (KeyError), a
-    custom definition path that does not exist (FileNotFoundError)."""
+    stub's imports (NameError on every make), the silent skip without a custom.py, a config
+    registered twice (KeyError), a hyphenated from-import (SyntaxError), no custom_systems/
+    (ModuleNotFoundError), a custom definition path that does not exist (FileNotFoundError)."""
     backend = backend_for(harness, tmp_path)
     prepare(backend)
     assert backend.container is not None
@@ -754,16 +756,37 @@ def test_standin_refuses_what_the_real_harness_refuses(
     broken = box.exec(["python3", "-m", "scripts.get_system_id"], environment=env)
     assert broken.exit_code == 1 and "NameError" in broken.tail_text()
     box.exec(["rm", f"{custom}/custom_systems/custom_list.py"])
+    make = ["make", "generate_engines", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"]
+    # seen (configs/configuration.py:118-136): with the path set only custom.py is imported;
+    # without one nothing is registered and code.main exits 0 without a word (main.py:107)
+    silent = box.exec(make, environment=env)
+    assert silent.exit_code == 0 and silent.tail == [
+        "[I] Detected system ID: KnownSystem.STANDIN_SYSTEM"
+    ]
     box.put_file(
         f"{custom}/custom_configs/bert/Offline/custom.py",
-        b"from configs.bert.Offline import *\nclass Again(OfflineGPUBaseConfig):\n"
-        b"    system = KnownSystem.STANDIN_SYSTEM\n",
+        b"import importlib\n_own = importlib.import_module('configs.bert.Offline')\n"
+        b"@ConfigRegistry.register(HarnessType.Custom, AccuracyTarget.k_99, PowerSetting.MaxP)\n"
+        b"class Again(OfflineGPUBaseConfig):\n    system = KnownSystem.STANDIN_SYSTEM\n",
     )
-    twice = box.exec(
-        ["make", "generate_engines", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"],
+    twice = box.exec(make, environment=env)
+    assert twice.exit_code == 1 and "is already registered" in twice.tail_text()
+    # seen: a hyphenated package in a from-import is a SyntaxError
+    box.exec(["mkdir", "-p", f"{custom}/custom_configs/3d-unet/Offline"])
+    box.put_file(
+        f"{custom}/custom_configs/3d-unet/Offline/custom.py",
+        b"from configs.3d-unet.Offline import *\n",
+    )
+    hyphen = box.exec(
+        ["make", "generate_engines", "RUN_ARGS=--benchmarks=3d-unet --scenarios=Offline"],
         environment=env,
     )
-    assert twice.exit_code == 1 and "is already registered" in twice.tail_text()
+    assert hyphen.exit_code == 1 and "SyntaxError" in hyphen.tail_text()
+    # seen (system_list.py:162-173): no custom_systems/ there, every entry point exits 1
+    box.exec(["rm", "-r", f"{custom}/custom_systems"])
+    nolist = box.exec(["python3", "-m", "scripts.get_system_id"], environment=env)
+    assert nolist.exit_code == 1
+    assert "ModuleNotFoundError: No module named 'custom_systems'" in nolist.tail_text()
     missing = box.exec(
         ["python3", "-m", "scripts.get_system_id"],
         environment={"MLPINF_CUSTOM_DEFINITION_PATH": "/nowhere"},
@@ -827,3 +850,70 @@ def test_metadata_disagreeing_with_the_logs_is_a_warning_naming_both(
     assert outcome.details["harness_metadata"][key] == 1
     assert f"{key}: metadata.json 1, LoadGen log {parsed.loadgen[key]}" in outcome.compare(parsed)
     assert parsed.metric_value == parsed.loadgen[key] != 1
+
+
+# -- --mlperf-dry-run ------------------------------------------------------------------------
+ALL = ["--mlperf-benchmarks=bert,3d-unet", "--mlperf-mode=all", "--mlperf-fast"]
+
+
+def _image(pytester: pytest.Pytester, harness: Path) -> list[str]:
+    """A first session builds the image (the dry run builds nothing, not even that); the
+    stand-in options for the next sessions."""
+    args = standin_args(pytester, harness)
+    first = pytester.runpytest(*args, "--mlperf-scenarios=Offline")
+    assert first.ret == 0, first.stdout.str()[-2000:]
+    return args
+
+
+def test_dry_run_names_each_items_config_engine_and_command(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs, **AZURE_A100)
+    args = _image(pytester, harness)
+    before = calls(harness)
+    result = pytester.runpytest(
+        *args,
+        *ALL,
+        "--mlperf-config-ver=high_accuracy",
+        "--mlperf-dry-run",
+    )
+    out = result.stdout.str()
+    assert result.ret == 0, out[-3000:]
+    assert calls(harness) == before  # no harness step, no engine build, no run
+    # NVIDIA's own config where v4.1 has one (A100x8 bert and 3d-unet Offline), ours elsewhere
+    assert "bert SingleStream accuracy high_accuracy: KnownSystem.A100_SXM4_40GBx8" in out
+    assert "config: configs.bert.Offline.A100_SXM4_40GBx8_HighAccuracy (the harness own)" in out
+    assert "config: configs.3d-unet.Offline.A100_SXM4_40GBx8_HighAccuracy (the harness own)" in out
+    assert "config: custom_configs.3d-unet.SingleStream.custom.A100_SXM4_40GBx8" in out
+    assert (
+        "engine: build/engines/DGX-A100_A100-SXM4-40GBx8/bert/Server/*.custom_k_99_9_MaxP.plan"
+    ) in out
+    # the custom definition path only for pairs with a generated config
+    assert (
+        "command: make run_harness RUN_ARGS='--benchmarks=bert --scenarios=Offline "
+        "--config_ver=high_accuracy --test_mode=AccuracyOnly --test_run'"
+    ) in out
+    assert "command: MLPINF_CUSTOM_DEFINITION_PATH=" in out
+    assert "dry run: 10 item(s), 10 would run, 0 skipped" in out
+
+
+def test_dry_run_fails_in_the_harness_words_on_a_silent_skip(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    """A checkout with no config at all for a pair: code.main would skip it and exit 0."""
+    harness = make_harness(pytester.path, standin_logs)
+    args = _image(pytester, harness)
+    set_conf(harness, no_configs="bert/Server")
+    result = pytester.runpytest(*args, "--mlperf-scenarios=Offline,Server", "--mlperf-dry-run")
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "bert Server default on STANDIN_SYSTEM: the harness registered no config at all" in out
+    assert "skipped it without a word" in out
+
+
+def test_dry_run_is_for_the_nvidia_backend_only(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--mlperf-backend=reference", "--mlperf-dry-run")
+    assert result.ret == 4
+    assert "the reference backend has no dry run (valid: --mlperf-backend=nvidia)" in (
+        result.stdout.str() + result.stderr.str()
+    )
