@@ -33,9 +33,11 @@ pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
 #: where make_image.sh puts our fake harness binary in the image
 FAKE_HARNESS = "/opt/realnv/l2/fake_harness.py"
+#: ... and the empty TensorRT plugin libraries 3d-unet loads (level2/fake_plugins.sh)
+FAKE_PLUGINS = "/opt/realnv/l2/plugins"
 #: the staged steps this level does not run for real (network downloads of data and models,
 #: NVIDIA's tokenizer/preprocessing of them, and `make build`'s git clones + CUDA compile);
-#: their outputs that the run needs are staged instead (the harness binaries, build/inference)
+#: their outputs that the run needs are staged instead (harness binaries, plugins, build/inference)
 PRESTAGED = ("download_data", "download_model", "preprocess_data")
 ITEMS = (("bert", "Offline"), ("bert", "Server"), ("3d-unet", "Offline"))
 
@@ -73,6 +75,7 @@ def stage(checkout: Path, scratch: Path) -> None:
     (build / "bin").mkdir(parents=True)
     for exe in ("harness_bert", "harness_3dunet"):
         (build / "bin" / exe).symlink_to(FAKE_HARNESS)
+    (build / "plugins").symlink_to(FAKE_PLUGINS)
     shutil.copytree(checkout / "build" / "inference", build / "inference")
     steps = base / "steps" / commit
     steps.mkdir(parents=True)
@@ -99,8 +102,8 @@ def session(checkout: Path, image: str, scratch: Path, out: Path) -> tuple[int, 
         f"--mlperf-scratch-path={scratch}",
         f"--mlperf-image={image}",
         "--mlperf-devices=none",
-        "--mlperf-benchmarks=bert-99,3d-unet-99",
-        "--mlperf-scenarios=Offline,Server",
+        os.environ.get("L2_BENCH", "--mlperf-benchmarks=bert-99,3d-unet-99"),
+        os.environ.get("L2_SCEN", "--mlperf-scenarios=Offline,Server"),
         "--mlperf-mode=performance",
         "--mlperf-fast",
         f"--mlperf-results-dir={out / 'mlperf-results'}",

@@ -3,7 +3,8 @@
 # Level 2 without Docker: NVIDIA's real Makefiles and `python3 -m code.main` in an extracted
 # closed/NVIDIA (NVIDIA_DIR), "on" the kit's machine PROFILE (inprofile.sh: fake nvidia-smi,
 # lscpu, /proc/meminfo), with the fake TensorRT build (REALNV_FAKES=1, the kit's
-# sitecustomize) and our fake harness binaries driving the real mlperf_loadgen. Per pair:
+# sitecustomize), our fake harness binaries driving the real mlperf_loadgen and empty TensorRT
+# plugin libraries (fake_plugins.sh; what `make build` would compile). Per pair:
 #   make generate_engines RUN_ARGS='--benchmarks=B --scenarios=S --config_ver=default'
 #   make run_harness RUN_ARGS='... --test_mode=PerformanceOnly --test_run' LOG_DIR=OUT_DIR/B-S
 # PY_BIN_DIR: a bin/ whose python3 has NVIDIA's imports (typeguard 4.2.1, numpy, pandas, tqdm,
@@ -16,6 +17,7 @@ PROFILE=${5:?profile}; shift 5
 KIT=${PYTEST_MLPERF_NVIDIA_KIT:-$HERE/../../../../shared/tools/nvidia-real-harness}
 mkdir -p "$OUT" "$NV/build/bin"
 for exe in harness_bert harness_3dunet; do ln -sfn "$HERE/fake_harness.py" "$NV/build/bin/$exe"; done
+"$HERE/fake_plugins.sh" "$NV/build/plugins"
 export REALNV_FAKES=1 MLPERF_SCRATCH_PATH=${MLPERF_SCRATCH_PATH:-$OUT/scratch}
 export REALNV_LG_MIN_DURATION_MS=${REALNV_LG_MIN_DURATION_MS:-1000} REALNV_LG_MAX_QPS=${REALNV_LG_MAX_QPS:-1000}
 export PATH="$HERE/fakebin:$PYBIN:$PATH" PYTHONPATH="$MITTEN"

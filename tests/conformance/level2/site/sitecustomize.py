@@ -46,6 +46,8 @@ class _MeminfoFinder(importlib.abc.MetaPathFinder):
         def exec_module(module: ModuleType) -> None:
             original(module)
             module.get_mem_info.__defaults__ = (os.environ["REALNV_MEMINFO"],)
+            # memory.py:56 MEM_INFO_SOURCE = InfoSource(get_mem_info) read it once already
+            module.MEM_INFO_SOURCE.reset(hard=True)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
