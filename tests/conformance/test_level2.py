@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,25 @@ def engine_actions(data: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(e["benchmark"], e["scenario"]): e["action"] for e in engines}
 
 
-def test_bert_and_3d_unet_end_to_end_engine_built_once_then_reused(tmp_path: Path) -> None:
+@pytest.fixture
+def our_containers(tmp_path: Path) -> Iterator[None]:
+    """Remove, afterwards, the harness containers the sessions launched (their mounts lie in
+    ``tmp_path``); the backend leaves them running for reuse."""
+    yield
+    import docker
+
+    client = docker.from_env()
+    for container in client.containers.list(
+        all=True, filters={"label": "pytest-mlperf.managed=true"}
+    ):
+        mounts = container.attrs.get("Mounts") or []
+        if any(str(m.get("Source", "")).startswith(str(tmp_path)) for m in mounts):
+            container.remove(force=True)
+
+
+def test_bert_and_3d_unet_end_to_end_engine_built_once_then_reused(
+    tmp_path: Path, our_containers: None
+) -> None:
     source, image = real_level2()
     checkout = tmp_path / "closed" / "NVIDIA"
     shutil.copytree(source, checkout, symlinks=True)
