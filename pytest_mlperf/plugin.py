@@ -76,6 +76,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "disk, Docker, NVIDIA runtime, fabric manager, rootless Docker, proxies), print one "
         "table and exit (1 when a check fails); builds and runs nothing.",
     )
+    group.addoption(
+        "--mlperf-dry-run",
+        action="store_true",
+        default=False,
+        dest="mlperf_dry_run",
+        help="nvidia backend: run the harness's own system detection and config resolution "
+        "in its container for every selected item, print per item the system id, config, "
+        "engine and make command, and exit (1 when the harness would reject or silently skip "
+        "one); builds and runs nothing.",
+    )
 
 
 def _raw_getter(config: pytest.Config) -> Any:

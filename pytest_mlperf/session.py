@@ -169,6 +169,14 @@ class MlperfSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Remember which items survived filtering: the backend prepares only those."""
         self._plan = [i.spec for i in session.items if isinstance(i, MlperfItem)]
+        if self.config.getoption("mlperf_dry_run", False):
+            from pytest_mlperf.dryrun_cli import dry_run_items
+
+            backend = self.config.hook.pytest_mlperf_make_backend(
+                name=self.backend_name, run_config=self.run_config, config=self.config
+            )
+            code, summary = dry_run_items(backend, self.backend_name, self._plan, self.progress)
+            pytest.exit(summary, returncode=code)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         """Say what will run and where results go."""

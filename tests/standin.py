@@ -35,6 +35,8 @@ APPLETS = (
     "tee",
     "date",
     "printf",
+    "find",
+    "stat",
 )
 
 

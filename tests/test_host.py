@@ -152,7 +152,9 @@ def test_missing_fabric_manager_matters_only_on_nvswitch_systems() -> None:
 def test_mig_and_missing_container_runtime() -> None:
     record = host("a100x1-mig.csv", None, runtimes=("runc",))
     assert record.mig_enabled and record.gpus[0].mig_mode == "Enabled"
-    (req,) = failed(check_host(record))
+    # no PCI listing and no NVML fabric facts for this capture: the fabric manager is checked
+    fabric, req = sorted(failed(check_host(record)), key=lambda r: r.name)
+    assert fabric.name == "fabric-manager" and "could not be decided" in fabric.found
     assert (
         req.name == "nvidia-container-runtime"
         and "nvidia-ctk runtime configure --runtime=docker" in req.fix
@@ -247,10 +249,20 @@ def test_custom_definitions_build_on_the_stub_and_the_base_configs() -> None:
     assert "from code.common.systems.systems import SystemConfiguration" in own
     compile(own, "custom_list.py", "exec")  # valid Python
     offline = config_text(system_id, "bert", "Offline", spec.configs["bert"]["Offline"])
-    assert offline.startswith("from configs.bert.Offline import *\n")
+    # seen: with the custom path set only this file is imported, so it imports the harness's
+    # own configs itself, with importlib ("3d-unet" is no identifier for a from-import)
+    assert "_importlib.import_module('configs.bert.Offline')" in offline
     assert f"(OfflineGPUBaseConfig):\n    system = KnownSystem.{system_id}" in offline
     assert "AccuracyTarget.k_99_9" in offline and 'precision = "fp16"' in offline
     compile(offline, "custom.py", "exec")
+    unet = config_text(system_id, "3d-unet", "Offline", spec.configs["3d-unet"]["Offline"])
+    compile(unet, "custom.py", "exec")  # was a SyntaxError: from configs.3d-unet.Offline ...
+    assert "import_module('configs.3d-unet.Offline')" in unet
+    # only the config_vers the harness lacks: a second k_99 registration is a KeyError
+    only_ha = config_text(system_id, "bert", "Server", {"gpu_batch_size": 8}, ["high_accuracy"])
+    assert "AccuracyTarget.k_99_9" in only_ha and "AccuracyTarget.k_99," not in only_ha
+    # the harness reads meminfo kB as 1000 bytes (MemTotal 907005532 kB)
+    assert "Memory(quantity=907.01, byte_suffix=ByteSuffix.GB)" in own
     assert match_system(host("h100-pcie-x1.csv", None), load_systems()) is None
 
 
@@ -337,7 +349,7 @@ def test_nvswitch_from_sysfs_then_nvml_fabric_when_lspci_is_missing(tmp_path: Pa
         def nvmlDeviceGetGpuFabricInfo(self, handle: int) -> object:
             return type("Info", (), {"state": 3})()
 
-    blind = HostRecord(fabric_states=probe_fabric(Nvml(), 8))
+    blind = HostRecord(fabric_states=probe_fabric(Nvml(), 8))  # no bus listing at all
     assert blind.nvswitches is None and blind.fabric_states == ["completed"] * 8
     assert blind.needs_fabric_manager
     assert not HostRecord(fabric_states=["not supported"]).needs_fabric_manager
@@ -351,3 +363,35 @@ def test_quick_flag_by_harness_version(tmp_path: Path) -> None:
     v41 = tmp_path / "inference_results_v4.1" / "closed" / "NVIDIA"
     v41.mkdir(parents=True)
     assert detect_quick_flag(v41).flag == "--test_run"
+
+
+def test_fabric_manager_undecided_when_the_pci_listing_shows_no_gpu(tmp_path: Path) -> None:
+    """A container or restricted sysfs: no lspci, a /sys/bus/pci with no NVIDIA device at all,
+    while nvidia-smi lists the 8 GPUs of an HGX H100 board (captured outputs). Absence of
+    evidence is no evidence: NVML's fabric state decides, else the check runs."""
+    dev = tmp_path / "0000:00:1f.0"  # only the host's own devices are visible
+    dev.mkdir()
+    (dev / "vendor").write_text("0x8086\n")
+    (dev / "class").write_text("0x060100\n")
+    (dev / "device").write_text("0x1234\n")
+    fake = FakeHost(
+        {
+            ("lspci",): None,
+            ("nvidia-smi", "--query-gpu"): (HOST / "h100x8.csv").read_text(),
+            ("nvidia-smi",): (HOST / "nvidia-smi-a100x8.txt").read_text(),
+            ("nv-fabricmanager",): None,
+            ("lscpu",): (HOST / "lscpu-epyc.txt").read_text(),
+            ("cat", "/proc/meminfo"): (HOST / "meminfo.txt").read_text(),
+        }
+    )
+    record = probe_host(fake, nvml_loader=no_nvml, docker_client=lambda: Engine([]), sysfs=tmp_path)
+    assert len(record.gpus) == 8 and record.nvswitches is None
+    assert any("lists no NVIDIA GPU while nvidia-smi reports 8" in e for e in record.errors)
+    assert record.needs_fabric_manager
+    req = {r.name: r for r in check_host(record)}["fabric-manager"]
+    assert not req.ok  # checked, and nv-fabricmanager is not installed
+    assert "could not be decided" in req.found and "no NVSwitch" not in req.found
+    # the same listing with NVML's fabric facts: NVML decides
+    record.fabric_states = ["not supported"] * 8
+    assert not record.needs_fabric_manager
+    assert record.fabric_manager_reason.startswith("PCI bus not read; NVML fabric state")

@@ -598,7 +598,8 @@ def test_oem_h100_with_amd_cpu_gets_a_generated_custom_system(
     assert "from code.common.systems.systems import SystemConfiguration" in listing  # the stub's
     assert "CPU(name='AMD EPYC 9654 96-Core Processor'" in listing
     config = (definitions / "custom_configs" / "bert" / "Offline" / "custom.py").read_text()
-    assert config.startswith("from configs.bert.Offline import *")
+    # with the custom path set the harness imports only this file: it imports its own configs
+    assert "import_module('configs.bert.Offline')" in config
     assert "(OfflineGPUBaseConfig):" in config and "offline_expected_qps = 72000" in config
     (item,) = data["items"]
     assert item["backend_details"]["harness_metadata"]["system_name"] == (
@@ -732,8 +733,9 @@ def test_standin_refuses_what_the_real_harness_refuses(
     docker_client: Any, harness: Path, tmp_path: Path
 ) -> None:
     """The failure modes the generated definitions avoid: a custom_list.py without the
-    stub's imports (NameError on every make), a config registered twice (KeyError), a
-    custom definition path that does not exist (FileNotFoundError)."""
+    stub's imports (NameError on every make), the silent skip without a custom.py, a config
+    registered twice (KeyError), a hyphenated from-import (SyntaxError), no custom_systems/
+    (ModuleNotFoundError), a custom definition path that does not exist (FileNotFoundError)."""
     backend = backend_for(harness, tmp_path)
     prepare(backend)
     assert backend.container is not None
@@ -749,16 +751,37 @@ def test_standin_refuses_what_the_real_harness_refuses(
     broken = box.exec(["python3", "-m", "scripts.get_system_id"], environment=env)
     assert broken.exit_code == 1 and "NameError" in broken.tail_text()
     box.exec(["rm", f"{custom}/custom_systems/custom_list.py"])
+    make = ["make", "generate_engines", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"]
+    # seen (configs/configuration.py:118-136): with the path set only custom.py is imported;
+    # without one nothing is registered and code.main exits 0 without a word (main.py:107)
+    silent = box.exec(make, environment=env)
+    assert silent.exit_code == 0 and silent.tail == [
+        "[I] Detected system ID: KnownSystem.STANDIN_SYSTEM"
+    ]
     box.put_file(
         f"{custom}/custom_configs/bert/Offline/custom.py",
-        b"from configs.bert.Offline import *\nclass Again(OfflineGPUBaseConfig):\n"
-        b"    system = KnownSystem.STANDIN_SYSTEM\n",
+        b"import importlib\n_own = importlib.import_module('configs.bert.Offline')\n"
+        b"@ConfigRegistry.register(HarnessType.Custom, AccuracyTarget.k_99, PowerSetting.MaxP)\n"
+        b"class Again(OfflineGPUBaseConfig):\n    system = KnownSystem.STANDIN_SYSTEM\n",
     )
-    twice = box.exec(
-        ["make", "generate_engines", "RUN_ARGS=--benchmarks=bert --scenarios=Offline"],
+    twice = box.exec(make, environment=env)
+    assert twice.exit_code == 1 and "is already registered" in twice.tail_text()
+    # seen: a hyphenated package in a from-import is a SyntaxError
+    box.exec(["mkdir", "-p", f"{custom}/custom_configs/3d-unet/Offline"])
+    box.put_file(
+        f"{custom}/custom_configs/3d-unet/Offline/custom.py",
+        b"from configs.3d-unet.Offline import *\n",
+    )
+    hyphen = box.exec(
+        ["make", "generate_engines", "RUN_ARGS=--benchmarks=3d-unet --scenarios=Offline"],
         environment=env,
     )
-    assert twice.exit_code == 1 and "is already registered" in twice.tail_text()
+    assert hyphen.exit_code == 1 and "SyntaxError" in hyphen.tail_text()
+    # seen (system_list.py:162-173): no custom_systems/ there, every entry point exits 1
+    box.exec(["rm", "-r", f"{custom}/custom_systems"])
+    nolist = box.exec(["python3", "-m", "scripts.get_system_id"], environment=env)
+    assert nolist.exit_code == 1
+    assert "ModuleNotFoundError: No module named 'custom_systems'" in nolist.tail_text()
     missing = box.exec(
         ["python3", "-m", "scripts.get_system_id"],
         environment={"MLPINF_CUSTOM_DEFINITION_PATH": "/nowhere"},

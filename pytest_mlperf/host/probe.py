@@ -28,6 +28,7 @@ LSPCI_NVIDIA = ["lspci", "-n", "-d", "10de:"]
 #: NVSwitch chips enumerate as NVIDIA devices of PCI class 0x0680 ("bridge: other");
 #: GPUs are 0x0302 (3D controller) or 0x0300 (VGA).
 NVSWITCH_CLASS = "0680"
+GPU_CLASSES = ("0300", "0302")
 _LSPCI_LINE = re.compile(r"^(\S+)\s+([0-9a-fA-F]{4}):\s+10de:([0-9a-fA-F]{4})", re.MULTILINE)
 SYSFS_PCI = Path("/sys/bus/pci/devices")
 #: NVML's GPU fabric states (nvmlDeviceGetGpuFabricInfo, Hopper and later)
@@ -88,7 +89,10 @@ class HostRecord:
         """
         if self.nvswitches is not None:
             return bool(self.nvswitches)
-        return any(state != "not supported" for state in self.fabric_states)
+        if self.fabric_states:
+            return any(state != "not supported" for state in self.fabric_states)
+        # undecided: with GPUs to serve, the check runs (absence of evidence is no evidence)
+        return bool(self.gpus)
 
     @property
     def fabric_manager_reason(self) -> str:
@@ -103,7 +107,12 @@ class HostRecord:
             return (
                 f"PCI bus not read; NVML fabric state: {', '.join(sorted(set(self.fabric_states)))}"
             )
-        return "PCI bus not read and no NVML fabric facts: assuming no NVSwitch"
+        if self.gpus:
+            return (
+                "could not be decided (no usable PCI listing and no NVML fabric facts): "
+                "checking the fabric manager"
+            )
+        return "PCI bus not read and no GPU seen: nothing needs a fabric manager"
 
     @property
     def fabric_manager_matches_driver(self) -> bool:
@@ -204,17 +213,22 @@ def parse_fabric_manager_version(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def parse_lspci_nvidia(text: str) -> list[tuple[str, str, str]]:
+    """NVIDIA devices in ``lspci -n -d 10de:`` output: ``(address, class, device)`` each."""
+    return [(m.group(1), m.group(2), m.group(3).lower()) for m in _LSPCI_LINE.finditer(text)]
+
+
 def parse_lspci_nvswitches(text: str) -> list[str]:
     """NVSwitch devices in ``lspci -n -d 10de:`` output: ``<address> 10de:<device>`` each."""
-    return [
-        f"{m.group(1)} 10de:{m.group(3).lower()}"
-        for m in _LSPCI_LINE.finditer(text)
-        if m.group(2) == NVSWITCH_CLASS
-    ]
+    return _switches(parse_lspci_nvidia(text))
 
 
-def sysfs_nvswitches(root: Path = SYSFS_PCI) -> list[str] | None:
-    """The same from sysfs (no lspci installed); None when the bus cannot be read."""
+def _switches(devices: list[tuple[str, str, str]]) -> list[str]:
+    return [f"{addr} 10de:{dev}" for addr, klass, dev in devices if klass == NVSWITCH_CLASS]
+
+
+def sysfs_nvidia(root: Path = SYSFS_PCI) -> list[tuple[str, str, str]] | None:
+    """NVIDIA devices in sysfs ``(address, class, device)``; None when the bus cannot be read."""
     try:
         devices = sorted(root.iterdir())
     except OSError:
@@ -224,26 +238,45 @@ def sysfs_nvswitches(root: Path = SYSFS_PCI) -> list[str] | None:
         try:
             vendor = (dev / "vendor").read_text().strip().lower()
             klass = (dev / "class").read_text().strip().lower()
+            device = (dev / "device").read_text().strip().lower().removeprefix("0x")
         except OSError:
             continue
-        if vendor == "0x10de" and klass.startswith("0x" + NVSWITCH_CLASS):
-            device = (dev / "device").read_text().strip().lower().removeprefix("0x")
-            found.append(f"{dev.name} 10de:{device}")
+        if vendor == "0x10de":
+            found.append((dev.name, klass.removeprefix("0x")[:4], device))
     return found
 
 
+def sysfs_nvswitches(root: Path = SYSFS_PCI) -> list[str] | None:
+    """The same from sysfs (no lspci installed); None when the bus cannot be read."""
+    found = sysfs_nvidia(root)
+    return None if found is None else _switches(found)
+
+
 def probe_nvswitches(record: HostRecord, runner: Runner, sysfs: Path = SYSFS_PCI) -> None:
-    """NVSwitch chips on the PCI bus, from ``lspci`` or else sysfs, into ``record``."""
+    """NVSwitch chips on the PCI bus, from ``lspci`` or else sysfs, into ``record``.
+
+    A listing that shows none of the GPUs NVML (or nvidia-smi) reports is incomplete (a
+    container, a restricted sysfs): it decides nothing, and ``record.nvswitches`` stays None
+    so NVML's fabric state decides, or nobody and the fabric manager check runs.
+    """
     lspci = runner(LSPCI_NVIDIA)
+    devices: list[tuple[str, str, str]] | None
     if lspci.ok:
-        record.nvswitches = parse_lspci_nvswitches(lspci.stdout)
-        record.nvswitch_source = "the PCI bus (lspci)"
+        devices, source = parse_lspci_nvidia(lspci.stdout), "the PCI bus (lspci)"
+    else:
+        record.errors.append(f"lspci: {(lspci.stderr or lspci.stdout).strip() or 'failed'}")
+        devices, source = sysfs_nvidia(sysfs), f"the PCI bus ({sysfs})"
+    if devices is None:
         return
-    record.errors.append(f"lspci: {(lspci.stderr or lspci.stdout).strip() or 'failed'}")
-    found = sysfs_nvswitches(sysfs)
-    if found is not None:
-        record.nvswitches = found
-        record.nvswitch_source = f"the PCI bus ({sysfs})"
+    listed_gpus = [d for d in devices if d[1] in GPU_CLASSES]
+    if record.gpus and not listed_gpus:
+        record.errors.append(
+            f"{source} lists no NVIDIA GPU while {record.gpu_source or 'the driver'} reports "
+            f"{len(record.gpus)}: the listing is incomplete and decides nothing about NVSwitch"
+        )
+        return
+    record.nvswitches = _switches(devices)
+    record.nvswitch_source = source
 
 
 def probe_nvml(nvml: Any) -> tuple[str, str | None, list[GpuInfo]]:

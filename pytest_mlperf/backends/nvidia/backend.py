@@ -269,6 +269,8 @@ class NvidiaBackend:
             or [(b.name, scenario, cv) for b, scenario in plan for cv in self.settings.config_vers]
         )
         try:
+            # one call of the harness's own config resolution for every engine (seconds)
+            self.engines.resolve(list(groups))
             for group in groups:
                 self._engine_for(*group)
         finally:
@@ -334,7 +336,46 @@ class NvidiaBackend:
         if failed(self.requirements):
             raise BackendError("host not ready: " + describe_failures(self.requirements))
 
-    def _launch(self, harness_dir: Path, scratch: Path, progress: Progress) -> None:
+    def dry_run(self, items: Sequence[tuple[str, str, str, str]], progress: Progress) -> list[str]:
+        """``--mlperf-dry-run``: the harness's own system detection and config resolution for
+        each (benchmark, scenario, mode, config_ver), in its container; nothing is built (an
+        image must exist already), no harness step or engine build runs. A config the harness
+        rejects or a pair it would skip silently is a BackendError in its words."""
+        from pytest_mlperf.backends.nvidia.dryrun import DryItem, dry_run, format_rows
+
+        with engine_errors(self._engine):
+            s = self.settings
+            self._probe_and_check(progress)
+            if s.scratch_path is None:
+                raise BackendError("--mlperf-scratch-path is required (custom definitions)")
+            self.container = HarnessContainer(self._docker_factory(), progress)
+            if s.container is not None:
+                self.container.attach(s.container)
+            else:
+                if s.harness_dir is None or not s.harness_dir.is_dir():
+                    raise BackendError(f"--mlperf-harness-dir: {s.harness_dir} is not a directory")
+                self._launch(s.harness_dir, s.scratch_path, progress, build_image=False)
+            self.info.update(self.container.image_identity())
+            self.quick = (
+                detect_quick_flag(s.harness_dir) if s.harness_dir else QuickFlag("--test_run", "")
+            )
+            if s.harness_dir is not None:
+                self.info["harness_changes"] = engine_inputs(s.harness_dir)
+            identity = [
+                str(self.info.get("harness_commit", "attached")),
+                str(self.info.get("harness_changes", "unknown")),
+                str(self.info.get("image_id")),
+            ]
+            self.engines = HarnessEngines(
+                self.container, str(s.scratch_path.resolve()), identity, progress
+            )
+            self.engines.detect()
+            wanted = [DryItem(b, sc, cv, mode) for b, sc, mode, cv in items]
+            return format_rows(dry_run(self.engines, wanted, self.quick.flag))
+
+    def _launch(
+        self, harness_dir: Path, scratch: Path, progress: Progress, build_image: bool = True
+    ) -> None:
         s = self.settings
         assert self.container is not None and self.host is not None
         commit = harness_commit(harness_dir)
@@ -351,9 +392,12 @@ class NvidiaBackend:
                     "pytest-mlperf does not build that one itself"
                 )
             tag = f"pytest-mlperf/harness:{image_key(dockerfile, dockerfile.parent, commit)}"
-            self.info["image_built"] = self.container.ensure_image(
-                tag, dockerfile, dockerfile.parent
-            )
+            if not build_image:  # the dry run builds nothing
+                self.container.require_image(tag)
+            else:
+                self.info["image_built"] = self.container.ensure_image(
+                    tag, dockerfile, dockerfile.parent
+                )
         self.info["harness_commit"] = commit
         self.info["image"] = tag
         gpus = self._devices()
@@ -530,19 +574,16 @@ class NvidiaBackend:
         # the engine exists (built or reused in preparation): run_harness, not run
         argv = ["make", "run_harness", f"RUN_ARGS={args}", f"LOG_DIR={inner}"]
         timeout, timeout_source = self.timeout_for(request)
+        env = self.engines.environment_for(request.benchmark.name, request.scenario)
         progress(
             f"{request.variant.name} {request.scenario} {request.mode}: make run_harness "
             f"RUN_ARGS='{args}' (engine {state.action}; timeout {timeout:g} s from {timeout_source})"
         )
         try:
-            result = self.container.exec(
-                argv, timeout=timeout, environment=self.engines.environment
-            )
+            result = self.container.exec(argv, timeout=timeout, environment=env)
             if result.exit_code == 126 and _MOUNT_GONE in result.tail_text(5):
                 self._relaunch(progress, "its checkout mount was re-created")
-                result = self.container.exec(
-                    argv, timeout=timeout, environment=self.engines.environment
-                )
+                result = self.container.exec(argv, timeout=timeout, environment=env)
         finally:
             self.container.fetch(inner, log_dir)  # keep whatever was written, even on Ctrl-C
             # run_harness tees the harness's output into $(LOG_DIR)/stdout.txt (Makefile):

@@ -89,7 +89,9 @@ def system_entry(spec: SystemSpec, record: HostRecord, system_id: str | None = N
     """A ``custom_systems[...]`` entry matching the probed host (its GPUs and its CPU)."""
     system_id = system_id or custom_system_id(spec)
     cpu = record.cpu_model or "unknown CPU"
-    memory_gb = round((record.memory_kib or 0) * 1024 / 1e9, 2)
+    # the harness reads /proc/meminfo's "kB" as 1000 bytes (code/common/systems/memory.py,
+    # seen: its detected MemTotal equals kB x 1000), so the entry does too
+    memory_gb = round((record.memory_kib or 0) * 1000 / 1e9, 2)
     return (
         f"custom_systems[{system_id!r}] = SystemConfiguration("
         f"host_cpu_conf=CPUConfiguration(layout={{CPU(name={cpu!r}, "
@@ -115,30 +117,63 @@ def custom_list_text(stub: str | None, entry: str) -> str:
     return base.rstrip("\n") + "\n\n# written by pytest-mlperf\n" + entry + "\n"
 
 
-def config_text(system_id: str, benchmark: str, scenario: str, values: Mapping[str, Any]) -> str:
-    """``custom_configs/<benchmark>/<Scenario>/custom.py`` for one system, 99 % and 99.9 %.
+#: First line of every custom.py we write: ``configs/configuration.py`` imports only
+#: ``custom_configs/<benchmark>/<Scenario>/custom.py`` when MLPINF_CUSTOM_DEFINITION_PATH is
+#: set, so the file must import the harness's own configs for the pair itself.
+CONFIG_HEADER = "# written by pytest-mlperf"
+#: Marks a custom.py that registers configs of ours (not only the harness's own).
+GENERATED_MARK = "# pytest-mlperf generated configs:"
+#: config_ver -> the AccuracyTarget member it selects (code/common/constants.py
+#: config_ver_to_workload_setting: "high_accuracy" in the name means k_99_9)
+TARGETS = {"default": "k_99", "high_accuracy": "k_99_9"}
 
-    It imports the harness's own ``configs.<benchmark>.<Scenario>`` (its base config class,
-    ConfigRegistry, KnownSystem) and builds on ``<Scenario>GPUBaseConfig``.
+
+def passthrough_text(benchmark: str, scenario: str) -> str:
+    """A custom.py that registers nothing of ours: it imports the harness's own configs.
+
+    ``importlib``, not ``from configs.<b>.<S> import *``: "3d-unet" is no Python identifier,
+    so that statement is a SyntaxError (NVIDIA imports it with import_module too).
     """
+    module = f"configs.{benchmark}.{scenario}"
+    return (
+        f"{CONFIG_HEADER}: the harness's own configs for {benchmark} {scenario}\n"
+        "import importlib as _importlib\n\n"
+        f"_own = _importlib.import_module({module!r})\n"
+        "globals().update({k: v for k, v in vars(_own).items() if not k.startswith('_')})\n"
+    )
+
+
+def config_text(
+    system_id: str,
+    benchmark: str,
+    scenario: str,
+    values: Mapping[str, Any],
+    config_vers: Iterable[str] = GENERATED_CONFIG_VERS,
+) -> str:
+    """``custom_configs/<benchmark>/<Scenario>/custom.py``: the harness's own configs for the
+    pair, plus ours for ``system_id`` and each config_ver it lacks (99 %: default, 99.9 %:
+    high_accuracy), built on ``<Scenario>GPUBaseConfig``."""
+    wanted = [cv for cv in GENERATED_CONFIG_VERS if cv in set(config_vers)]
     name = f"{system_id}_{scenario}{CUSTOM_SUFFIX}"
     lines = [
-        f"from configs.{benchmark}.{scenario} import *",
-        "",
-        "",
-        "@ConfigRegistry.register(HarnessType.Custom, AccuracyTarget.k_99, PowerSetting.MaxP)",
-        f"class {name}({_BASE_CLASS[scenario]}):",
-        f"    system = KnownSystem.{system_id}",
-        f"    gpu_batch_size = {{{benchmark!r}: {int(values['gpu_batch_size'])}}}",
+        passthrough_text(benchmark, scenario).rstrip("\n"),
+        f"{GENERATED_MARK} {', '.join(wanted)}",
     ]
-    lines += [f"    {k} = {v!r}" for k, v in sorted(values.items()) if k != "gpu_batch_size"]
-    lines += [
-        "",
-        "",
-        "@ConfigRegistry.register(HarnessType.Custom, AccuracyTarget.k_99_9, PowerSetting.MaxP)",
-        f"class {name}_HighAccuracy({name}):",
-        '    precision = "fp16"' if benchmark == "bert" else "    pass",
-    ]
+    body = [f"    system = KnownSystem.{system_id}"]
+    body.append(f"    gpu_batch_size = {{{benchmark!r}: {int(values['gpu_batch_size'])}}}")
+    body += [f"    {k} = {v!r}" for k, v in sorted(values.items()) if k != "gpu_batch_size"]
+    for cv in wanted:
+        suffix = "" if cv == "default" else "_HighAccuracy"
+        lines += [
+            "",
+            "",
+            f"@ConfigRegistry.register(HarnessType.Custom, AccuracyTarget.{TARGETS[cv]}, "
+            "PowerSetting.MaxP)",
+            f"class {name}{suffix}({_BASE_CLASS[scenario]}):",
+            *body,
+        ]
+        if cv == "high_accuracy" and benchmark == "bert":
+            lines.append('    precision = "fp16"')
     return "\n".join(lines) + "\n"
 
 

@@ -14,11 +14,13 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_mlperf.backends.nvidia.custom_system import (
+    CUSTOM_SUFFIX,
     GENERATED_CONFIG_VERS,
+    GENERATED_MARK,
     STUB,
     SystemSpec,
     config_text,
@@ -26,10 +28,22 @@ from pytest_mlperf.backends.nvidia.custom_system import (
     custom_system_id,
     load_systems,
     match_system,
+    passthrough_text,
     system_entry,
     text_digest,
 )
-from pytest_mlperf.backends.nvidia.harness import NO_CONFIG, UNKNOWN_SYSTEM
+from pytest_mlperf.backends.nvidia.harness import NO_CONFIG, UNKNOWN_SYSTEM, run_args
+from pytest_mlperf.backends.nvidia.resolve import (
+    CUSTOM_VAR,
+    ERROR,
+    RESOLVED,
+    SILENT,
+    Resolution,
+    parse_probe,
+    probe_argv,
+    request,
+)
+from pytest_mlperf.backends.nvidia.resolve import NO_CONFIG as UNREGISTERED
 from pytest_mlperf.container import ExecResult, HarnessContainer
 from pytest_mlperf.errors import BackendError
 from pytest_mlperf.host.commands import CommandResult
@@ -43,6 +57,9 @@ from pytest_mlperf.host.probe import (
 #: ``python3 -m scripts.get_system_id`` prints the harness's MATCHED_SYSTEM (``scripts/get_system_id.py``).
 DETECT = ["python3", "-m", "scripts.get_system_id"]
 BUILT, REUSED, SKIPPED = "built", "reused", "skipped"
+#: the engines directory (code/common/harness.py): the builder picks the file name itself
+#: (seen: build/engines/<system id>/<benchmark>/<Scenario>/<name>...<config_ver>.plan)
+ENGINES_DIR = "build/engines"
 #: seconds one ``make generate_engines`` may take (--mlperf-timeout overrides): v4.1 builds
 #: bert and 3d-unet engines in minutes; an hour means something hangs
 GENERATE_TIMEOUT_S = 3600.0
@@ -62,6 +79,11 @@ class EngineState:
     system_id: str = ""
     #: "harness" (its own config) or the generated custom.py it was built with
     config: str = "harness"
+    #: the config class the harness resolved (module.Class), and its effective values
+    config_class: str = ""
+    resolved: dict[str, Any] = field(default_factory=dict)
+    #: the plan files the build wrote (found after it), relative to the checkout
+    plans: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -81,7 +103,15 @@ def generate_args(benchmark: str, scenario: str, config_ver: str) -> str:
 
 
 class HarnessEngines:
-    """System detection, generated custom definitions and engines for one container."""
+    """System detection, generated custom definitions and engines for one container.
+
+    ``MLPINF_CUSTOM_DEFINITION_PATH`` is set only for the calls that need it: all of them for
+    a custom system, else those on a pair with a generated config. With it set the harness
+    looks up ``custom_systems.custom_list`` there (``code/common/systems/system_list.py``) and
+    imports only ``custom_configs/<b>/<S>/custom.py`` (``configs/configuration.py``), so both
+    are always written before such a call: an empty custom list, and a custom.py that
+    imports the harness's own configs for the pair.
+    """
 
     def __init__(
         self,
@@ -108,12 +138,47 @@ class HarnessEngines:
         self.spec: SystemSpec | None = None
         self.record: HostRecord | None = None
         self.states: dict[tuple[str, str, str], EngineState] = {}
+        self.resolutions: dict[tuple[str, str, str], Resolution] = {}
+        #: every answer of the probe per group (generate_engines, then run_harness per mode)
+        self.answers: dict[tuple[str, str, str], list[Resolution]] = {}
 
     # -- the custom definition directory -----------------------------------------------------
+    def generated(self, benchmark: str, scenario: str) -> bool:
+        """A custom.py of ours registers configs for this pair."""
+        return GENERATED_MARK in self.files.get(self._rel(benchmark, scenario), "")
+
+    def environment_for(
+        self, benchmark: str | None = None, scenario: str | None = None
+    ) -> dict[str, str]:
+        """The harness's environment for a call on one pair (None: no pair, e.g. detection)."""
+        needed = self.custom_system is not None or (
+            benchmark is not None and scenario is not None and self.generated(benchmark, scenario)
+        )
+        return {CUSTOM_VAR: self.custom_dir} if needed else {}
+
     @property
     def environment(self) -> dict[str, str]:
-        """The harness's environment: the custom route only when we wrote something."""
-        return {"MLPINF_CUSTOM_DEFINITION_PATH": self.custom_dir} if self.files else {}
+        """The environment of calls on no particular pair."""
+        return self.environment_for()
+
+    def _prepare_custom_path(self, benchmark: str, scenario: str) -> None:
+        """Before a call with the variable set: the custom list and the pair's custom.py."""
+        if "custom_systems/custom_list.py" not in self.files:
+            # system_list.py: with the variable set, find_spec("custom_systems.custom_list")
+            # there; without the file no custom system, but every import fails later with
+            # ModuleNotFoundError: No module named 'custom_systems' (seen on a built-in system)
+            self._write("custom_systems/custom_list.py", custom_list_text(self._stub(), ""))
+        rel = self._rel(benchmark, scenario)
+        if rel not in self.files:
+            self._write(rel, passthrough_text(benchmark, scenario))
+
+    @staticmethod
+    def _rel(benchmark: str, scenario: str) -> str:
+        return f"custom_configs/{benchmark}/{scenario}/custom.py"
+
+    def _stub(self) -> str | None:
+        stub = self.container.exec(["cat", STUB.as_posix()])
+        return "\n".join(stub.tail) if stub.exit_code == 0 else None
 
     def _load_files(self) -> None:
         manifest = self.container.exec(["cat", posixpath.join(self.custom_dir, "manifest.json")])
@@ -139,8 +204,15 @@ class HarnessEngines:
         self.container.put_file(posixpath.join(self.custom_dir, "manifest.json"), manifest)
 
     # -- detection ---------------------------------------------------------------------------
-    def _exec(self, argv: Sequence[str], timeout: float | None = None) -> ExecResult:
-        return self.container.exec(argv, environment=self.environment, timeout=timeout)
+    def _exec(
+        self,
+        argv: Sequence[str],
+        timeout: float | None = None,
+        environment: dict[str, str] | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> ExecResult:
+        env = self.environment if environment is None else environment
+        return self.container.exec(argv, environment=env, timeout=timeout, on_line=on_line)
 
     def _matched(self) -> str | None:
         result = self._exec(DETECT)
@@ -180,11 +252,16 @@ class HarnessEngines:
         self._load_files()
         self.record = self.container_facts()
         self.spec = match_system(self.record, self._systems())
+        listing = self.files.get("custom_systems/custom_list.py", "")
+        ours = [s for s in self._systems() if custom_system_id(s) in listing]
+        if ours:  # a custom system of an earlier session: the harness finds it only with it
+            self.custom_system = custom_system_id(ours[0])
         matched = self._matched()
         if matched is None:
+            self.custom_system = None
             matched = self._add_custom_system()
-        elif matched.endswith("_PytestMlperf"):
-            self.custom_system = matched
+        elif not matched.endswith(CUSTOM_SUFFIX):
+            self.custom_system = None
         self.system_id = matched
         self.progress(f"harness system detection: KnownSystem.{matched}")
         return matched
@@ -203,29 +280,149 @@ class HarnessEngines:
                 "generates a custom system"
             )
         system_id = custom_system_id(spec)
-        stub = self.container.exec(["cat", STUB.as_posix()])
-        stub_text = "\n".join(stub.tail) if stub.exit_code == 0 else None
         self._write(
             "custom_systems/custom_list.py",
-            custom_list_text(stub_text, system_entry(spec, record, system_id)),
+            custom_list_text(self._stub(), system_entry(spec, record, system_id)),
         )
         self.progress(
             f"custom system {system_id} ({gpus}, CPU {record.cpu_model}) written to "
             f"{self.custom_dir} (MLPINF_CUSTOM_DEFINITION_PATH)"
         )
+        self.custom_system = system_id
         matched = self._matched()
         if matched != system_id:
+            self.custom_system = None
             raise BackendError(
                 f"the harness still does not match this machine after custom system {system_id} "
                 f"was written to {self.custom_dir}: it says {matched!r}"
             )
-        self.custom_system = system_id
         return system_id
+
+    # -- config resolution (the harness's own, see resolve.py) --------------------------------
+    def resolve(
+        self,
+        groups: Sequence[tuple[str, str, str]],
+        run_modes: Sequence[str] = (),
+        quick: str | None = None,
+    ) -> dict[tuple[str, str, str], Resolution]:
+        """What the harness resolves each (benchmark, scenario, config_ver) to, writing a config
+        from our system data where it has none; a silent skip or an error is a BackendError.
+
+        Each group is asked as ``generate_engines`` and, per mode in ``run_modes``, as
+        ``run_harness`` with the RUN_ARGS an item passes (``run_args``)."""
+        if self.system_id is None:
+            self.detect()
+        todo = [g for g in dict.fromkeys(groups) if g not in self.resolutions]
+        if not todo:
+            return {g: self.resolutions[g] for g in groups}
+        answers = self._probe(todo, run_modes, quick)
+        missing: dict[tuple[str, str], list[str]] = {}
+        for group in todo:
+            first = answers[group][0]
+            if first.status == UNREGISTERED and group[2] in GENERATED_CONFIG_VERS:
+                missing.setdefault(group[:2], []).append(group[2])
+        retry = [g for g in todo if self._generate_config(g[:2], missing.get(g[:2], []), g[2])]
+        if retry:
+            answers.update(self._probe(retry, run_modes, quick))
+        for group in todo:
+            self.answers[group] = answers[group]
+            self.resolutions[group] = self._judge(group, answers[group])
+        return {g: self.resolutions[g] for g in groups}
+
+    def _probe(
+        self, groups: Sequence[tuple[str, str, str]], run_modes: Sequence[str], quick: str | None
+    ) -> dict[tuple[str, str, str], list[Resolution]]:
+        requests = []
+        for b, s, cv in groups:
+            env = self.environment_for(b, s)
+            if env:
+                self._prepare_custom_path(b, s)
+            custom = env.get(CUSTOM_VAR)
+            requests.append(request(b, s, cv, generate_args(b, s, cv), "generate_engines", custom))
+            for mode in run_modes:
+                args = run_args(b, s, mode, cv, quick)
+                requests.append(request(b, s, cv, args, "run_harness", custom))
+        lines: list[str] = []
+        result = self._exec(probe_argv(requests), timeout=600, on_line=lines.append)
+        out = parse_probe(lines)
+        if result.exit_code != 0 or out is None or len(out.resolutions) != len(requests):
+            raise BackendError(
+                f"the harness's config resolution (code.main, in the container) failed with exit "
+                f"code {result.exit_code}:\n{result.tail_text(15)}"
+            )
+        answers: dict[tuple[str, str, str], list[Resolution]] = {}
+        for res in out.resolutions:
+            answers.setdefault((res.benchmark, res.scenario, res.config_ver), []).append(res)
+        return answers
+
+    def _generate_config(
+        self, pair: tuple[str, str], config_vers: list[str], config_ver: str
+    ) -> bool:
+        """Write our config for ``pair`` (once, for every config_ver it lacks); True: ask again."""
+        if not config_vers or config_ver not in config_vers:
+            return False
+        values = self.spec.configs.get(pair[0], {}).get(pair[1]) if self.spec else None
+        if values is None or self.system_id is None:
+            return False
+        rel = self._rel(*pair)
+        text = config_text(self.system_id, pair[0], pair[1], values, config_vers)
+        if self.files.get(rel) != text:
+            if self.generated(*pair):  # an earlier session's config lacked another config_ver
+                text = config_text(self.system_id, pair[0], pair[1], values, GENERATED_CONFIG_VERS)
+            self._write(rel, text)
+            assert self.spec is not None
+            self.progress(
+                f"the harness has no config for {pair[0]} {pair[1]} ({', '.join(config_vers)}) on "
+                f"{self.system_id}; generated one from {self.spec.source.name} in {self.custom_dir}"
+            )
+        return True
+
+    def _judge(self, group: tuple[str, str, str], answers: list[Resolution]) -> Resolution:
+        b, s, cv = group
+        where = f"{b} {s} {cv} on {self.system_id}"
+        for res in answers:
+            if res.status == ERROR:
+                raise BackendError(f"the harness rejects {where} ({res.action}): {res.message}")
+            if res.status == SILENT:
+                raise BackendError(f"{where}: {res.message}")
+        res = answers[0]
+        odd = [a for a in answers if a.status != res.status]
+        if odd:
+            raise BackendError(
+                f"{where}: the harness resolves generate_engines ({res.status}) and "
+                f"{odd[0].action} ({odd[0].status}: {odd[0].message}) differently"
+            )
+        if res.status == RESOLVED:
+            return res
+        # "No registered config": skipped, with the harness's words and why we have none
+        if self.generated(b, s) and cv in GENERATED_CONFIG_VERS:
+            res.message = (
+                f"the harness ignored the generated config for {b} {s} on {self.system_id} "
+                f"({self.custom_dir}): {res.message}"
+            )
+        elif cv not in GENERATED_CONFIG_VERS:
+            res.message = (
+                f"the harness has no {cv} config for {b} {s} on {self.system_id} "
+                f"({res.message!r}); a generated config can only stand for "
+                f"{', '.join(GENERATED_CONFIG_VERS)}"
+            )
+        else:
+            source = (
+                self.spec.source.name
+                if self.spec
+                else "no benchmarks/systems/*.json matches these GPUs"
+            )
+            res.message = (
+                f"the harness has no config for {b} {s} on {self.system_id} ({res.message!r}) "
+                f"and our system data has none either ({source})"
+            )
+        return res
 
     # -- engines -----------------------------------------------------------------------------
     def _key(self, state: EngineState) -> str:
         texts = [self.files.get("custom_systems/custom_list.py", "")] if self.custom_system else []
-        texts.append(self.files.get(self._config_rel(state), ""))
+        if self.environment_for(state.benchmark, state.scenario):
+            texts.append(self.files.get(self._rel(state.benchmark, state.scenario), ""))
         parts = [
             *self.identity,
             str(self.system_id),
@@ -236,134 +433,114 @@ class HarnessEngines:
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
-    @staticmethod
-    def _config_rel(state: EngineState) -> str:
-        return f"custom_configs/{state.benchmark}/{state.scenario}/custom.py"
-
-    def _engine_dir(self, state: EngineState) -> str:
-        # code/common/harness.py: ./build/engines/<system_id>/<benchmark>/<Scenario>/
-        return f"build/engines/{self.system_id}/{state.benchmark}/{state.scenario}"
+    def _marker(self, state: EngineState) -> str:
+        return posixpath.join(self.markers, f"{state.key}.json")
 
     def _reusable(self, state: EngineState) -> bool:
-        marker = posixpath.join(self.markers, f"{state.key}.json")
+        """A marker of this engine, and every plan it names still there."""
+        got = self.container.exec(["cat", self._marker(state)])
+        if got.exit_code != 0:
+            return False
+        try:
+            plans = json.loads("\n".join(got.tail)).get("plans") or []
+        except (ValueError, AttributeError):
+            return False
+        if not plans:
+            return False
         check = self.container.exec(
-            [
-                "sh",
-                "-c",
-                'test -f "$0" && ls "$1"/*."$2".plan >/dev/null 2>&1',
-                marker,
-                self._engine_dir(state),
-                state.config_ver,
-            ]
+            ["sh", "-c", 'for f; do test -f "$f" || exit 1; done', "-", *plans]
         )
-        return check.exit_code == 0
+        if check.exit_code != 0:
+            return False
+        state.plans = [str(p) for p in plans]
+        return True
 
     def ensure(self, benchmark: str, scenario: str, config_ver: str) -> EngineState:
         """Build this engine unless a matching one exists; or say why it cannot be built."""
         found = self.states.get((benchmark, scenario, config_ver))
         if found is not None:
             return found
-        if self.system_id is None:
-            self.detect()
+        group = (benchmark, scenario, config_ver)
+        res = self.resolve([group])[group]
         state = EngineState(benchmark, scenario, config_ver, system_id=str(self.system_id))
-        self.states[(benchmark, scenario, config_ver)] = state
+        self.states[group] = state
+        if res.status != RESOLVED:
+            state.action, state.reason = SKIPPED, res.message
+            self.progress(f"engine {state.label}: skipped: {res.message}")
+            return state
+        state.config_class = res.config_class or ""
+        state.resolved = dict(res.config)
+        if res.generated:
+            state.config = posixpath.join(self.custom_dir, self._rel(benchmark, scenario))
         state.key = self._key(state)
-        self._note_config(state)
         if self._reusable(state):
             state.action = REUSED
-            self.progress(f"engine {state.label} ({self.system_id}): reused (marker {state.key})")
+            self.progress(
+                f"engine {state.label} ({self.system_id}): reused {', '.join(state.plans)}"
+            )
             return state
         self._generate(state)
         return state
 
-    def _generate(self, state: EngineState) -> None:
-        args = generate_args(state.benchmark, state.scenario, state.config_ver)
-        wrote_config = False
-        while True:
-            self.progress(f"engine {state.label}: make generate_engines RUN_ARGS='{args}'")
-            result = self._exec(
-                ["make", "generate_engines", f"RUN_ARGS={args}"], timeout=self.timeout_s
-            )
-            state.seconds += result.seconds
-            text = result.tail_text(400)
-            if result.timed_out:
-                raise BackendError(
-                    f"make generate_engines for {state.label} timed out after "
-                    f"{self.timeout_s:g} s and was stopped:\n{result.tail_text(15)}"
-                )
-            if result.exit_code != 0:
-                raise BackendError(
-                    f"make generate_engines for {state.label} failed with exit code "
-                    f"{result.exit_code}:\n{result.tail_text(15)}"
-                )
-            if UNKNOWN_SYSTEM in text:
-                raise BackendError(
-                    f"make generate_engines for {state.label}: the harness says {UNKNOWN_SYSTEM!r} "
-                    "although its detection matched this machine before"
-                )
-            if NO_CONFIG not in text:
-                break
-            reason = self._no_config(state, wrote_config)
-            if reason is not None:
-                state.action, state.reason = SKIPPED, reason
-                self.progress(f"engine {state.label}: skipped: {reason}")
-                return
-            wrote_config = True
-            state.key = self._key(state)
-            self._note_config(state)
-        if not self._engine_written(state):
-            raise BackendError(
-                f"make generate_engines for {state.label} exited 0 but wrote no "
-                f"*.{state.config_ver}.plan under {self._engine_dir(state)}:\n{result.tail_text(10)}"
-            )
-        marker = posixpath.join(self.markers, f"{state.key}.json")
-        self.container.exec(["mkdir", "-p", self.markers])
-        self.container.put_file(marker, json.dumps(state.to_dict()).encode())
-        state.action = BUILT
-        self.progress(f"engine {state.label}: built in {state.seconds:.1f} s")
-
-    def _note_config(self, state: EngineState) -> None:
-        rel = self._config_rel(state)
-        if rel in self.files:
-            state.config = posixpath.join(self.custom_dir, rel)
-
-    def _engine_written(self, state: EngineState) -> bool:
-        check = self.container.exec(
+    def _plans(self) -> dict[str, str]:
+        """Every plan file under build/engines with its modification time (nanoseconds)."""
+        listing = self.container.exec(
             [
                 "sh",
                 "-c",
-                'ls "$0"/*."$1".plan >/dev/null 2>&1',
-                self._engine_dir(state),
-                state.config_ver,
+                'find "$0" -name "*.plan" 2>/dev/null | while read -r f; do stat -c "%y|%n" "$f"; done',
+                ENGINES_DIR,
             ]
         )
-        return check.exit_code == 0
+        plans = {}
+        for line in listing.tail:
+            stamp, sep, path = line.partition("|")
+            if sep and path.endswith(".plan"):
+                plans[path] = stamp
+        return plans
 
-    def _no_config(self, state: EngineState, wrote_config: bool) -> str | None:
-        """Write a config for a missing system × scenario, or the reason it cannot be run."""
-        where = f"{state.benchmark} {state.scenario} on {self.system_id}"
-        if wrote_config:
-            return f"the harness ignored the generated config for {where} ({self.custom_dir})"
-        spec = self.spec
-        values = spec.configs.get(state.benchmark, {}).get(state.scenario) if spec else None
-        if values is None:
-            source = spec.source.name if spec else "no benchmarks/systems/*.json matches these GPUs"
-            return (
-                f"the harness has no config for {where} ({NO_CONFIG!r}) and our system data has "
-                f"none either ({source})"
-            )
-        if state.config_ver not in GENERATED_CONFIG_VERS:
-            return (
-                f"the harness has no {state.config_ver} config for {where}; a generated config "
-                f"can only stand for {', '.join(GENERATED_CONFIG_VERS)}"
-            )
-        assert spec is not None and self.system_id is not None
-        self._write(
-            self._config_rel(state),
-            config_text(self.system_id, state.benchmark, state.scenario, values),
+    def _generate(self, state: EngineState) -> None:
+        args = generate_args(state.benchmark, state.scenario, state.config_ver)
+        env = self.environment_for(state.benchmark, state.scenario)
+        if env:
+            self._prepare_custom_path(state.benchmark, state.scenario)
+        before = self._plans()
+        self.progress(f"engine {state.label}: make generate_engines RUN_ARGS='{args}'")
+        result = self._exec(
+            ["make", "generate_engines", f"RUN_ARGS={args}"],
+            timeout=self.timeout_s,
+            environment=env,
         )
-        self.progress(
-            f"engine {state.label}: the harness has no config for {where}; generated one from "
-            f"{spec.source.name} in {self.custom_dir}"
-        )
-        return None
+        state.seconds += result.seconds
+        text = result.tail_text(400)
+        if result.timed_out:
+            raise BackendError(
+                f"make generate_engines for {state.label} timed out after "
+                f"{self.timeout_s:g} s and was stopped:\n{result.tail_text(15)}"
+            )
+        if result.exit_code != 0:
+            raise BackendError(
+                f"make generate_engines for {state.label} failed with exit code "
+                f"{result.exit_code}:\n{result.tail_text(15)}"
+            )
+        for words in (UNKNOWN_SYSTEM, NO_CONFIG):
+            if words in text:
+                raise BackendError(
+                    f"make generate_engines for {state.label}: the harness says {words!r} although "
+                    f"its own config resolution found {state.config_class} before:\n{result.tail_text(10)}"
+                )
+        # what the build wrote: the builder names the file (code/common/fields.py config_ver,
+        # code/bert/tensorrt/builder.py), so look, never predict
+        after = self._plans()
+        where = f"/{state.benchmark}/{state.scenario}/"
+        plans = sorted(p for p, stamp in after.items() if before.get(p) != stamp and where in p)
+        if not plans:
+            raise BackendError(
+                f"make generate_engines for {state.label} exited 0 but wrote no plan under "
+                f"{ENGINES_DIR}/*{where} (the harness said nothing about why):\n{result.tail_text(10)}"
+            )
+        state.plans = plans
+        self.container.exec(["mkdir", "-p", self.markers])
+        self.container.put_file(self._marker(state), json.dumps(state.to_dict()).encode())
+        state.action = BUILT
+        self.progress(f"engine {state.label}: built {', '.join(plans)} in {state.seconds:.1f} s")
