@@ -14,7 +14,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 NV=${1:?closed/NVIDIA dir}; PYBIN=${2:?python bin dir}; MITTEN=${3:?mitten src}; OUT=${4:?out dir}
 PROFILE=${5:?profile}; shift 5
-KIT=${PYTEST_MLPERF_NVIDIA_KIT:-$HERE/../../../../shared/tools/nvidia-real-harness}
+KIT=${PYTEST_MLPERF_REAL_KIT:-$HERE/../../../../shared/tools/nvidia-real-harness}
 mkdir -p "$OUT" "$NV/build/bin"
 for exe in harness_bert harness_3dunet; do ln -sfn "$HERE/fake_harness.py" "$NV/build/bin/$exe"; done
 "$HERE/fake_plugins.sh" "$NV/build/plugins"
