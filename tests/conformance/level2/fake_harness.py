@@ -50,6 +50,18 @@ def parse_flags(argv: list[str]) -> dict[str, str]:
     return flags
 
 
+def seeds(conf: Path, model: str, scenario: str) -> dict[str, int]:
+    """``*_rng_seed`` values of an mlperf.conf that apply to ``model`` / ``scenario``."""
+    found: dict[str, int] = {}
+    for line in conf.read_text().splitlines():
+        key, eq, value = line.split("#", 1)[0].partition("=")
+        parts = key.strip().split(".")
+        seed = eq and len(parts) == 3 and parts[2].endswith("rng_seed")
+        if seed and parts[0] in (model, "*") and parts[1] in (scenario, "*"):
+            found[parts[2]] = int(value.strip())
+    return found
+
+
 def settings_for(lg: Any, flags: dict[str, str]) -> tuple[Any, list[str]]:
     """TestSettings from the harness's mlperf.conf and user.conf, then the kit's overrides."""
     model, scenario = flags["model"], flags["scenario"]
@@ -62,12 +74,18 @@ def settings_for(lg: Any, flags: dict[str, str]) -> tuple[Any, list[str]]:
     if mode not in modes:
         raise SystemExit(f"fake harness: unknown --test_mode {mode!r}; valid: {sorted(modes)}")
     settings.mode = getattr(lg.TestMode, modes[mode])
-    for key, conf_type in (("mlperf_conf_path", 0), ("user_conf_path", 1)):
+    # LoadGen >= 5 has mlperf.conf built in and FromConfig(path, ..., 0) ignores the path: its
+    # defaults first, then NVIDIA's v4.1 mlperf.conf and user.conf as config files (conf_type
+    # 1), then the v4.1 file's RNG seeds, which LoadGen takes only from its own mlperf.conf
+    settings.FromConfig("", model, scenario, 0)
+    for key in ("mlperf_conf_path", "user_conf_path"):
         path = flags.get(key)
         if path is None or not Path(path).is_file():
             raise SystemExit(f"fake harness: --{key} {path!r} is not a file")
-        if settings.FromConfig(path, model, scenario, conf_type) != 0:
+        if settings.FromConfig(path, model, scenario, 1) != 0:
             raise SystemExit(f"fake harness: LoadGen rejected {path}")
+    for attr, value in seeds(Path(flags["mlperf_conf_path"]), model, scenario).items():
+        setattr(settings, attr, value)
     notes: list[str] = []
     min_ms = os.environ.get("REALNV_LG_MIN_DURATION_MS")
     if min_ms:
