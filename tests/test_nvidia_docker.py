@@ -827,3 +827,70 @@ def test_engines_rebuilt_when_what_shapes_them_changed(
         ("Offline", "built"),
         ("SingleStream", "built"),  # generated from our A100x8 data
     ]
+
+
+# -- --mlperf-dry-run ------------------------------------------------------------------------
+ALL = ["--mlperf-benchmarks=bert,3d-unet", "--mlperf-mode=all", "--mlperf-fast"]
+
+
+def _image(pytester: pytest.Pytester, harness: Path) -> list[str]:
+    """A first session builds the image (the dry run builds nothing, not even that); the
+    stand-in options for the next sessions."""
+    args = standin_args(pytester, harness)
+    first = pytester.runpytest(*args, "--mlperf-scenarios=Offline")
+    assert first.ret == 0, first.stdout.str()[-2000:]
+    return args
+
+
+def test_dry_run_names_each_items_config_engine_and_command(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    harness = make_harness(pytester.path, standin_logs, **AZURE_A100)
+    args = _image(pytester, harness)
+    before = calls(harness)
+    result = pytester.runpytest(
+        *args,
+        *ALL,
+        "--mlperf-config-ver=high_accuracy",
+        "--mlperf-dry-run",
+    )
+    out = result.stdout.str()
+    assert result.ret == 0, out[-3000:]
+    assert calls(harness) == before  # no harness step, no engine build, no run
+    # NVIDIA's own config where v4.1 has one (A100x8 bert and 3d-unet Offline), ours elsewhere
+    assert "bert SingleStream accuracy high_accuracy: KnownSystem.A100_SXM4_40GBx8" in out
+    assert "config: configs.bert.Offline.A100_SXM4_40GBx8_HighAccuracy (the harness own)" in out
+    assert "config: configs.3d-unet.Offline.A100_SXM4_40GBx8_HighAccuracy (the harness own)" in out
+    assert "config: custom_configs.3d-unet.SingleStream.custom.A100_SXM4_40GBx8" in out
+    assert (
+        "engine: build/engines/DGX-A100_A100-SXM4-40GBx8/bert/Server/*.custom_k_99_9_MaxP.plan"
+    ) in out
+    # the custom definition path only for pairs with a generated config
+    assert (
+        "command: make run_harness RUN_ARGS='--benchmarks=bert --scenarios=Offline "
+        "--config_ver=high_accuracy --test_mode=AccuracyOnly --test_run'"
+    ) in out
+    assert "command: MLPINF_CUSTOM_DEFINITION_PATH=" in out
+    assert "dry run: 10 item(s), 10 would run, 0 skipped" in out
+
+
+def test_dry_run_fails_in_the_harness_words_on_a_silent_skip(
+    docker_client: Any, pytester: pytest.Pytester, standin_logs: Path
+) -> None:
+    """A checkout with no config at all for a pair: code.main would skip it and exit 0."""
+    harness = make_harness(pytester.path, standin_logs)
+    args = _image(pytester, harness)
+    set_conf(harness, no_configs="bert/Server")
+    result = pytester.runpytest(*args, "--mlperf-scenarios=Offline,Server", "--mlperf-dry-run")
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "bert Server default on STANDIN_SYSTEM: the harness registered no config at all" in out
+    assert "skipped it without a word" in out
+
+
+def test_dry_run_is_for_the_nvidia_backend_only(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--mlperf-backend=reference", "--mlperf-dry-run")
+    assert result.ret == 4
+    assert "the reference backend has no dry run (valid: --mlperf-backend=nvidia)" in (
+        result.stdout.str() + result.stderr.str()
+    )

@@ -119,15 +119,15 @@ fi
 [ "$module" = code.main ] || [ "$module" = probe ] || { echo "No module named $module"; exit 1; }
 
 # configs/<benchmark>/<Scenario>/__init__.py: the built-in registrations (KnownSystem ids),
-# both accuracy targets each; seen: no 8-GPU SingleStream config (bert, 3d-unet), no
-# A100_SXM4_40GBx8 bert Server and no 3d-unet config for A100_SXM4_40GBx8 or H100_SXM_80GBx8.
+# both accuracy targets each; seen resolving (tests/conformance): no 8-GPU SingleStream config
+# (bert, 3d-unet), no A100_SXM4_40GBx8 bert Server; 3d-unet Offline for A100_SXM4_40GBx8
+# (configs.3d-unet.Offline.A100_SXM4_40GBx8) and H200_SXM_141GBx8.
 # NO_CONFIGS (standin.conf, e.g. "3d-unet/SingleStream"): a checkout without that pair's config
 # module, so nothing at all is registered for it (the case code/main.py:107 skips silently).
 builtin_configs() {
   case " $NO_CONFIGS " in *" $1/$2 "*) return ;; esac
   case "$1/$2" in
-    bert/Offline) echo "A100_SXM4_40GBx1 A100_SXM4_40GBx8 H100_SXM_80GBx1 H100_SXM_80GBx8 H200_SXM_141GBx1 H200_SXM_141GBx8 STANDIN_SYSTEM" ;;
-    3d-unet/Offline) echo "A100_SXM4_40GBx1 H100_SXM_80GBx1 H200_SXM_141GBx1 H200_SXM_141GBx8 STANDIN_SYSTEM" ;;
+    bert/Offline|3d-unet/Offline) echo "A100_SXM4_40GBx1 A100_SXM4_40GBx8 H100_SXM_80GBx1 H100_SXM_80GBx8 H200_SXM_141GBx1 H200_SXM_141GBx8 STANDIN_SYSTEM" ;;
     bert/Server) echo "H100_SXM_80GBx1 H100_SXM_80GBx8 H200_SXM_141GBx1 H200_SXM_141GBx8 STANDIN_SYSTEM" ;;
     bert/SingleStream|3d-unet/SingleStream) echo "A100_SXM4_40GBx1 H100_SXM_80GBx1 STANDIN_SYSTEM" ;;
   esac
@@ -173,8 +173,11 @@ resolve_config() {
     fi
   fi
   if [ "$base_loaded" = 1 ]; then registered=$(builtin_configs "$bench" "$scen"); fi
+  # class names, seen: configs.bert.Offline.H200_SXM_141GBx8(_HighAccuracy for 99.9 %)
+  suffix=""
+  [ "$target" = k_99_9 ] && suffix=_HighAccuracy
   mine=""
-  for id in $registered; do [ "$id" = "$MATCHED" ] && mine="configs.$bench.$scen.$id"; done
+  for id in $registered; do [ "$id" = "$MATCHED" ] && mine="configs.$bench.$scen.$id$suffix"; done
   if [ -n "$custom_cfg" ]; then
     ids=$(sed -n 's/^ *system *= *KnownSystem\.\([A-Za-z0-9_]*\).*/\1/p' "$custom_cfg" | sort -u)
     for id in $ids; do
@@ -188,7 +191,7 @@ resolve_config() {
         STATUS=error; MSG="KeyError: 'Config for $bench/$scen/KnownSystem.$id is already registered.'"; return
       fi
       if grep -q "AccuracyTarget\.$target," "$custom_cfg"; then
-        mine="custom_configs.$bench.$scen.custom.$id"
+        mine="custom_configs.$bench.$scen.custom.$id$suffix"
       fi
     done
   fi
