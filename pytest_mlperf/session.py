@@ -181,7 +181,12 @@ class MlperfSession:
             backend = self.config.hook.pytest_mlperf_make_backend(
                 name=self.backend_name, run_config=self.run_config, config=self.config
             )
-            code, summary = dry_run_items(backend, self.backend_name, self._plan, self.progress)
+            code, summary = dry_run_items(
+                backend,
+                self.backend_name,
+                self._plan,
+                lambda line: self.emit_progress(line, False, always=True),
+            )
             pytest.exit(summary, returncode=code)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
@@ -206,10 +211,11 @@ class MlperfSession:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         return bool(reporter is not None and reporter.isatty)
 
-    def emit_progress(self, line: str, redraw: bool) -> None:
+    def emit_progress(self, line: str, redraw: bool, always: bool = False) -> None:
         """A ``[mlperf]`` line; ``redraw``: replace the previous one (at a terminal); an
-        empty line ends a redrawn one."""
-        if self.is_worker or self.config.get_verbosity() < 0:
+        empty line ends a redrawn one; ``always``: shown under ``-q`` too (the dry run's
+        answer is its output)."""
+        if self.is_worker or (self.config.get_verbosity() < 0 and not always):
             return
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:

@@ -876,6 +876,7 @@ def test_dry_run_names_each_items_config_engine_and_command(
         *ALL,
         "--mlperf-config-ver=high_accuracy",
         "--mlperf-dry-run",
+        "-q",  # the dry run's answer is shown under -q too
     )
     out = result.stdout.str()
     assert result.ret == 0, out[-3000:]

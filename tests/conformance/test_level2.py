@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def stage(checkout: Path, scratch: Path) -> None:
     (base / "steps" / f"{commit}-{key}" / "build.done").touch()
 
 
-def session(checkout: Path, image: str, scratch: Path, out: Path) -> tuple[int, str]:
+def session(checkout: Path, image: str, scratch: Path, out: Path, *extra: str) -> tuple[int, str]:
     """One ``pytest --mlperf-backend=nvidia`` session over the three items, in ``out``."""
     out.mkdir()
     (out / "conftest.py").write_text("")
@@ -110,6 +111,7 @@ def session(checkout: Path, image: str, scratch: Path, out: Path) -> tuple[int, 
         "--mlperf-mode=performance",
         "--mlperf-fast",
         f"--mlperf-results-dir={out / 'mlperf-results'}",
+        *extra,
     ]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(
@@ -155,6 +157,19 @@ def test_bert_and_3d_unet_end_to_end_engine_built_once_then_reused(
     shutil.copytree(source, checkout, symlinks=True)
     scratch = tmp_path / "scratch"
     stage(checkout, scratch)
+
+    # the dry run first: NVIDIA's own detection and config resolution name each item's
+    # config, engine and command, and nothing is built
+    started = time.monotonic()
+    rc, text = session(checkout, image, scratch, tmp_path / "dry", "--mlperf-dry-run")
+    print(f"dry run: {time.monotonic() - started:.1f} s\n{text}")
+    assert rc == 0, text[-3000:]
+    assert "dry run: 3 item(s), 3 would run, 0 skipped" in text, text[-3000:]
+    for benchmark, scenario in ITEMS:
+        assert f"{benchmark} {scenario} performance default: KnownSystem.H200_SXM_141GBx8" in text
+        assert f"config: configs.{benchmark}.{scenario}.H200_SXM_141GBx8 (the harness own)" in text
+        assert f"engine: build/engines/H200-SXM-141GBx8/{benchmark}/{scenario}/" in text
+    assert not list(scratch.rglob("*.plan"))  # nothing built
 
     rc, text = session(checkout, image, scratch, tmp_path / "s1")
     first = results(tmp_path / "s1")
