@@ -521,18 +521,21 @@ class MlperfSession:
         except MlperfError as exc:
             self.progress(str(exc))
         _add_suite_properties(self.config, self.host, self.run_properties())
+        # one answer to "was the session cut short?" for the baseline and the history
+        stopped = self._stopped_early(session, exitstatus)
         if self.run_config.save_baseline is not None:
             _, self._baseline_message = save_baseline(
                 self.store.index_path,
                 self.records,
                 self.run_config.save_baseline,
-                stopped=self._stopped_early(session, exitstatus),
+                stopped=stopped,
             )
-        self._save_history(session)
+        self._save_history(session, stopped)
 
-    def _save_history(self, session: pytest.Session) -> None:
-        """Add the session to the history store; a store the user named that cannot take it
-        fails the session (exit 1), the default one only says so."""
+    def _save_history(self, session: pytest.Session, stopped: str | None) -> None:
+        """Add the session to the history store (never as good when ``stopped`` says why it
+        was cut short); a store the user named that cannot take it fails the session (exit
+        1), the default one only says so."""
         from pytest_mlperf.history.ingest import save_session
 
         h = self.run_config.history
@@ -547,8 +550,7 @@ class MlperfSession:
                 ref=h.ref,
                 commit=h.commit,
                 started=self.started,
-                interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED
-                or bool(session.shouldstop),
+                interrupted=stopped is not None,
                 backend=self.backend_name,
                 system=self.records[-1]["system"],
                 plugin_version=__version__,

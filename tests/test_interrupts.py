@@ -104,5 +104,11 @@ def test_c_never_runs():
     result.stdout.fnmatch_lines(
         ["*baseline NOT saved to *base.json: 1 of 3 selected test(s) did not run; *"]
     )
+    # ... and the history keeps it, never as good: the same rule as the baseline
+    from pytest_mlperf.history.store import open_store
+
+    with open_store(pytester.path / "mlperf-results" / "history.sqlite", create=False) as store:
+        (session,) = store.sessions()
+        assert not session.good
     ok = run_mlperf(f"--mlperf-save-baseline={target}", "-k", "test_a_run")
     ok.stdout.fnmatch_lines(["*baseline saved: *base.json (1 items)*"])
