@@ -7,7 +7,6 @@ import dataclasses
 import shlex
 import time
 from collections.abc import Callable, Generator, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,10 @@ from pytest_mlperf.identity import COLLECTOR, ItemId
 from pytest_mlperf.items import MlperfCollector, MlperfItem
 from pytest_mlperf.markers import marker_spec
 from pytest_mlperf.placement import Placement
-from pytest_mlperf.redact import redact, redact_obj
+from pytest_mlperf.redact import redact
 from pytest_mlperf.report.terminal import summary_table
-from pytest_mlperf.results.store import (
-    RunStore,
-    atomic_write_json,
-    new_run_id,
-    safe_part,
-)
+from pytest_mlperf.results.index import RunIndex, run_identity, settings_record
+from pytest_mlperf.results.store import RunStore, new_run_id, safe_part
 from pytest_mlperf.runner import ItemPipeline
 from pytest_mlperf.shared import SharedPreparation, read_preparations
 from pytest_mlperf.slurm import FleetSettings, node_tags, parse_fleet_settings
@@ -45,8 +40,6 @@ from pytest_mlperf.stash import (
 )
 from pytest_mlperf.thresholds import ThresholdTable
 from pytest_mlperf.transfer import node_scratch, pack_item, relocate_record, unpack_item
-
-RESULTS_SCHEMA_VERSION = 1
 
 
 class MlperfSession:
@@ -80,17 +73,12 @@ class MlperfSession:
         if self.fleet_worker:
             results_dir = node_scratch(run_id or "", self.node["name"], self.placement.worker)
         self.store = RunStore(results_dir, run_id or new_run_id())
-        #: controller of a fleet run: each node's host record, and the fleet view at the end
-        self.nodes: dict[str, dict[str, Any]] = {}
-        self.fleet: dict[str, Any] | None = None
-        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.records: list[dict[str, Any]] = []
-        self._host: dict[str, Any] = {}
+        #: the run's records, host and fleet view: results.json
+        self.index = RunIndex(self.store, run_config, backend_name)
         self._backend: Backend | None = None
         self._backend_error: str | None = None
         self._plan: list[ItemSpec] = []
         self._shared: SharedPreparation | None = None
-        self._index_error: str | None = None
         self._logged_work: list[str] = []
         self._baseline_message: str | None = None
         #: node ids a report arrived for (a session that stopped early left some out)
@@ -116,15 +104,6 @@ class MlperfSession:
             interrupted=self._file_interrupted,
             passthrough=(pytest.exit.Exception,),
         )
-
-    @property
-    def host(self) -> dict[str, Any]:
-        """The backend's host record (results.json, JUnit and HTML), secrets masked."""
-        return self._host
-
-    @host.setter
-    def host(self, value: Mapping[str, Any]) -> None:
-        self._host = redact_obj(value)
 
     # -- collection -------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -270,7 +249,7 @@ class MlperfSession:
                 )
                 if backend is None:
                     raise BackendError(f"no plugin can make the backend {self.backend_name!r}")
-                self.host = backend.describe()
+                self.index.host = backend.describe()
                 plan = list(
                     dict.fromkeys(
                         (self.catalog.benchmark(s.variant.name), s.scenario)
@@ -290,8 +269,10 @@ class MlperfSession:
                     try:
                         backend.prepare(plan, self.progress)
                     finally:
-                        self.host = backend.describe()  # what prepare found, even when it failed
-                    self._logged_work = list(self.host.get("work_done", []))
+                        self.index.host = (
+                            backend.describe()
+                        )  # what prepare found, even when it failed
+                    self._logged_work = list(self.index.host.get("work_done", []))
                     return self._logged_work
 
                 shared.run(self.placement.worker, prepare, getattr(backend, "serial_prepare", True))
@@ -329,8 +310,8 @@ class MlperfSession:
         plan = self._plan
         if not plan:
             return None
-        left = max(0, len(plan) - len(self.records) - 1)
-        times = [float(r["timing"]["item_s"]) for r in self.records if r.get("timing")]
+        left = max(0, len(plan) - len(self.index.records) - 1)
+        times = [float(r["timing"]["item_s"]) for r in self.index.records if r.get("timing")]
         each = sum(times) / len(times) if times else expected_s
         return left * each
 
@@ -338,9 +319,7 @@ class MlperfSession:
         """An interrupted item's record goes into results.json now: no report will carry it
         (``finished``: the session ends here, a second Ctrl-C)."""
         if not self.is_worker:
-            self.records.append(record)
-            with contextlib.suppress(MlperfError):
-                self.write_index(finished=finished)
+            self.index.file_interrupted(record, finished)
 
     def result_ready(self, record: dict[str, Any], nodeid: str) -> None:
         """Announce a written record to every ``pytest_mlperf_result_ready`` implementation."""
@@ -364,50 +343,6 @@ class MlperfSession:
             return self.run_config.system
         return self._backend.system_name() if self._backend else "unknown"
 
-    def settings_record(self) -> dict[str, Any]:
-        """The run settings, for results.json and the HTML summary."""
-        rc = self.run_config
-        return {
-            "config_ver": rc.config_ver or "per benchmark",
-            "modes": list(rc.modes),
-            "fast": rc.fast,
-            "calibrate": rc.calibrate,
-            "thresholds_file": str(rc.thresholds_file) if rc.thresholds_file else None,
-            "baseline": str(rc.baseline.path) if rc.baseline else None,
-            "baseline_run_id": rc.baseline.run_id if rc.baseline else None,
-            "baseline_pooled": list(rc.baseline.pooled) if rc.baseline else [],
-            "tolerance_pct": rc.tolerance_pct,
-            "ab": rc.ab.to_dict() if rc.ab else None,
-            "history": None
-            if rc.history is None
-            else {
-                "store": rc.history.location,
-                "judged": rc.history.judge,
-                "ref": rc.history.ref,
-                "compare_ref": rc.history.compare_ref,
-                "commit": rc.history.commit,
-                "window": rc.history.window,
-                "significance": rc.history.significance,
-            },
-            "timeout_s": rc.timeout_s,
-            "timeout_source": "--mlperf-timeout"
-            if rc.timeout_s is not None
-            else "per item: the benchmark data's timeouts_s (each item's settings)",
-        }
-
-    def run_properties(self) -> dict[str, Any]:
-        """The run's identity for JUnit suite properties (``mlperf/run/<key>``)."""
-        rc = self.run_config
-        return {
-            "run_id": self.store.run_id,
-            "backend": self.backend_name,
-            "system": self.records[-1]["system"] if self.records else rc.system,
-            "fast": rc.fast,
-            "config_ver": rc.config_ver or "per benchmark",
-            "plugin_version": __version__,
-            **{f"total_{k}": v for k, v in totals(self.records).items()},
-        }
-
     # -- reporting --------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -423,7 +358,7 @@ class MlperfSession:
         if pending and (report.when != "setup" or report.failed):
             item.stash[RECORDS_KEY] = []
             report.mlperf_records = pending  # type: ignore[attr-defined]
-            report.mlperf_host = self.host  # type: ignore[attr-defined]
+            report.mlperf_host = self.index.host  # type: ignore[attr-defined]
             if self.config.pluginmanager.hasplugin("html"):
                 _add_html_extras(item, report, pending)
         return report
@@ -442,12 +377,12 @@ class MlperfSession:
             if crashed is None:
                 return
             records = [crashed]
-        self.records.extend(records)
-        self.host = getattr(report, "mlperf_host", None) or self.host
+        self.index.records.extend(records)
+        self.index.host = getattr(report, "mlperf_host", None) or self.index.host
         try:
-            self.write_index(finished=False)
+            self.index.write(finished=False)
         except MlperfError as exc:  # e.g. disk full: say so, keep running, never INTERNALERROR
-            self._index_error = str(exc)
+            self.index.error = str(exc)
             self.progress(str(exc))
 
     def _crash_record(self, report: pytest.TestReport) -> dict[str, Any] | None:
@@ -455,7 +390,7 @@ class MlperfSession:
         item_id = ItemId.parse(report.nodeid)
         if item_id is None or not report.failed:  # xdist's crash reports have when="???"
             return None
-        if any(r["nodeid"] == report.nodeid for r in self.records):
+        if any(r["nodeid"] == report.nodeid for r in self.index.records):
             return None
         try:
             variant = self.catalog.variant(item_id.benchmark)
@@ -472,34 +407,6 @@ class MlperfSession:
         record["worker"] = getattr(gateway, "id", None)
         return record
 
-    def write_index(self, finished: bool) -> None:
-        """Write ``results.json`` atomically with every record so far.
-
-        The records (masked by ``build_record``) and the host (masked when set) are written
-        as they are; only the rest is masked here.
-        """
-        data = {
-            "schema_version": RESULTS_SCHEMA_VERSION,
-            "run_id": self.store.run_id,
-            "started": self.started,
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")
-            if finished
-            else None,
-            "backend": self.backend_name,
-            "system": self.records[-1]["system"] if self.records else self.run_config.system,
-            "host": self.host,
-            "settings": redact_obj(self.settings_record()),
-            "items": self.records,
-            "totals": totals(self.records),
-            "plugin_version": __version__,
-            "preparations": redact_obj(read_preparations(self.store.root)),
-        }
-        if self.nodes:
-            data["nodes"] = self.nodes
-        if self.fleet is not None:
-            data["fleet"] = self.fleet
-        atomic_write_json(self.store.index_path, data, mask_secrets=False)
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Release the backend; the controller writes results.json and the host properties.
@@ -514,19 +421,19 @@ class MlperfSession:
             self._backend.close()
         for backend in self._side_backends.values():
             backend.close()
-        if self.is_worker or not self.records:
+        if self.is_worker or not self.index.records:
             return
         try:
-            self.write_index(finished=True)
+            self.index.write(finished=True)
         except MlperfError as exc:
             self.progress(str(exc))
-        _add_suite_properties(self.config, self.host, self.run_properties())
+        _add_suite_properties(self.config, self.index.host, run_identity(self.index))
         # one answer to "was the session cut short?" for the baseline and the history
         stopped = self._stopped_early(session, exitstatus)
         if self.run_config.save_baseline is not None:
             _, self._baseline_message = save_baseline(
                 self.store.index_path,
-                self.records,
+                self.index.records,
                 self.run_config.save_baseline,
                 stopped=stopped,
             )
@@ -544,15 +451,15 @@ class MlperfSession:
         try:
             self._history_message = save_session(
                 h.location,
-                self.records,
-                self.host,
+                self.index.records,
+                self.index.host,
                 run_id=self.store.run_id,
                 ref=h.ref,
                 commit=h.commit,
-                started=self.started,
+                started=self.index.started,
                 interrupted=stopped is not None,
                 backend=self.backend_name,
-                system=self.records[-1]["system"],
+                system=self.index.records[-1]["system"],
                 plugin_version=__version__,
                 source=str(self.store.index_path),
             )
@@ -576,14 +483,14 @@ class MlperfSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The results table at the end of the session."""
-        if not self.records:
+        if not self.index.records:
             return
         terminalreporter.section("MLPerf results")
-        for line in summary_table(self.records):
+        for line in summary_table(self.index.records):
             terminalreporter.write_line(line)
-        if self._index_error:
+        if self.index.error:
             terminalreporter.write_line(
-                f"results.json could not be written: {self._index_error}", red=True
+                f"results.json could not be written: {self.index.error}", red=True
             )
         terminalreporter.write_line(f"results: {self.store.index_path}")
         preparations = read_preparations(self.store.root)
@@ -619,14 +526,6 @@ def _add_suite_properties(
         return
     for name, value in [*run_properties(run or {}), *host_properties(host)]:
         xml.add_global_property(name, value)
-
-
-def totals(records: list[dict[str, Any]]) -> dict[str, int]:
-    """Items by verdict: ``items`` and one count per outcome (passed, failed, error, ...)."""
-    counts = {"items": len(records)}
-    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "interrupted"):
-        counts[outcome] = sum(1 for r in records if r["verdict"]["outcome"] == outcome)
-    return counts
 
 
 def _add_html_extras(
@@ -776,7 +675,7 @@ class XdistHooks:
         name = node_name(records[0], self.worker_nodes.get(_gateway_id(report), "?"))
         host = getattr(report, "mlperf_host", None)
         if self.settings.enabled and isinstance(host, dict):
-            s.nodes[name] = host
+            s.index.nodes[name] = host
         transfers = getattr(report, "mlperf_transfer", None)
         if not transfers:
             return
@@ -816,17 +715,19 @@ class XdistHooks:
         """When every node is done: the fleet view; under the gate, outliers fail."""
         result = yield
         s = self.session
-        if s.is_worker or not self.settings.enabled or not s.records:
+        if s.is_worker or not self.settings.enabled or not s.index.records:
             return result
         from pytest_mlperf.fleet import fleet_view
 
-        for record in s.records:  # a crashed worker's record is made here: name its node
+        for record in s.index.records:  # a crashed worker's record is made here: name its node
             node = record.get("node") or {}
             if node.get("worker") is None and record.get("worker") in self.worker_nodes:
                 record["node"] = {**node, "name": self.worker_nodes[record["worker"]]}
-        s.fleet = fleet_view(s.records, s.nodes, self.settings.mad_k, s.run_config.tolerance_pct)
+        s.index.fleet = fleet_view(
+            s.index.records, s.index.nodes, self.settings.mad_k, s.run_config.tolerance_pct
+        )
         if self.settings.gate:
-            for outlier in s.fleet["outliers"]:
+            for outlier in s.index.fleet["outliers"]:
                 self._fail_outlier(outlier)
         return result
 
@@ -836,7 +737,7 @@ class XdistHooks:
 
         s = self.session
         nodeid = None
-        for record in s.records:
+        for record in s.index.records:
             if node_name(record) == outlier["node"] and item_key(record) == outlier["item"]:
                 reason = outlier["reason"]
                 check = Check(
@@ -859,7 +760,7 @@ class XdistHooks:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The fleet table: each item's metric per node, the median, each node's deviation."""
-        fleet = self.session.fleet
+        fleet = self.session.index.fleet
         if not fleet:
             return
         from pytest_mlperf.fleet import fleet_table
@@ -902,24 +803,24 @@ class HtmlHooks:
 
         s = self.session
         self._set_title()
-        if s.records:
+        if s.index.records:
             prefix.append(
                 summary_html(
-                    s.records,
-                    s.host,
+                    s.index.records,
+                    s.index.host,
                     str(s.store.root),
-                    settings=s.settings_record(),
+                    settings=settings_record(s.run_config),
                     self_contained=bool(s.config.getoption("self_contained_html", False)),
                 )
             )
-        if s.records and s.run_config.history is not None:  # saved at sessionfinish, before
+        if s.index.records and s.run_config.history is not None:  # saved at sessionfinish, before
             from pytest_mlperf.history.series import report_section
 
-            prefix.append(report_section(s.run_config.history.location, s.records))
-        if s.fleet:
+            prefix.append(report_section(s.run_config.history.location, s.index.records))
+        if s.index.fleet:
             from pytest_mlperf.report.html import fleet_html
 
-            prefix.append(fleet_html(s.fleet))
+            prefix.append(fleet_html(s.index.fleet))
 
     def pytest_html_report_title(self, report: Any) -> None:
         """Name the run in the page title (and heading) instead of the file name; asked at
@@ -933,5 +834,5 @@ class HtmlHooks:
 
         s = self.session
         report = getattr(self, "_report", None)
-        if report is not None and s.records:
-            report.title = report_title(s.records, s.store.run_id, s.backend_name)
+        if report is not None and s.index.records:
+            report.title = report_title(s.index.records, s.store.run_id, s.backend_name)
