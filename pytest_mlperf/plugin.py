@@ -310,7 +310,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Always registered (it is cheap: nothing is probed or built until an item or fixture
     # needs the backend), so the fixtures work without any --mlperf-* option; items are
     # generated only when an option or ini value enables them.
-    from pytest_mlperf.session import HtmlHooks, MlperfSession, XdistHooks
+    from pytest_mlperf.report_hooks import HtmlHooks
+    from pytest_mlperf.session import MlperfSession, XdistHooks
 
     backend_name = run_config.backend
     if backend_name == "auto":
@@ -334,7 +335,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "mlperf-xdist")
     if config.pluginmanager.hasplugin("html"):
-        config.pluginmanager.register(HtmlHooks(session), "mlperf-html")
+        config.pluginmanager.register(HtmlHooks(config, session.index), "mlperf-html")
 
 
 # -- default implementations of our own hooks (trylast: a conftest can override) ----------

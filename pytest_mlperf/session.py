@@ -26,7 +26,8 @@ from pytest_mlperf.markers import marker_spec
 from pytest_mlperf.placement import Placement
 from pytest_mlperf.redact import redact
 from pytest_mlperf.report.terminal import summary_table
-from pytest_mlperf.results.index import RunIndex, run_identity, settings_record
+from pytest_mlperf.report_hooks import add_html_extras, add_suite_properties
+from pytest_mlperf.results.index import RunIndex, run_identity
 from pytest_mlperf.results.store import RunStore, new_run_id, safe_part
 from pytest_mlperf.runner import ItemPipeline
 from pytest_mlperf.shared import SharedPreparation, read_preparations
@@ -360,7 +361,7 @@ class MlperfSession:
             report.mlperf_records = pending  # type: ignore[attr-defined]
             report.mlperf_host = self.index.host  # type: ignore[attr-defined]
             if self.config.pluginmanager.hasplugin("html"):
-                _add_html_extras(item, report, pending)
+                add_html_extras(item.config, report, pending)
         return report
 
     @pytest.hookimpl(tryfirst=True)
@@ -427,7 +428,7 @@ class MlperfSession:
             self.index.write(finished=True)
         except MlperfError as exc:
             self.progress(str(exc))
-        _add_suite_properties(self.config, self.index.host, run_identity(self.index))
+        add_suite_properties(self.config, self.index.host, run_identity(self.index))
         # one answer to "was the session cut short?" for the baseline and the history
         stopped = self._stopped_early(session, exitstatus)
         if self.run_config.save_baseline is not None:
@@ -511,35 +512,6 @@ class MlperfSession:
         if self._history_message:
             bad = self._history_message.startswith("history NOT")
             terminalreporter.write_line(self._history_message, red=bad)
-
-
-def _add_suite_properties(
-    config: pytest.Config, host: Mapping[str, Any], run: Mapping[str, Any] | None = None
-) -> None:
-    """Add the run and host records to the JUnit XML as test-suite properties (--junitxml)."""
-    from _pytest.junitxml import xml_key
-
-    from pytest_mlperf.report.junit import host_properties, run_properties
-
-    xml = config.stash.get(xml_key, None)
-    if xml is None:
-        return
-    for name, value in [*run_properties(run or {}), *host_properties(host)]:
-        xml.add_global_property(name, value)
-
-
-def _add_html_extras(
-    item: pytest.Item, report: pytest.TestReport, records: list[dict[str, Any]]
-) -> None:
-    """pytest-html extras per record: checks, LoadGen figures and links to the logs."""
-    from pytest_html import extras
-
-    from pytest_mlperf.report.html import item_html
-
-    htmlpath = getattr(item.config.option, "htmlpath", None)
-    report_dir = Path(htmlpath).resolve().parent if htmlpath else None
-    existing = list(getattr(report, "extras", []))
-    report.extras = [*existing, *(extras.html(item_html(r, report_dir)) for r in records)]  # type: ignore[attr-defined]
 
 
 def sigterm_as_interrupt() -> None:
@@ -690,7 +662,7 @@ class XdistHooks:
         if s.config.pluginmanager.hasplugin("html"):
             ours = len(records)
             report.extras = list(getattr(report, "extras", []))[:-ours]  # type: ignore[attr-defined]
-            _rebuild_html_extras(s.config, report, records)
+            add_html_extras(s.config, report, records)
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """A fleet worker's preparations join the controller's log (as ``gwN@node``)."""
@@ -773,66 +745,3 @@ class XdistHooks:
 
 def _gateway_id(report: pytest.TestReport) -> str:
     return str(getattr(getattr(getattr(report, "node", None), "gateway", None), "id", ""))
-
-
-def _rebuild_html_extras(
-    config: pytest.Config, report: pytest.TestReport, records: list[dict[str, Any]]
-) -> None:
-    """pytest-html extras for records whose log paths moved to the controller."""
-    from pytest_html import extras
-
-    from pytest_mlperf.report.html import item_html
-
-    htmlpath = getattr(config.option, "htmlpath", None)
-    report_dir = Path(htmlpath).resolve().parent if htmlpath else None
-    existing = list(getattr(report, "extras", []))
-    report.extras = [*existing, *(extras.html(item_html(r, report_dir)) for r in records)]  # type: ignore[attr-defined]
-
-
-class HtmlHooks:
-    """Registered only when pytest-html is active."""
-
-    def __init__(self, session: MlperfSession) -> None:
-        self.session = session
-
-    def pytest_html_results_summary(
-        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
-    ) -> None:
-        """Add the MLPerf results table and the host record to the summary."""
-        from pytest_mlperf.report.html import summary_html
-
-        s = self.session
-        self._set_title()
-        if s.index.records:
-            prefix.append(
-                summary_html(
-                    s.index.records,
-                    s.index.host,
-                    str(s.store.root),
-                    settings=settings_record(s.run_config),
-                    self_contained=bool(s.config.getoption("self_contained_html", False)),
-                )
-            )
-        if s.index.records and s.run_config.history is not None:  # saved at sessionfinish, before
-            from pytest_mlperf.history.series import report_section
-
-            prefix.append(report_section(s.run_config.history.location, s.index.records))
-        if s.index.fleet:
-            from pytest_mlperf.report.html import fleet_html
-
-            prefix.append(fleet_html(s.index.fleet))
-
-    def pytest_html_report_title(self, report: Any) -> None:
-        """Name the run in the page title (and heading) instead of the file name; asked at
-        session start, so the title is completed when the summary is made."""
-        if self.session.run_config.enabled:
-            report.title = f"MLPerf run {self.session.store.run_id} ({self.session.backend_name})"
-        self._report = report
-
-    def _set_title(self) -> None:
-        from pytest_mlperf.report.html import report_title
-
-        s = self.session
-        report = getattr(self, "_report", None)
-        if report is not None and s.index.records:
-            report.title = report_title(s.index.records, s.store.run_id, s.backend_name)

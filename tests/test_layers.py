@@ -23,6 +23,7 @@ PLUGIN_LAYER = frozenset(
         "pytest_mlperf.fixtures",
         "pytest_mlperf.hookspecs",
         "pytest_mlperf.stash",
+        "pytest_mlperf.report_hooks",
     }
 )
 
