@@ -269,7 +269,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 def _fleet(config: pytest.Config) -> None:
     """Fleet options (docs/fleet.md): with ``--mlperf-slurm-nodes``, the xdist ``--tx`` specs."""
-    from pytest_mlperf.session import configure_fleet
+    from pytest_mlperf.xdist_hooks import configure_fleet
 
     by_name = {s.name: s for s in OPTIONS}
     get = _raw_getter(config)
@@ -311,7 +311,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # needs the backend), so the fixtures work without any --mlperf-* option; items are
     # generated only when an option or ini value enables them.
     from pytest_mlperf.report_hooks import HtmlHooks
-    from pytest_mlperf.session import MlperfSession, XdistHooks
+    from pytest_mlperf.session import MlperfSession
+    from pytest_mlperf.xdist_hooks import XdistHooks
 
     backend_name = run_config.backend
     if backend_name == "auto":

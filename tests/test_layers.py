@@ -24,6 +24,7 @@ PLUGIN_LAYER = frozenset(
         "pytest_mlperf.hookspecs",
         "pytest_mlperf.stash",
         "pytest_mlperf.report_hooks",
+        "pytest_mlperf.xdist_hooks",
     }
 )
 
