@@ -333,6 +333,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session = MlperfSession(config, run_config, catalog, thresholds, backend_name)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "mlperf-session")
+    config.pluginmanager.register(session.terminal, "mlperf-terminal")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "mlperf-xdist")
     if config.pluginmanager.hasplugin("html"):

@@ -20,13 +20,11 @@ from pytest_mlperf.identity import COLLECTOR, ItemId
 from pytest_mlperf.items import MlperfCollector, MlperfItem
 from pytest_mlperf.markers import marker_spec
 from pytest_mlperf.placement import Placement
-from pytest_mlperf.redact import redact
-from pytest_mlperf.report.terminal import summary_table
 from pytest_mlperf.report_hooks import add_html_extras, add_suite_properties
 from pytest_mlperf.results.index import RunIndex, run_identity
 from pytest_mlperf.results.store import RunStore, new_run_id
 from pytest_mlperf.runner import ItemPipeline
-from pytest_mlperf.shared import SharedPreparation, read_preparations
+from pytest_mlperf.shared import SharedPreparation
 from pytest_mlperf.slurm import node_tags
 from pytest_mlperf.stash import (
     MARKER_FAILURE_KEY,
@@ -34,6 +32,7 @@ from pytest_mlperf.stash import (
     SPECS_KEY,
     USER_THRESHOLDS_KEY,
 )
+from pytest_mlperf.terminal_hooks import TerminalProgress, sigterm_as_interrupt
 from pytest_mlperf.thresholds import ThresholdTable
 from pytest_mlperf.transfer import node_scratch
 
@@ -71,16 +70,16 @@ class MlperfSession:
         self.store = RunStore(results_dir, run_id or new_run_id())
         #: the run's records, host and fleet view: results.json
         self.index = RunIndex(self.store, run_config, backend_name)
+        #: progress lines, the ETA and the summary (plugin.py registers it)
+        self.terminal = TerminalProgress(config, self.index, self.is_worker)
         self._backend: Backend | None = None
         self._backend_error: str | None = None
         self._plan: list[ItemSpec] = []
         self._shared: SharedPreparation | None = None
         self._logged_work: list[str] = []
-        self._baseline_message: str | None = None
         #: node ids a report arrived for (a session that stopped early left some out)
         self._reported: set[str] = set()
         self._side_backends: dict[str, Backend] = {}
-        self._history_message: str | None = None
         self.pipeline = ItemPipeline(
             run_config=run_config,
             catalog=catalog,
@@ -91,10 +90,10 @@ class MlperfSession:
             node=self.node,
             backend=self.backend,
             system=lambda: self.system,
-            progress=self.progress,
-            emit_progress=self.emit_progress,
-            tty=lambda: self.tty,
-            eta_after=self._eta_after,
+            progress=self.terminal.progress,
+            emit_progress=self.terminal.emit_progress,
+            tty=lambda: self.terminal.tty,
+            eta_after=self.terminal.eta_after,
             result_ready=self.result_ready,
             side_backend=self.side_backend,
             interrupted=self._file_interrupted,
@@ -150,6 +149,7 @@ class MlperfSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Remember which items survived filtering: the backend prepares only those."""
         self._plan = [i.spec for i in session.items if isinstance(i, MlperfItem)]
+        self.terminal.planned = len(self._plan)
         if self.config.getoption("mlperf_dry_run", False):
             from pytest_mlperf.dryrun_cli import dry_run_items
 
@@ -160,7 +160,7 @@ class MlperfSession:
                 backend,
                 self.backend_name,
                 self._plan,
-                lambda line: self.emit_progress(line, False, always=True),
+                lambda line: self.terminal.emit_progress(line, False, always=True),
             )
             pytest.exit(summary, returncode=code)
 
@@ -176,63 +176,6 @@ class MlperfSession:
         ]
 
     # -- backend ----------------------------------------------------------------------------
-    def progress(self, line: str) -> None:
-        """Show a progress line in the terminal, even while output is captured."""
-        self.emit_progress(line, False)
-
-    @property
-    def tty(self) -> bool:
-        """Whether progress goes to a terminal (redrawn) or a log (a line per interval)."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        return bool(reporter is not None and reporter.isatty)
-
-    def emit_progress(self, line: str, redraw: bool, always: bool = False) -> None:
-        """A ``[mlperf]`` line; ``redraw``: replace the previous one (at a terminal); an
-        empty line ends a redrawn one; ``always``: shown under ``-q`` too (the dry run's
-        answer is its output)."""
-        if self.is_worker or (self.config.get_verbosity() < 0 and not always):
-            return
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None:
-            return
-        capman = self.config.pluginmanager.get_plugin("capturemanager")
-        disabled = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-        with disabled:
-            if not line:
-                reporter.write("\n")
-            elif redraw:
-                reporter.rewrite(f"[mlperf] {redact(line)}", erase=True)
-            else:
-                reporter.write_line(f"[mlperf] {redact(line)}")
-            # the item's location and result letter then start a line of their own
-            # (instead of a bare "mlperf " line before the progress lines)
-            if not redraw and not reporter.showlongtestinfo:
-                reporter.currentfspath = None
-
-    def _short_reporter(self, nodeid: str) -> Any:
-        """The terminal reporter when it shows ``mlperf .`` lines for a generated item."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None or self.is_worker or not nodeid.startswith("mlperf::"):
-            return None
-        return reporter if reporter.showfspath and not reporter.showlongtestinfo else None
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        """Generated items: pytest's ``mlperf `` location prefix is written with the result
-        letter, after the item's progress lines (not as a bare line before them)."""
-        reporter = self._short_reporter(nodeid)
-        if reporter is not None:  # a partial line is ended by the next progress line
-            reporter.currentfspath = self.config.rootpath / "mlperf"
-
-    def _location_prefix(self, report: pytest.TestReport) -> None:
-        """``mlperf `` before the result letter when progress lines came in between."""
-        if report.when != "call" and report.passed:
-            return  # no letter for a passed setup or teardown
-        reporter = self._short_reporter(report.nodeid)
-        if reporter is not None and reporter.currentfspath is None:
-            reporter.write("mlperf ")
-            reporter.currentfspath = self.config.rootpath / "mlperf"
-
     def backend(self) -> Backend:
         """The session's backend, made and prepared once; a failure is reported to every item."""
         if self._backend_error is not None:
@@ -263,11 +206,9 @@ class MlperfSession:
 
                 def prepare() -> list[str]:
                     try:
-                        backend.prepare(plan, self.progress)
-                    finally:
-                        self.index.host = (
-                            backend.describe()
-                        )  # what prepare found, even when it failed
+                        backend.prepare(plan, self.terminal.progress)
+                    finally:  # what prepare found, even when it failed
+                        self.index.host = backend.describe()
                     self._logged_work = list(self.index.host.get("work_done", []))
                     return self._logged_work
 
@@ -296,20 +237,9 @@ class MlperfSession:
             if backend is None:
                 raise BackendError(f"no plugin can make the backend {self.backend_name!r}")
             plan = [(self.catalog.benchmark(s.variant.name), s.scenario) for s in self._plan]
-            backend.prepare(list(dict.fromkeys(plan)), self.progress)
+            backend.prepare(list(dict.fromkeys(plan)), self.terminal.progress)
             self._side_backends[side] = backend
         return self._side_backends[side]
-
-    def _eta_after(self, expected_s: float) -> float | None:
-        """Seconds the planned items after the running one need: each as long as the
-        finished ones took on average, else as this one's expected length; None: no plan."""
-        plan = self._plan
-        if not plan:
-            return None
-        left = max(0, len(plan) - len(self.index.records) - 1)
-        times = [float(r["timing"]["item_s"]) for r in self.index.records if r.get("timing")]
-        each = sum(times) / len(times) if times else expected_s
-        return left * each
 
     def _file_interrupted(self, record: dict[str, Any], finished: bool) -> None:
         """An interrupted item's record goes into results.json now: no report will carry it
@@ -363,7 +293,6 @@ class MlperfSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Controller side: collect each record and rewrite results.json at once (first:
         the terminal's result letter comes after)."""
-        self._location_prefix(report)
         records = getattr(report, "mlperf_records", None)
         if self.is_worker:
             return
@@ -379,7 +308,7 @@ class MlperfSession:
             self.index.write(finished=False)
         except MlperfError as exc:  # e.g. disk full: say so, keep running, never INTERNALERROR
             self.index.error = str(exc)
-            self.progress(str(exc))
+            self.terminal.progress(str(exc))
 
     def _crash_record(self, report: pytest.TestReport) -> dict[str, Any] | None:
         """A generated item that died with its worker (xdist reports it, with no record)."""
@@ -422,12 +351,12 @@ class MlperfSession:
         try:
             self.index.write(finished=True)
         except MlperfError as exc:
-            self.progress(str(exc))
+            self.terminal.progress(str(exc))
         add_suite_properties(self.config, self.index.host, run_identity(self.index))
         # one answer to "was the session cut short?" for the baseline and the history
         stopped = self._stopped_early(session, exitstatus)
         if self.run_config.save_baseline is not None:
-            _, self._baseline_message = save_baseline(
+            _, self.terminal.baseline_message = save_baseline(
                 self.store.index_path,
                 self.index.records,
                 self.run_config.save_baseline,
@@ -445,7 +374,7 @@ class MlperfSession:
         if h is None:
             return
         try:
-            self._history_message = save_session(
+            self.terminal.history_message = save_session(
                 h.location,
                 self.index.records,
                 self.index.host,
@@ -460,7 +389,7 @@ class MlperfSession:
                 source=str(self.store.index_path),
             )
         except MlperfError as exc:
-            self._history_message = f"history NOT saved: {exc}"
+            self.terminal.history_message = f"history NOT saved: {exc}"
             if h.judge and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -476,52 +405,3 @@ class MlperfSession:
         if not_run:
             return f"{len(not_run)} of {len(session.items)} selected test(s) did not run"
         return None
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """The results table at the end of the session."""
-        if not self.index.records:
-            return
-        terminalreporter.section("MLPerf results")
-        for line in summary_table(self.index.records):
-            terminalreporter.write_line(line)
-        if self.index.error:
-            terminalreporter.write_line(
-                f"results.json could not be written: {self.index.error}", red=True
-            )
-        terminalreporter.write_line(f"results: {self.store.index_path}")
-        preparations = read_preparations(self.store.root)
-        if preparations:
-            work = [w for p in preparations for w in p["work"]]
-            prepared = [p["worker"] for p in preparations if p.get("phase") != "later"]
-            terminalreporter.write_line(
-                f"prepared {len(prepared)} time(s) ({', '.join(prepared)}); "
-                f"work done: {'; '.join(work) if work else 'none (everything reused)'}"
-            )
-        baseline = self.run_config.baseline
-        if baseline is not None:
-            terminalreporter.write_line(
-                f"baseline: {baseline.describe()}, tolerance {self.run_config.tolerance_pct:g} %"
-            )
-        if self._baseline_message:
-            terminalreporter.write_line(self._baseline_message)
-        if self._history_message:
-            bad = self._history_message.startswith("history NOT")
-            terminalreporter.write_line(self._history_message, red=bad)
-
-
-def sigterm_as_interrupt() -> None:
-    """SIGTERM (a CI job's timeout, `kill`) ends the session like Ctrl-C: the running item is
-    recorded as interrupted, its harness process is stopped, results.json and the reports are
-    written with every finished item. Installed when benchmark work first starts."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
-        return  # someone else handles it
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)

@@ -25,6 +25,7 @@ PLUGIN_LAYER = frozenset(
         "pytest_mlperf.stash",
         "pytest_mlperf.report_hooks",
         "pytest_mlperf.xdist_hooks",
+        "pytest_mlperf.terminal_hooks",
     }
 )
 
