@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mlperf import __version__
 from pytest_mlperf.backends.base import Backend
-from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.catalog import Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
@@ -23,6 +21,7 @@ from pytest_mlperf.placement import Placement
 from pytest_mlperf.report_hooks import add_html_extras, add_suite_properties
 from pytest_mlperf.results.index import RunIndex, run_identity
 from pytest_mlperf.results.store import RunStore, new_run_id
+from pytest_mlperf.run_end import keep_run, stopped_early
 from pytest_mlperf.runner import ItemPipeline
 from pytest_mlperf.shared import SharedPreparation
 from pytest_mlperf.slurm import node_tags
@@ -163,17 +162,6 @@ class MlperfSession:
                 lambda line: self.terminal.emit_progress(line, False, always=True),
             )
             pytest.exit(summary, returncode=code)
-
-    def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        """Say what will run and where results go."""
-        rc = self.run_config
-        if not rc.enabled:
-            return []
-        return [
-            f"mlperf: backend={self.backend_name} config_ver={rc.config_ver or 'per benchmark'} "
-            f"modes={','.join(rc.modes)} fast={rc.fast} calibrate={rc.calibrate}",
-            f"mlperf: results in {self.store.root}",
-        ]
 
     # -- backend ----------------------------------------------------------------------------
     def backend(self) -> Backend:
@@ -353,55 +341,6 @@ class MlperfSession:
         except MlperfError as exc:
             self.terminal.progress(str(exc))
         add_suite_properties(self.config, self.index.host, run_identity(self.index))
-        # one answer to "was the session cut short?" for the baseline and the history
-        stopped = self._stopped_early(session, exitstatus)
-        if self.run_config.save_baseline is not None:
-            _, self.terminal.baseline_message = save_baseline(
-                self.store.index_path,
-                self.index.records,
-                self.run_config.save_baseline,
-                stopped=stopped,
-            )
-        self._save_history(session, stopped)
-
-    def _save_history(self, session: pytest.Session, stopped: str | None) -> None:
-        """Add the session to the history store (never as good when ``stopped`` says why it
-        was cut short); a store the user named that cannot take it fails the session (exit
-        1), the default one only says so."""
-        from pytest_mlperf.history.ingest import save_session
-
-        h = self.run_config.history
-        if h is None:
-            return
-        try:
-            self.terminal.history_message = save_session(
-                h.location,
-                self.index.records,
-                self.index.host,
-                run_id=self.store.run_id,
-                ref=h.ref,
-                commit=h.commit,
-                started=self.index.started,
-                interrupted=stopped is not None,
-                backend=self.backend_name,
-                system=self.index.records[-1]["system"],
-                plugin_version=__version__,
-                source=str(self.store.index_path),
-            )
-        except MlperfError as exc:
-            self.terminal.history_message = f"history NOT saved: {exc}"
-            if h.judge and session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def _stopped_early(self, session: pytest.Session, exitstatus: int) -> str | None:
-        """Why the session did not run to its end (None: it did): Ctrl-C, SIGTERM,
-        ``pytest.exit``, ``-x``/``--maxfail``, or items that never reported."""
-        if exitstatus == pytest.ExitCode.INTERRUPTED:
-            return "the session was interrupted (Ctrl-C, SIGTERM or pytest.exit)"
-        for why in (session.shouldstop, session.shouldfail):
-            if why:
-                return f"the session stopped early ({why})"
-        not_run = [i for i in session.items if i.nodeid not in self._reported]
-        if not_run:
-            return f"{len(not_run)} of {len(session.items)} selected test(s) did not run"
-        return None
+        stopped = stopped_early(session, exitstatus, self._reported)
+        t = self.terminal
+        t.baseline_message, t.history_message = keep_run(self.index, session, stopped)

@@ -1,6 +1,6 @@
-"""The terminal: ``[mlperf]`` progress lines (redrawn at a terminal), the ``mlperf ``
-location prefix of generated items, the ETA, the results summary at the end; and SIGTERM
-ended like Ctrl-C."""
+"""The terminal: the header lines, ``[mlperf]`` progress lines (redrawn at a terminal), the
+``mlperf `` location prefix of generated items, the ETA, the results summary at the end;
+and SIGTERM ended like Ctrl-C."""
 
 from __future__ import annotations
 
@@ -28,6 +28,17 @@ class TerminalProgress:
         #: what saving the baseline and the history said (the summary's last lines)
         self.baseline_message: str | None = None
         self.history_message: str | None = None
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """Say what will run and where results go."""
+        index, rc = self.index, self.index.run_config
+        if not rc.enabled:
+            return []
+        return [
+            f"mlperf: backend={index.backend_name} config_ver={rc.config_ver or 'per benchmark'} "
+            f"modes={','.join(rc.modes)} fast={rc.fast} calibrate={rc.calibrate}",
+            f"mlperf: results in {index.store.root}",
+        ]
 
     def progress(self, line: str) -> None:
         """Show a progress line in the terminal, even while output is captured."""

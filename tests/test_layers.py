@@ -26,6 +26,7 @@ PLUGIN_LAYER = frozenset(
         "pytest_mlperf.report_hooks",
         "pytest_mlperf.xdist_hooks",
         "pytest_mlperf.terminal_hooks",
+        "pytest_mlperf.run_end",
     }
 )
 
