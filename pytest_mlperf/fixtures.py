@@ -12,12 +12,13 @@ from pytest_mlperf.errors import ConfigError, MlperfError, RunFailed
 from pytest_mlperf.markers import loadgen_overrides, marker_spec, resolve
 from pytest_mlperf.report.junit import junit_properties
 from pytest_mlperf.results.record import MlperfResult
-from pytest_mlperf.stash import MARKER_FAILURE_KEY, SESSION_KEY, SessionView, add_record
+from pytest_mlperf.stash import MARKER_FAILURE_KEY, SESSION_KEY, add_record
 from pytest_mlperf.thresholds import Threshold
 
 if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend
     from pytest_mlperf.host.probe import HostRecord
+    from pytest_mlperf.stash import SessionView
 
 
 def _session(config: pytest.Config) -> SessionView:

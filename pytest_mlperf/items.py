@@ -12,11 +12,13 @@ from pytest_mlperf.errors import ItemFailed, MlperfError, RunFailed
 from pytest_mlperf.report.junit import junit_properties
 from pytest_mlperf.report.terminal import failure_text
 from pytest_mlperf.results.record import MlperfResult
-from pytest_mlperf.stash import SessionView, add_record
+from pytest_mlperf.stash import add_record
 from pytest_mlperf.verdict import PASSED, SKIPPED, XFAILED
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from pytest_mlperf.stash import SessionView
 
 
 class MlperfCollector(pytest.Collector):

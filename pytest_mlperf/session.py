@@ -1,4 +1,5 @@
-"""The registered session object: generates items, owns the backend, writes results."""
+"""The registered session object: its state, the generated items, the backend's lifecycle, and
+each report's records filed in the run index (``results/index.py``)."""
 
 from __future__ import annotations
 
