@@ -112,9 +112,9 @@ def _load_node(arg: str, option: str) -> Any:
     """A results file, narrowed to one node's records with ``RUN@NODE``."""
     import dataclasses
 
-    from pytest_mlperf.baseline import load_results
     from pytest_mlperf.errors import ConfigError
     from pytest_mlperf.fleet import node_name
+    from pytest_mlperf.history.results_file import load_results
 
     path, node = _split_node(arg)
     loaded = load_results(path, option)
@@ -159,8 +159,8 @@ def _compare(run_a: str, run_b: str, tolerance: str) -> int:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     """A results.json (or a run dir holding one) as a dict; raises ConfigError."""
-    from pytest_mlperf.baseline import find_results_file, load_results
     from pytest_mlperf.errors import ConfigError
+    from pytest_mlperf.history.results_file import find_results_file, load_results
 
     source = find_results_file(path, what)
     load_results(source, what)  # validates: schema_version, items, each item's fields

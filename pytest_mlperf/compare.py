@@ -11,13 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_mlperf.baseline import (
-    IMPROVED,
-    REGRESSED,
-    ResultsFile,
-    compare_pair,
-    load_results,
-)
+from pytest_mlperf.baseline import IMPROVED, REGRESSED, compare_pair
+from pytest_mlperf.history.results_file import ResultsFile, load_results
 from pytest_mlperf.report.terminal import text_table
 
 COLUMNS = (

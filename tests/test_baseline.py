@@ -14,16 +14,18 @@ from pytest_mlperf.baseline import (
     UNCHANGED,
     compare_pair,
     compare_to_baseline,
-    find_results_file,
-    load_results,
     parse_tolerance,
-    pinned_targets,
-    save_baseline,
     with_baseline,
 )
 from pytest_mlperf.checks import FAIL, OK
 from pytest_mlperf.compare import compare_rows, compare_text
 from pytest_mlperf.errors import ConfigError, DataError
+from pytest_mlperf.history.results_file import (
+    find_results_file,
+    load_results,
+    pinned_targets,
+    save_baseline,
+)
 from pytest_mlperf.thresholds import ThresholdTable, load_thresholds, shipped_threshold_files
 from pytest_mlperf.verdict import FAILED, PASSED, SKIPPED, Check, Verdict
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pytest_mlperf.baseline import INCONCLUSIVE, Comparison
-from pytest_mlperf.checks import SKIP, Check, Outcome, ok_if
+from pytest_mlperf.checks import Check
 from pytest_mlperf.history.fingerprint import differences, fingerprint, fingerprint_id
 from pytest_mlperf.history.ingest import item_key, judged_figure
 from pytest_mlperf.history.settings import HistorySettings
@@ -32,33 +32,26 @@ class HistoryComparison(Comparison):
     """A comparison with the history (see the module doc)."""
 
     history: Mapping[str, Any] = field(default_factory=dict)
+    label: ClassVar[str] = "history"
 
     def to_dict(self) -> dict[str, Any]:
         """The record's ``baseline`` object, with ``history``."""
         return {**super().to_dict(), "history": dict(self.history)}
 
-    def check(self) -> Check:
-        """The verdict line: the bound the history sets, or why it could not judge."""
-        if self.status == INCONCLUSIVE or self.skipped:
-            return Check(
-                "history",
-                format_metric(self.value, self.unit),
-                "inconclusive",
-                SKIP,
-                self.reason,
-                gives=Outcome.SKIPPED,
-                reason=f"history {self.reason}",
-            )
-        shown = format_metric(self.value, self.unit)
-        if self.delta_pct is not None:
-            shown += f" ({self.delta_pct:+.1f} %)"
-        op = ">=" if self.unit == "samples/s" else "<="
-        n = self.history.get("n")
-        bound = (
-            f"{op} {format_metric(self.bound, self.unit)} (mean of {n}: "
+    def expected(self) -> str:
+        """The line's expected column: the bound the history sets, and its mean."""
+        op = ">=" if self.higher_is_better else "<="
+        return (
+            f"{op} {format_metric(self.bound, self.unit)} (mean of {self.history.get('n')}: "
             f"{format_metric(self.baseline_value, self.unit)})"
         )
-        return Check("history", shown, bound, ok_if(self.status != REGRESSED), self.reason)
+
+    def check(self) -> Check:
+        """The verdict line: the bound the history sets, or why it could not judge."""
+        if self.skipped:  # inconclusive included; the figure without a change
+            shown = format_metric(self.value, self.unit)
+            return self.not_judged(shown, "inconclusive", self.reason)
+        return super().check()
 
 
 def _context(current_host: Mapping[str, Any], base: HistoryRecord) -> list[str]:
