@@ -485,7 +485,7 @@ def test_container_flags_are_the_documented_ones(
 
 def test_gpu_containers_get_devices_shm_and_memlock() -> None:
     """GPU flags cannot be launched without a GPU engine: check what would be asked for."""
-    from pytest_mlperf.container import ContainerSpec, launch_options
+    from pytest_mlperf.backends.nvidia.container import ContainerSpec, launch_options
 
     spec = ContainerSpec("img", "name", {"/h": "/work"}, gpus=["0", "1"], nvidia_runtime=True)
     options = launch_options(spec)

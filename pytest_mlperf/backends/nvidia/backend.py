@@ -16,6 +16,12 @@ from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
     from pytest_mlperf.accuracy.evaluate import AccuracyData
+from pytest_mlperf.backends.nvidia.container import (
+    ContainerSpec,
+    HarnessContainer,
+    engine_errors,
+    image_key,
+)
 from pytest_mlperf.backends.nvidia.custom_system import load_systems, match_system
 from pytest_mlperf.backends.nvidia.engines import SKIPPED, EngineState, HarnessEngines
 from pytest_mlperf.backends.nvidia.harness import (
@@ -31,7 +37,6 @@ from pytest_mlperf.backends.nvidia.harness import (
     run_args,
 )
 from pytest_mlperf.catalog import Benchmark
-from pytest_mlperf.container import ContainerSpec, HarnessContainer, engine_errors, image_key
 from pytest_mlperf.errors import BackendError, BackendSkip
 from pytest_mlperf.host.checks import Requirement, check_host, describe_failures, failed
 from pytest_mlperf.host.commands import Runner, run_command
