@@ -585,7 +585,7 @@ def _compliance(
     if value is None:
         return ()
     if backend == "nvidia":
-        from pytest_mlperf.backends.nvidia.backend import TEST01_REFUSED
+        from pytest_mlperf.backends.nvidia.run import TEST01_REFUSED
 
         raise ConfigError(f"--mlperf-compliance={value}: {TEST01_REFUSED}")
     from pytest_mlperf.compliance import parse_tests
