@@ -120,29 +120,7 @@ def diagnose(
         )
     ]
     reqs = {r.name: r for r in check_host(record, want_gpus=True)}
-    gpus = reqs["gpus"]
-    if not record.gpus:
-        lines.append(
-            doctor_line(
-                "gpus",
-                miss,
-                "no GPU: "
-                + (
-                    "; ".join(e for e in record.errors if e.startswith(("NVML", "nvidia-smi")))
-                    or gpus.found
-                )
-                + ("" if gpu_run else " (the reference backend runs on the CPU)"),
-                FIX_DRIVER,
-            )
-        )
-    else:
-        lines.append(
-            doctor_line(
-                "gpus",
-                OK,
-                f"{gpus.found}; driver {record.driver_version}, CUDA {record.cuda_version}",
-            )
-        )
+    lines.append(_gpus(record, reqs["gpus"], gpu_run, miss))
     lines.append(_system(inp, record, miss))
     lines.append(_architecture(inp, record, data, miss))
     lines.append(_disk(inp, backend, data, disk_free))
@@ -152,25 +130,45 @@ def diagnose(
             "docker", OK if docker.ok else miss, docker.found, "" if docker.ok else FIX_DOCKER
         )
     )
-    runtime = reqs["nvidia-container-runtime"]
-    if not record.docker_reachable:
-        lines.append(
-            doctor_line("nvidia-runtime", miss, "not checked: no Docker engine", FIX_RUNTIME)
-        )
-    else:
-        lines.append(
-            doctor_line(
-                "nvidia-runtime",
-                OK if runtime.ok else miss,
-                runtime.found,
-                "" if runtime.ok else FIX_RUNTIME,
-            )
-        )
+    lines.append(_runtime(record, reqs["nvidia-container-runtime"], miss))
     fm = reqs["fabric-manager"]
     lines.append(doctor_line("fabric-manager", OK if fm.ok else miss, fm.found, fm.fix))
     lines.append(_rootless(docker_info, miss))
     lines.append(_proxy(env, docker_info))
     return lines
+
+
+def _gpus(record: HostRecord, gpus: Check, gpu_run: bool, miss: str) -> DoctorLine:
+    """The GPUs found, or why none was (the probes' own errors)."""
+    if not record.gpus:
+        return doctor_line(
+            "gpus",
+            miss,
+            "no GPU: "
+            + (
+                "; ".join(e for e in record.errors if e.startswith(("NVML", "nvidia-smi")))
+                or gpus.found
+            )
+            + ("" if gpu_run else " (the reference backend runs on the CPU)"),
+            FIX_DRIVER,
+        )
+    return doctor_line(
+        "gpus",
+        OK,
+        f"{gpus.found}; driver {record.driver_version}, CUDA {record.cuda_version}",
+    )
+
+
+def _runtime(record: HostRecord, runtime: Check, miss: str) -> DoctorLine:
+    """The NVIDIA container runtime, checked only when a Docker engine answered."""
+    if not record.docker_reachable:
+        return doctor_line("nvidia-runtime", miss, "not checked: no Docker engine", FIX_RUNTIME)
+    return doctor_line(
+        "nvidia-runtime",
+        OK if runtime.ok else miss,
+        runtime.found,
+        "" if runtime.ok else FIX_RUNTIME,
+    )
 
 
 def _system(inp: DoctorInput, record: HostRecord, miss: str) -> DoctorLine:
