@@ -10,7 +10,7 @@ figures, the fingerprint, the runs judged against and what differed from them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -19,7 +19,7 @@ from pytest_mlperf.checks import Check
 from pytest_mlperf.history.fingerprint import differences, fingerprint, fingerprint_id
 from pytest_mlperf.history.ingest import item_key, judged_figure
 from pytest_mlperf.history.settings import HistorySettings
-from pytest_mlperf.history.stats import REGRESSED, judge
+from pytest_mlperf.history.stats import REGRESSED, Judgement, judge
 from pytest_mlperf.history.store import HistoryRecord, HistoryStore, open_store
 from pytest_mlperf.verdict import format_metric
 
@@ -95,19 +95,9 @@ class HistoryGate:
         value, unit, compared, higher, _samples = judged_figure(current)
         source = f"history {s.location} (ref {s.compare_ref}, fingerprint {fid})"
         history = self.store.records(key, fid, s.compare_ref, limit=s.window)
-        details: dict[str, Any] = {
-            "store": s.location,
-            "ref": s.ref,
-            "compare_ref": s.compare_ref,
-            "fingerprint_id": fid,
-            "fingerprint": fp,
-            "window": s.window,
-            "runs": [r.run_id for r in history],
-            "commits": sorted({r.commit for r in history if r.commit}),
-            "differed": [],
-        }
-
-        def skipped(reason: str) -> HistoryComparison:
+        details = self._details(fp, fid, history)
+        unjudged = _why_not_judged(value, unit)
+        if unjudged or value is None:
             details["n"] = len(history)
             return HistoryComparison(
                 INCONCLUSIVE,
@@ -115,16 +105,11 @@ class HistoryGate:
                 None,
                 unit,
                 self.tolerance_pct,
-                reason,
+                unjudged,
                 source,
                 compared=compared,
                 history=details,
             )
-
-        if value is None or value <= 0:
-            return skipped("inconclusive: this run logged no value to judge")
-        if unit not in ("samples/s", "ns"):
-            return skipped(f"inconclusive: unknown metric unit {unit!r}")
         result = judge(
             value,
             [r.value for r in history if r.value is not None],
@@ -134,28 +119,7 @@ class HistoryGate:
             min_samples=s.min_samples,
         )
         details.update(result.to_dict())
-        reason = result.reason
-        if len(history) < s.min_samples:
-            others = self.store.other_fingerprints(key, s.compare_ref, fid)
-            if others:
-                moved = differences(fp, others[0].fingerprint)
-                details["differed"] = moved
-                reason += (
-                    f"; the newest good record of this item on {s.compare_ref} (run "
-                    f"{others[0].run_id}) has another fingerprint: {'; '.join(moved)}"
-                )
-        elif result.status == REGRESSED:
-            moved = _context(host, history[0])
-            if s.commit and details["commits"] and s.commit not in details["commits"]:
-                moved.insert(
-                    0, f"commit: {s.commit} here, {', '.join(details['commits'][:3])} in history"
-                )
-            details["differed"] = moved
-            reason += (
-                "; differs from the history judged against: " + "; ".join(moved)
-                if moved
-                else "; nothing in the fingerprint or host facts differs from that history"
-            )
+        reason = result.reason + self._what_differed(result, details, history, key, host)
         what = "throughput" if higher else "latency"
         return HistoryComparison(
             result.status,
@@ -172,3 +136,66 @@ class HistoryGate:
             compared=compared,
             history=details,
         )
+
+    def _details(
+        self, fp: Mapping[str, Any], fid: str, history: Sequence[HistoryRecord]
+    ) -> dict[str, Any]:
+        """The ``history`` object's store, refs, fingerprint and the runs judged against."""
+        s = self.settings
+        return {
+            "store": s.location,
+            "ref": s.ref,
+            "compare_ref": s.compare_ref,
+            "fingerprint_id": fid,
+            "fingerprint": fp,
+            "window": s.window,
+            "runs": [r.run_id for r in history],
+            "commits": sorted({r.commit for r in history if r.commit}),
+            "differed": [],
+        }
+
+    def _what_differed(
+        self,
+        result: Judgement,
+        details: dict[str, Any],
+        history: Sequence[HistoryRecord],
+        key: str,
+        host: Mapping[str, Any],
+    ) -> str:
+        """The reason's tail (and ``details["differed"]``): with too short a history, how
+        the newest record under another fingerprint differs; for a regression, what differs
+        from the history judged against."""
+        s = self.settings
+        if len(history) < s.min_samples:
+            fid = details["fingerprint_id"]
+            others = self.store.other_fingerprints(key, s.compare_ref, fid)
+            if not others:
+                return ""
+            moved = differences(details["fingerprint"], others[0].fingerprint)
+            details["differed"] = moved
+            return (
+                f"; the newest good record of this item on {s.compare_ref} (run "
+                f"{others[0].run_id}) has another fingerprint: {'; '.join(moved)}"
+            )
+        if result.status != REGRESSED:
+            return ""
+        moved = _context(host, history[0])
+        if s.commit and details["commits"] and s.commit not in details["commits"]:
+            moved.insert(
+                0, f"commit: {s.commit} here, {', '.join(details['commits'][:3])} in history"
+            )
+        details["differed"] = moved
+        return (
+            "; differs from the history judged against: " + "; ".join(moved)
+            if moved
+            else "; nothing in the fingerprint or host facts differs from that history"
+        )
+
+
+def _why_not_judged(value: float | None, unit: str | None) -> str:
+    """Why ``value`` cannot be judged ("" when it can)."""
+    if value is None or value <= 0:
+        return "inconclusive: this run logged no value to judge"
+    if unit not in ("samples/s", "ns"):
+        return f"inconclusive: unknown metric unit {unit!r}"
+    return ""
