@@ -414,7 +414,18 @@ def check_accuracy_dir(
     lines: Sequence[str] = (
         text.read_text(encoding="utf-8", errors="replace").splitlines() if text.is_file() else []
     )
-    pattern = acc["patterns"].get(metric)
+    want = log_sha256 or (sha256_file(full_log) if full_log.is_file() else None)
+    return [
+        _target_rule(lines, acc["patterns"].get(metric), text.is_file(), metric, threshold),
+        _hash_rule(lines, want),
+        _truncated_rule(staged / ACCURACY_LOG, int(acc["max_log_bytes"])),
+    ]
+
+
+def _target_rule(
+    lines: Sequence[str], pattern: str | None, has_text: bool, metric: str, threshold: float | None
+) -> RuleResult:
+    """accuracy.txt's last ``metric`` figure (``pattern``'s group 1) against the target."""
     figure = None
     if pattern:
         for line in lines:
@@ -422,46 +433,49 @@ def check_accuracy_dir(
             if m:
                 figure = float(m.group(1))
     if figure is None:
-        target = rule_result(
+        return rule_result(
             "accuracy_target",
             False,
-            f"no {metric} line in {ACCURACY_TXT}" if text.is_file() else f"no {ACCURACY_TXT}",
+            f"no {metric} line in {ACCURACY_TXT}" if has_text else f"no {ACCURACY_TXT}",
             f"{metric} >= {threshold}" if threshold is not None else f"a {metric} line",
             "write the accuracy script's output to accuracy.txt",
         )
-    else:
-        target = rule_result(
-            "accuracy_target",
-            threshold is None or figure >= threshold,
-            f"{metric} {figure:g}",
-            f">= {threshold:g}" if threshold is not None else "no target",
-        )
+    return rule_result(
+        "accuracy_target",
+        threshold is None or figure >= threshold,
+        f"{metric} {figure:g}",
+        f">= {threshold:g}" if threshold is not None else "no target",
+    )
+
+
+def _hash_rule(lines: Sequence[str], want: str | None) -> RuleResult:
+    """accuracy.txt's hash= line; compared with the full log's hash (``want``) for the value."""
     hashes = [m.group(1) for line in lines if (m := _HASH_LINE.match(line))]
-    want = log_sha256 or (sha256_file(full_log) if full_log.is_file() else None)
     if not hashes:
-        hash_rule = rule_result(
+        return rule_result(
             "accuracy_hash",
             False,
             f"no hash= line in {ACCURACY_TXT}",
             "hash=<SHA-256 of the full mlperf_log_accuracy.json>",
             "append hash=<sha256sum of the untruncated log> to accuracy.txt before truncating",
         )
-    else:
-        # the checker requires a hash= line and does not recompute it; a mismatch with the
-        # full log is said in the value, not failed
-        same = hashes[-1] == want
-        hash_rule = rule_result(
-            "accuracy_hash",
-            True,
-            f"hash={hashes[-1][:16]}…"
-            + ("" if same else " (does NOT match the full log; the checker does not compare)"),
-            "a hash= line in accuracy.txt",
-            "" if same else "recompute the hash from the log this run wrote",
-        )
-    staged_log = staged / ACCURACY_LOG
-    limit = int(acc["max_log_bytes"])
+    # the checker requires a hash= line and does not recompute it; a mismatch with the
+    # full log is said in the value, not failed
+    same = hashes[-1] == want
+    return rule_result(
+        "accuracy_hash",
+        True,
+        f"hash={hashes[-1][:16]}…"
+        + ("" if same else " (does NOT match the full log; the checker does not compare)"),
+        "a hash= line in accuracy.txt",
+        "" if same else "recompute the hash from the log this run wrote",
+    )
+
+
+def _truncated_rule(staged_log: Path, limit: int) -> RuleResult:
+    """The staged mlperf_log_accuracy.json within the checker's size limit."""
     size = staged_log.stat().st_size if staged_log.is_file() else None
-    truncated = rule_result(
+    return rule_result(
         "accuracy_log_truncated",
         size is not None and size <= limit,
         f"{size} bytes" if size is not None else f"no {ACCURACY_LOG}",
@@ -471,7 +485,6 @@ def check_accuracy_dir(
         else "truncate it (first and last 4 KiB) after writing the hash, as "
         "truncate_accuracy_log.py does",
     )
-    return [target, hash_rule, truncated]
 
 
 def stage_and_check_accuracy(
