@@ -20,10 +20,10 @@ from typing import Any
 
 from pytest_mlperf import jsonstrict
 from pytest_mlperf.checks import SKIP, Check, Outcome, Verdict, decide, ok_if
+from pytest_mlperf.display import format_metric
 from pytest_mlperf.errors import ConfigError, DataError
 from pytest_mlperf.pathcheck import checked_path
 from pytest_mlperf.results.store import atomic_write_text
-from pytest_mlperf.verdict import format_metric
 
 #: results.json versions this code can read.
 READABLE_SCHEMA_VERSIONS = (1,)
