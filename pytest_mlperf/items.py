@@ -70,7 +70,7 @@ class MlperfItem(pytest.Item):
         try:
             self.result = self.runner.pipeline.run_item(self.spec, self.nodeid)
         except RunFailed as exc:
-            self.result = exc.result
+            self.result = MlperfResult(exc.result.record)  # the same record, typed
             add_record(self, exc.result.record)
             raise
         add_record(self, self.result.record)
