@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf.checks import Outcome
-from pytest_mlperf.display import NOT_A_PROBLEM, check_word, display_unit, format_metric
+from pytest_mlperf.display import (
+    NOT_A_PROBLEM,
+    check_word,
+    display_unit,
+    format_metric,
+    outcome_word,
+)
 from pytest_mlperf.report.plots import TRACE, item_plots
 from pytest_mlperf.report.terminal import (
     ACCURACY_COLUMNS,
@@ -32,7 +38,12 @@ _STYLE = (
     ".mlperf-skip{color:#a60}img.mlperf-plot{max-width:100%;margin:4px 8px 4px 0}</style>"
 )
 SUMMARY_COLUMNS = (*COLUMNS[:-1], "baseline", "change", COLUMNS[-1], "reason")
-_OUTCOME_CLASS = {"PASSED": "mlperf-pass", "SKIPPED": "mlperf-skip", "XFAILED": "mlperf-skip"}
+#: the verdict cell's class by the word the summary row shows (any other word: mlperf-fail)
+_OUTCOME_CLASS = {
+    outcome_word(Outcome.PASSED): "mlperf-pass",
+    outcome_word(Outcome.SKIPPED): "mlperf-skip",
+    outcome_word(Outcome.XFAILED): "mlperf-skip",
+}
 
 
 def _cells(row: Sequence[Any], tag: str = "td") -> str:
