@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from pytest_mlperf.checks import SKIP, Check, Outcome, Verdict, decide, ok_if
+from pytest_mlperf.display import format_metric
 from pytest_mlperf.errors import ConfigError
 from pytest_mlperf.history.results_file import (
     SERVER_LATENCY_KEY,
@@ -30,7 +31,6 @@ from pytest_mlperf.history.results_file import (
 from pytest_mlperf.history.results_file import pinned_targets as pinned_targets
 from pytest_mlperf.history.results_file import save_baseline as save_baseline
 from pytest_mlperf.history.results_file import value_range as value_range
-from pytest_mlperf.verdict import format_metric
 
 DEFAULT_TOLERANCE_PCT = 5.0
 REGRESSED, IMPROVED, UNCHANGED = "regressed", "improved", "unchanged"

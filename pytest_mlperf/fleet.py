@@ -15,6 +15,8 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pytest_mlperf.display import format_metric
+
 DEFAULT_MAD_K = 3.0
 MIN_NODES = 3
 
@@ -167,18 +169,12 @@ def _judge_nodes(
             worse = (dev > 0) == (view["better"] == "lower")
             entry["reason"] = (
                 f"fleet outlier: node {node} {'slower' if worse else 'faster'} than the "
-                f"fleet on {key}: {name} {_fmt(value, unit)} is {dev:+.1f} % "
-                f"off the median {_fmt(median, unit)} of {len(values)} nodes (bound "
+                f"fleet on {key}: {name} {format_metric(value, unit)} is {dev:+.1f} % "
+                f"off the median {format_metric(median, unit)} of {len(values)} nodes (bound "
                 f"±{bound:.1f} % = max({k:g} × MAD {mad:.1f} %, tolerance {tolerance_pct:g} %))"
             )
             view["outliers"].append(node)
         view["nodes"].append(entry)
-
-
-def _fmt(value: float, unit: str | None) -> str:
-    if unit == "ns":
-        return f"{value / 1e6:.3f} ms"
-    return f"{value:.2f} {unit or ''}".strip()
 
 
 def fleet_view(
@@ -234,8 +230,8 @@ def fleet_table(fleet: Mapping[str, Any]) -> list[str]:
                 [
                     item["item"],
                     n["node"],
-                    "-" if n["value"] is None else _fmt(n["value"], unit),
-                    "-" if item["median"] is None else _fmt(item["median"], unit),
+                    format_metric(n["value"], unit),
+                    format_metric(item["median"], unit),
                     "-" if n["deviation_pct"] is None else f"{n['deviation_pct']:+.1f} %",
                     "-" if item["bound_pct"] is None else f"±{item['bound_pct']:.1f} %",
                     "OUTLIER" if n["outlier"] else (n["reason"] or "ok"),

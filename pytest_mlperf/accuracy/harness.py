@@ -15,8 +15,8 @@ from typing import Any
 
 from pytest_mlperf.backends.base import RunRequest
 from pytest_mlperf.checks import FAIL, Check, Verdict, decide, ok_if
+from pytest_mlperf.display import format_accuracy
 from pytest_mlperf.results.loadgen import ParsedLog
-from pytest_mlperf.verdict import format_accuracy
 
 #: Largest difference between the harness's and our own figure still called rounding.
 AGREEMENT = {"F1": 0.01, "DICE": 1e-4}

@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 
 from pytest_mlperf.baseline import INCONCLUSIVE, Comparison
 from pytest_mlperf.checks import Check
+from pytest_mlperf.display import format_metric
 from pytest_mlperf.history.fingerprint import differences, fingerprint, fingerprint_id
 from pytest_mlperf.history.ingest import item_key, judged_figure
 from pytest_mlperf.history.settings import HistorySettings
 from pytest_mlperf.history.stats import REGRESSED, Judgement, judge
 from pytest_mlperf.history.store import HistoryRecord, HistoryStore, open_store
-from pytest_mlperf.verdict import format_metric
 
 #: host facts outside the fingerprint that a regression report still names when they moved
 CONTEXT_FACTS = ("hostname", "python", "cpus", "memory_gib", "kernel")

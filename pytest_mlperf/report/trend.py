@@ -10,6 +10,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pytest_mlperf.display import display_unit
 from pytest_mlperf.history.changepoints import Segment, change_points, segments
 
 #: the gate's decisions, and the colour each point gets
@@ -60,10 +61,6 @@ class TrendSeries:
     note: str = ""
 
 
-def _scale(unit: str | None) -> tuple[float, str]:
-    return (1e6, "ms") if unit == "ns" else (1.0, unit or "")
-
-
 def analyse(series: TrendSeries) -> tuple[list[int], list[Segment]]:
     """Change points (indices into ``series.points``) and the segments of the valued points."""
     valued = [i for i, p in enumerate(series.points) if p.value is not None]
@@ -78,7 +75,7 @@ def analyse(series: TrendSeries) -> tuple[list[int], list[Segment]]:
 def series_svg(series: TrendSeries) -> str:
     """The item's chart: band, line, one circle per point (its ``<title>`` says the run,
     time, value and decision), a dashed red line before each change point."""
-    scale, unit = _scale(series.unit)
+    scale, unit = display_unit(series.unit)
     pts = series.points
     changes, segs = analyse(series)
     values = [p.value / scale for p in pts if p.value is not None]
@@ -187,7 +184,7 @@ def _legend() -> str:
 
 
 def _summary(series: TrendSeries) -> str:
-    scale, unit = _scale(series.unit)
+    scale, unit = display_unit(series.unit)
     changes, segs = analyse(series)
     decisions: dict[str, int] = {}
     for p in series.points:

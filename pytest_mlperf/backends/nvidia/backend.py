@@ -41,8 +41,9 @@ from pytest_mlperf.backends.nvidia.run import (
 )
 from pytest_mlperf.backends.nvidia.stages import run_stages
 from pytest_mlperf.catalog import Benchmark
+from pytest_mlperf.checks import Check
 from pytest_mlperf.errors import BackendError, BackendSkip
-from pytest_mlperf.host.checks import Requirement, check_host, describe_failures, failed
+from pytest_mlperf.host.checks import check_host, describe_failures, failed
 from pytest_mlperf.host.commands import Runner, run_command
 from pytest_mlperf.host.plan import (
     apply_plan,
@@ -111,7 +112,7 @@ class NvidiaBackend:
         self._cspec: ContainerSpec | None = None
         self._nvml_loader = nvml_loader
         self.host: HostRecord | None = None
-        self.requirements: list[Requirement] = []
+        self.requirements: list[Check] = []
         self.container: HarnessContainer | None = None
         self.quick: QuickFlag | None = None
         self.info: dict[str, Any] = {}
@@ -312,7 +313,7 @@ class NvidiaBackend:
                     self.host = probe_host(**kwargs)
         self.requirements = check_host(self.host, want_gpus=s.want_gpus and not remote)
         for req in self.requirements:
-            progress(f"host check {req.name}: {'ok' if req.ok else 'FAILED'} ({req.found})")
+            progress(f"host check {req.name}: {'ok' if req.ok else 'FAILED'} ({req.value})")
         spec = match_system(self.host, load_systems())
         if spec is not None:
             self._system = spec.name
