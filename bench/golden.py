@@ -92,6 +92,8 @@ class Step:
     args: tuple[str, ...]
     conf: Mapping[str, str] = field(default_factory=dict)
     logs: Mapping[str, str] = field(default_factory=dict)
+    #: also keep the ``[mlperf]`` lines of the terminal (a dry run answers only there)
+    terminal: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,11 @@ SESSIONS: tuple[Session, ...] = (
     ),
     Session(
         "dry-run",
-        (Step(("--mlperf-benchmarks=bert,3d-unet", "--mlperf-dry-run")),),
-        "the harness's own config resolution for every item; nothing runs",
+        (
+            Step((*BERT, "--mlperf-scenarios=Offline", *FAST)),  # builds the image
+            Step(("--mlperf-benchmarks=bert,3d-unet", "--mlperf-dry-run"), terminal=True),
+        ),
+        "a run builds the image; then the harness's own config resolution for every item",
     ),
 )
 THRESHOLDS = {
@@ -370,6 +375,9 @@ def run_session(src: Path, session: Session, out: Path, python: str) -> list[str
             )
             (out / f"{prefix}exit-code.txt").write_text(f"{done.returncode}\n")
             output = done.stdout + done.stderr
+            if step.terminal:
+                lines = [line for line in output.splitlines() if line.startswith("[mlperf]")]
+                write(out / f"{prefix}terminal.txt", "".join(f"{x}\n" for x in lines), root, src)
             if "INTERNALERROR" in output or "Traceback" in output:
                 problems.append(f"{session.name} step {number}: crashed:\n{output[-3000:]}")
             found = set((work / "mlperf-results").glob("*/results.json")) - seen
