@@ -33,8 +33,6 @@ LONG: dict[str, str] = {
     "pytest_mlperf.runner": "issue 27: being split in this session by run-steps",
     "pytest_mlperf.runner::ItemPipeline._measure": "issue 27: being split in this session by run-steps",
     "pytest_mlperf.runner::ItemPipeline.run_item": "issue 27: being split in this session by run-steps",
-    "pytest_mlperf.session": "issue 27: being split in this session by split-session",
-    "pytest_mlperf.session::MlperfSession.__init__": "issue 27: being split in this session by split-session",
     "pytest_mlperf.submission::check_accuracy_dir": "issue 27: being split in this session by long-funcs",
 }
 
@@ -42,7 +40,5 @@ LONG: dict[str, str] = {
 #: cycle (the run-time graph has none: test_the_import_graph_has_no_cycle)
 TYPE_CYCLE_EDGES: dict[str, str] = {
     "pytest_mlperf.errors -> pytest_mlperf.results.record": "issue 27: the leaf errors.py names the record type; removed in this session by vocab",
-    "pytest_mlperf.items -> pytest_mlperf.session": "issue 27: items/stash <-> session; removed in this session by split-session",
     "pytest_mlperf.thresholds -> pytest_mlperf.baseline": "issue 27: thresholds names baseline's ResultsFile (baseline -> verdict -> thresholds); for long-funcs, who splits baseline.py",
-    "pytest_mlperf.stash -> pytest_mlperf.session": "issue 27: stash <-> session; removed in this session by split-session",
 }
