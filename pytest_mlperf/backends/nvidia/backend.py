@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
+from pytest_mlperf.backends.nvidia import ab
 
 if TYPE_CHECKING:
     from pytest_mlperf.accuracy.evaluate import AccuracyData
@@ -111,6 +112,8 @@ class NvidiaBackend:
     accuracy_runs_performance_qsl = True
     #: Host, image, container and staged steps are per host: one process prepares at a time.
     serial_prepare = True
+    #: ``--mlperf-ab``: a side may use another image or another harness checkout
+    ab_keys = ab.AB_KEYS
 
     def __init__(
         self,
@@ -151,6 +154,10 @@ class NvidiaBackend:
     def host_record(self) -> HostRecord:
         """What the probe found in ``prepare`` (empty before it)."""
         return self.host or HostRecord()
+
+    def ab_identity(self) -> dict[str, Any]:
+        """``--mlperf-ab``: the checkout, image and container this backend runs."""
+        return ab.identity(self.settings.harness_dir, self.info)
 
     def describe(self) -> dict[str, Any]:
         """The host record, the requirement verdicts, the image and container."""
@@ -401,7 +408,7 @@ class NvidiaBackend:
         self.info["harness_commit"] = commit
         self.info["image"] = tag
         gpus = self._devices()
-        name = f"pytest-mlperf-{_user()}-{hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:8]}"
+        name = f"pytest-mlperf-{_user()}-{ab.instance_key(harness_dir, s.image, 8)}"
         if s.placement.split != "none" and gpus is not None:
             name += "-" + hashlib.sha256(",".join(gpus).encode()).hexdigest()[:6]
         build = self._build_dir(harness_dir, scratch)
@@ -448,7 +455,7 @@ class NvidiaBackend:
         here as the invoking user when absent, empty, so ``git status`` shows nothing and
         the engine does not create it root-owned; a user's own ``build/`` is left as it is.
         """
-        key = hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:12]
+        key = ab.instance_key(harness_dir, self.settings.image, 12)
         build = scratch.resolve() / ".pytest-mlperf" / "build" / key
         build.mkdir(parents=True, exist_ok=True)
         mount_point = harness_dir / "build"
