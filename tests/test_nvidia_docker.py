@@ -930,11 +930,11 @@ AB_SLOW_LOG = (
 )
 
 
-def _offline_checkout(root: Path, log: Path) -> Path:
+def _offline_checkout(root: Path, log: Path, **conf: str) -> Path:
     """A stand-in checkout under ``root`` whose Offline runs hand back the published ``log``."""
     require_shared(log)
     shutil.copytree(log, root / "logs" / "Offline")
-    return make_harness(root, root / "logs")
+    return make_harness(root, root / "logs", **conf)
 
 
 def _ab_item(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
@@ -970,7 +970,8 @@ def test_ab_between_two_checkouts_runs_each_on_its_own_and_judges_the_pair(
     the runs alternate ABBA and the pair is judged on their ratio."""
     from tests.standin import git_status
 
-    a = _offline_checkout(pytester.path / "a", AB_FAST_LOG)
+    # A's image has TensorRT (what its Python reports), B's has none
+    a = _offline_checkout(pytester.path / "a", AB_FAST_LOG, tensorrt="10.2.0.19")
     b = _offline_checkout(pytester.path / "b", AB_SLOW_LOG)
     result, item = _ab_item(pytester, *standin_args(pytester, a), f"--mlperf-ab=;harness_dir={b}")
     result.assert_outcomes(failed=1)
@@ -999,6 +1000,13 @@ def test_ab_between_two_checkouts_runs_each_on_its_own_and_judges_the_pair(
     assert cand["fingerprint"]["harness_commit"] == _commit(b)
     assert base["fingerprint_id"] != cand["fingerprint_id"]
     assert any(d.startswith("harness_commit: ") for d in ab["differs"]), ab["differs"]
+    assert (base["identity"]["tensorrt_version"], cand["identity"]["tensorrt_version"]) == (
+        "10.2.0.19",
+        None,
+    )
+    assert (base["fingerprint"]["tensorrt"], cand["fingerprint"]["tensorrt"]) == ("10.2.0.19", None)
+    assert "tensorrt: 10.2.0.19 (A), None (B)" in ab["differs"]
+    assert load_results(pytester.path)["host"]["tensorrt_version"] == "10.2.0.19"
     report = (pytester.path / "report.html").read_text()
     assert f"harness_dir {a}" in report and f"harness_dir {b}" in report
     assert "sides differ in " in report and "harness_commit: " in report
@@ -1038,6 +1046,7 @@ def test_ab_between_two_tags_of_one_image_keeps_each_sides_container_and_engines
     base, cand = ab["baseline"]["identity"], ab["candidate"]["identity"]
     assert (base["image"], cand["image"]) == ("pytest-mlperf/ab-test:a", "pytest-mlperf/ab-test:b")
     assert base["image_id"] == cand["image_id"] == image.id
+    assert base["tensorrt_version"] is None  # the stand-in image has no TensorRT
     assert base["container"] != cand["container"]
     assert base["harness_build_dir"] != cand["harness_build_dir"]
     session = calls(harness)[before:]

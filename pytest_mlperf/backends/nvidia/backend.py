@@ -21,6 +21,7 @@ from pytest_mlperf.backends.nvidia.custom_system import load_systems, match_syst
 from pytest_mlperf.backends.nvidia.engines import SKIPPED, EngineState, HarnessEngines
 from pytest_mlperf.backends.nvidia.harness import (
     NO_CONFIG,
+    TENSORRT_PROBE,
     UNKNOWN_SYSTEM,
     QuickFlag,
     compare_metadata,
@@ -30,6 +31,7 @@ from pytest_mlperf.backends.nvidia.harness import (
     harness_commit,
     read_metadata,
     run_args,
+    tensorrt_version,
 )
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.container import ContainerSpec, HarnessContainer, engine_errors, image_key
@@ -231,6 +233,10 @@ class NvidiaBackend:
         # the image's content ID, not only its tag: a rebuilt image under the same tag is
         # another provenance
         self.info.update(self.container.image_identity())
+        # TensorRT as the container's Python has it (a fingerprint field); none: left out
+        probe = self.container.exec(list(TENSORRT_PROBE), timeout=120)
+        if (trt := tensorrt_version(probe.exit_code, probe.tail)) is not None:
+            self.info["tensorrt_version"] = trt
         self.quick = (
             detect_quick_flag(s.harness_dir)
             if s.harness_dir

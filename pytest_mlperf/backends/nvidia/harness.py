@@ -18,6 +18,20 @@ UNKNOWN_SYSTEM = "Detected system did not match any known systems"
 NO_CONFIG = "No registered config"
 _ROUND = re.compile(r"inference_results_v(\d+)\.(\d+)")
 _MODES = {"performance": "PerformanceOnly", "accuracy": "AccuracyOnly"}
+#: the harness's own TensorRT check, run in its container: Makefile:218 (``make
+#: print_info``) detects it with ``python -c "import tensorrt; print(tensorrt.__version__)"``,
+#: and code/common/harness.py:367 writes ``trt.__version__`` into metadata.json
+TENSORRT_PROBE = ("python3", "-c", "import tensorrt; print(tensorrt.__version__)")
+_TRT_VERSION = re.compile(r"^\d+(\.\d+)+\S*$")
+
+
+def tensorrt_version(exit_code: int | None, lines: list[str]) -> str | None:
+    """The version :data:`TENSORRT_PROBE` printed (its last line), or None: no TensorRT
+    in the container (``ModuleNotFoundError``, exit 1) or no version-like answer."""
+    answer = [line.strip() for line in lines if line.strip()]
+    if exit_code != 0 or not answer or not _TRT_VERSION.match(answer[-1]):
+        return None
+    return answer[-1]
 
 
 @dataclass(frozen=True)
