@@ -22,7 +22,7 @@ def add_sides(
     """Add ``identity``, ``fingerprint`` and ``fingerprint_id`` to both sides of ``ab`` (the
     record's ``ab``), and ``differs``: ``field: A's, B's`` per fingerprint field that is not
     the same. ``backend_of``: the side's prepared backend; ``fields``: the item's record
-    fields the fingerprint reads (backend, scenario, config_ver, fast)."""
+    fields the fingerprint reads (scenario, config_ver, fast)."""
     prints: dict[str, dict[str, Any]] = {}
     for side, key in SIDE_KEYS:
         backend = backend_of(side)
@@ -30,6 +30,7 @@ def add_sides(
         record = {
             "plugin_version": __version__,
             **fields,
+            "backend": backend.name,
             "system": backend.system_name(),
             "config_ver": options.get("config_ver", fields.get("config_ver")),
         }

@@ -605,8 +605,8 @@ class ItemPipeline:
             ab_runs,
             self.run_config.tolerance_pct,
         )
-        fields = dict(backend=self.backend_name, scenario=request.scenario, fast=request.fast)
-        return add_sides(record, self.side_backend, {**fields, "config_ver": request.config_ver})
+        fields = {"scenario": request.scenario, "config_ver": request.config_ver}
+        return add_sides(record, self.side_backend, {**fields, "fast": request.fast})
 
     def _pinned_targets(self, spec: ItemSpec, fast: bool) -> tuple[dict[str, float], str] | None:
         """Targets pinned by ``--mlperf-targets`` (first) or the baseline's same item."""
