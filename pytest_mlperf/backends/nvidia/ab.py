@@ -12,7 +12,6 @@ gets the empty ``build/`` mount point it gets today.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,11 @@ def instance_key(harness_dir: Path, image: str | None, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def identity(harness_dir: Path | None, info: Mapping[str, Any]) -> dict[str, Any]:
-    """A side as its prepared backend knows it: the checkout and :data:`IDENTITY_FIELDS`."""
+def identity(backend: Any) -> dict[str, Any]:
+    """A side as its prepared ``NvidiaBackend`` knows it (its ``ab_identity()``; typed Any:
+    the backend imports this module): the checkout and :data:`IDENTITY_FIELDS` of its
+    ``info``."""
+    harness_dir = backend.settings.harness_dir
     out: dict[str, Any] = {"harness_dir": str(harness_dir) if harness_dir else None}
-    out.update({key: info.get(key) for key in IDENTITY_FIELDS})
+    out.update({key: backend.info.get(key) for key in IDENTITY_FIELDS})
     return out

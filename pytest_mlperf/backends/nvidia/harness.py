@@ -8,10 +8,13 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf import jsonstrict
 from pytest_mlperf.results.loadgen import DETAIL, ParsedLog
+
+if TYPE_CHECKING:
+    from pytest_mlperf.backends.nvidia.container import HarnessContainer
 
 UNKNOWN_SYSTEM = "Detected system did not match any known systems"
 #: code/main.py: a system × scenario without a config is warned about, and the run exits 0
@@ -23,6 +26,14 @@ _MODES = {"performance": "PerformanceOnly", "accuracy": "AccuracyOnly"}
 #: and code/common/harness.py:367 writes ``trt.__version__`` into metadata.json
 TENSORRT_PROBE = ("python3", "-c", "import tensorrt; print(tensorrt.__version__)")
 _TRT_VERSION = re.compile(r"^\d+(\.\d+)+\S*$")
+
+
+def tensorrt_info(container: HarnessContainer) -> dict[str, str]:
+    """``{"tensorrt_version": ...}`` as the container's Python reports it; empty when the
+    image has no TensorRT."""
+    probe = container.exec(list(TENSORRT_PROBE), timeout=120)
+    version = tensorrt_version(probe.exit_code, probe.tail)
+    return {} if version is None else {"tensorrt_version": version}
 
 
 def tensorrt_version(exit_code: int | None, lines: list[str]) -> str | None:
