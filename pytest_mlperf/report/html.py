@@ -16,7 +16,6 @@ from pytest_mlperf.display import (
     check_word,
     display_unit,
     format_metric,
-    outcome_word,
 )
 from pytest_mlperf.report.plots import TRACE, item_plots
 from pytest_mlperf.report.terminal import (
@@ -38,11 +37,12 @@ _STYLE = (
     ".mlperf-skip{color:#a60}img.mlperf-plot{max-width:100%;margin:4px 8px 4px 0}</style>"
 )
 SUMMARY_COLUMNS = (*COLUMNS[:-1], "baseline", "change", COLUMNS[-1], "reason")
-#: the verdict cell's class by the word the summary row shows (any other word: mlperf-fail)
+#: the verdict cell's class by the record's outcome (any other outcome: mlperf-fail); keyed
+#: by the outcome, not the word shown, which may carry a note such as "PASSED (reused)"
 _OUTCOME_CLASS = {
-    outcome_word(Outcome.PASSED): "mlperf-pass",
-    outcome_word(Outcome.SKIPPED): "mlperf-skip",
-    outcome_word(Outcome.XFAILED): "mlperf-skip",
+    Outcome.PASSED: "mlperf-pass",
+    Outcome.SKIPPED: "mlperf-skip",
+    Outcome.XFAILED: "mlperf-skip",
 }
 
 
@@ -55,7 +55,7 @@ def _summary_row(record: Mapping[str, Any], nodes: tuple[bool, bool] = (False, F
     cells = [*row[:-1], *baseline_cells(record)]
     if any(nodes):  # more than one node or worker: name it
         cells = [node_label(record, *nodes), *cells]
-    css = _OUTCOME_CLASS.get(row[-1], "mlperf-fail")
+    css = _OUTCOME_CLASS.get(record["verdict"]["outcome"], "mlperf-fail")
     verdict = f'<td class="{css}">{html.escape(row[-1])}</td>'
     return f"<tr>{_cells(cells)}{verdict}{reason_cell(record)}</tr>"
 
