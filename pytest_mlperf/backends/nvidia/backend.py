@@ -10,12 +10,21 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
-
-if TYPE_CHECKING:
-    from pytest_mlperf.accuracy.evaluate import AccuracyData
+from pytest_mlperf.backends.base import (
+    AccuracyData,
+    AccuracyProvider,
+    Backend,
+    DeviceList,
+    DeviceLocks,
+    DryRunner,
+    PerformanceQslAccuracy,
+    PrepareOrder,
+    Progress,
+    RunOutcome,
+    RunRequest,
+)
 from pytest_mlperf.backends.nvidia.custom_system import load_systems, match_system
 from pytest_mlperf.backends.nvidia.engines import SKIPPED, EngineState, HarnessEngines
 from pytest_mlperf.backends.nvidia.harness import (
@@ -101,7 +110,15 @@ def build_flags(config_vers: Sequence[str]) -> list[str]:
     return ["BUILD_TRTLLM=0", f"BUILD_TRITON={1 if triton else 0}"]
 
 
-class NvidiaBackend:
+class NvidiaBackend(
+    Backend,
+    PrepareOrder,
+    DeviceLocks,
+    DeviceList,
+    PerformanceQslAccuracy,
+    AccuracyProvider,
+    DryRunner,
+):
     """NVIDIA's closed-division harness in its container: engines generated once in
     preparation (``make generate_engines``), one ``make run_harness`` per item."""
 
@@ -659,8 +676,6 @@ class NvidiaBackend:
         volumes), in the formats README's Accuracy section describes; without one, the
         harness's own figure (metadata.json) is judged alone.
         """
-        from pytest_mlperf.accuracy.evaluate import AccuracyData
-
         if self.settings.scratch_path is None:
             return None
         base = self.settings.scratch_path / "pytest-mlperf" / "datasets"

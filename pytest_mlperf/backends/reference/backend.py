@@ -9,8 +9,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mlperf.accuracy.evaluate import AccuracyData
-from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
+from pytest_mlperf.backends.base import (
+    AccuracyData,
+    AccuracyProvider,
+    Backend,
+    ComplianceIndexMap,
+    DeviceLocks,
+    PrepareOrder,
+    Progress,
+    RunOutcome,
+    RunRequest,
+    audit_config_text,
+)
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.errors import BackendError
 
@@ -30,7 +40,7 @@ _TARGET_KEYS = {
 }
 
 
-class ReferenceBackend:
+class ReferenceBackend(Backend, PrepareOrder, DeviceLocks, AccuracyProvider, ComplianceIndexMap):
     """Real MLPerf LoadGen driving small ONNX Runtime models on the CPU."""
 
     name = "reference"
@@ -412,8 +422,6 @@ class ReferenceBackend:
         # directory: only a compliance audit run gets one, any stray file is never read
         audit = request.outdir / "audit.config"
         if request.audit is not None:
-            from pytest_mlperf.compliance import audit_config_text
-
             audit.write_text(audit_config_text(request.audit), encoding="utf-8")
             applied["audit_config"] = dict(request.audit)
         elif audit.exists():
