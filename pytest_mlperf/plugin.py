@@ -10,7 +10,14 @@ import pytest
 
 from pytest_mlperf.backends import BUILTIN_BACKENDS, auto_backend
 from pytest_mlperf.catalog import RUN_MODES, SCENARIOS, Catalog, default_dirs, load_catalog
-from pytest_mlperf.config import OPTIONS, ItemSpec, OptionSpec, RunConfig, parse_run_config
+from pytest_mlperf.config import (
+    OPTIONS,
+    ItemSpec,
+    OptionSpec,
+    RunConfig,
+    option_value,
+    parse_run_config,
+)
 from pytest_mlperf.errors import ConfigError, DataError
 from pytest_mlperf.identity import parse_selection
 from pytest_mlperf.stash import RUN_CONFIG_KEY, SESSION_KEY, SPECS_KEY, USER_THRESHOLDS_KEY
@@ -225,13 +232,13 @@ def _compare(config: pytest.Config, runs: list[str]) -> int:
     from pytest_mlperf.baseline import parse_tolerance
     from pytest_mlperf.compare import compare_text
 
-    tolerance = _raw_getter(config)(next(s for s in OPTIONS if s.name == "tolerance"))
+    tolerance = option_value(_raw_getter(config), "tolerance")
     here = config.invocation_params.dir
     try:
         lines = compare_text(
             here / runs[0],
             here / runs[1],
-            parse_tolerance(str(tolerance or "5")),
+            parse_tolerance(str(tolerance)),
             "--mlperf-compare",
         )
     except (ConfigError, DataError) as exc:
@@ -367,20 +374,12 @@ def pytest_mlperf_make_backend(
         )
     if name == "nvidia":
         from pytest_mlperf.backends.nvidia import NvidiaBackend, NvidiaSettings
+        from pytest_mlperf.backends.options import harness_options
 
         rc = run_config
         return NvidiaBackend(
             NvidiaSettings(
-                harness_dir=rc.harness_dir,
-                scratch_path=rc.scratch_path,
-                results_dir=rc.results_dir,
-                image=rc.image,
-                container=rc.container,
-                provision=rc.provision,
-                devices=rc.devices,
-                timeout_s=rc.timeout_s,
-                cuda_runfile=rc.cuda_runfile,
-                system=rc.system,
+                **harness_options(rc),
                 placement=config.stash[SESSION_KEY].placement,
                 config_vers=tuple(dict.fromkeys(spec.config_ver for spec in rc.items())),
                 engine_plan=tuple(

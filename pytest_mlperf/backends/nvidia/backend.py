@@ -39,6 +39,7 @@ from pytest_mlperf.backends.nvidia.harness import (
     read_metadata,
     run_args,
 )
+from pytest_mlperf.backends.options import HarnessOptions
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.container import ContainerSpec, HarnessContainer, engine_errors, image_key
 from pytest_mlperf.errors import BackendError, BackendSkip
@@ -75,21 +76,11 @@ STAGES: tuple[tuple[str, bool], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class NvidiaSettings:
-    """What the nvidia backend needs from the options."""
+@dataclass(frozen=True, kw_only=True)
+class NvidiaSettings(HarnessOptions):
+    """What the nvidia backend needs: the run's :class:`HarnessOptions`, and where it runs."""
 
-    harness_dir: Path | None
-    scratch_path: Path | None
-    results_dir: Path
-    image: str | None = None
-    container: str | None = None
-    provision: str = "off"
-    devices: tuple[str, ...] | None = ("all",)
-    timeout_s: float | None = None
-    cuda_runfile: Path | None = None
     dockerfile: str = f"docker/Dockerfile.{platform.machine()}"
-    system: str | None = None
     placement: Placement = field(default_factory=Placement)
     #: the session's config_vers: Triton is built only when one of them needs it
     config_vers: tuple[str, ...] = ("default",)
