@@ -280,7 +280,25 @@ def _fleet(config: pytest.Config) -> None:
 
     by_name = {s.name: s for s in OPTIONS}
     get = _raw_getter(config)
-    configure_fleet(config, lambda name: get(by_name[name]))
+    # the fleet's srun defaults follow the backend the workers will run: auto resolved here
+    configure_fleet(
+        config, lambda name: session_backend(config) if name == "backend" else get(by_name[name])
+    )
+
+
+#: ``--mlperf-backend`` with ``auto`` resolved, once per process.
+_BACKEND_KEY: pytest.StashKey[str] = pytest.StashKey()
+
+
+def session_backend(config: pytest.Config) -> str:
+    """The backend this session runs: ``--mlperf-backend``, or for ``auto`` the
+    ``pytest_mlperf_auto_backend`` hook's answer (its default: :func:`auto_backend`)."""
+    if _BACKEND_KEY not in config.stash:
+        name = config.stash[RUN_CONFIG_KEY][0].backend
+        if name == "auto":
+            name = config.hook.pytest_mlperf_auto_backend(config=config) or "reference"
+        config.stash[_BACKEND_KEY] = name
+    return config.stash[_BACKEND_KEY]
 
 
 def _doctor(config: pytest.Config) -> int:
@@ -319,9 +337,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # generated only when an option or ini value enables them.
     from pytest_mlperf.session import HtmlHooks, MlperfSession, XdistHooks
 
-    backend_name = run_config.backend
-    if backend_name == "auto":
-        backend_name = config.hook.pytest_mlperf_auto_backend(config=config) or "reference"
+    backend_name = session_backend(config)
     if run_config.ab is not None:  # checked again now that "auto" is resolved
         from pytest_mlperf.abtest import check_backend
 
