@@ -27,10 +27,10 @@ from pytest_mlperf.backends.base import (
 )
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.checks import SKIP, Check, Verdict, decide, ok_if
+from pytest_mlperf.display import format_metric
 from pytest_mlperf.errors import ConfigError
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.schemas import load_data_file
-from pytest_mlperf.verdict import format_metric
 
 if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest
@@ -348,19 +348,6 @@ def checks(
             else "the run did not read audit.config: it must be in the directory LoadGen runs from",
         )
     ]
-    detail = f"{accuracy.missing} sampled not in the accuracy log" if accuracy.missing else ""
-    if accuracy.mismatched:
-        detail = f"first differing qsl_idx: {', '.join(map(str, accuracy.mismatched_examples))}"
-        if isinstance(part3, PartThree):
-            detail += (
-                f"; part III: {part3.metric} of the audit run's answers to the {part3.samples} "
-                f"sampled samples {part3.compliance:.4f} vs the accuracy run's "
-                f"{part3.baseline:.4f}, Δ {part3.delta * 100:.3f} % "
-                f"(limit {part3.tolerance * 100:g} %)"
-                + ("" if part3.passed else ": the SUT answers differently in performance mode")
-            )
-        else:
-            detail += f"; part III not run: {part3 or 'no data set'}"
     out.append(
         Check(
             f"{test}:accuracy",
@@ -368,7 +355,7 @@ def checks(
             f"{accuracy.mismatched} differ",
             "all equal the accuracy run's, or (part III) their accuracy within the limit",
             ok_if(accuracy_accepted(accuracy, part3)),
-            detail,
+            _accuracy_detail(accuracy, part3),
         )
     )
     ratio = performance.ratio
@@ -389,6 +376,24 @@ def checks(
         )
     )
     return out
+
+
+def _accuracy_detail(accuracy: AccuracyMatch, part3: PartThree | str | None) -> str:
+    """The accuracy check's detail: what is missing, what differs, what part III found."""
+    detail = f"{accuracy.missing} sampled not in the accuracy log" if accuracy.missing else ""
+    if accuracy.mismatched:
+        detail = f"first differing qsl_idx: {', '.join(map(str, accuracy.mismatched_examples))}"
+        if isinstance(part3, PartThree):
+            detail += (
+                f"; part III: {part3.metric} of the audit run's answers to the {part3.samples} "
+                f"sampled samples {part3.compliance:.4f} vs the accuracy run's "
+                f"{part3.baseline:.4f}, Δ {part3.delta * 100:.3f} % "
+                f"(limit {part3.tolerance * 100:g} %)"
+                + ("" if part3.passed else ": the SUT answers differently in performance mode")
+            )
+        else:
+            detail += f"; part III not run: {part3 or 'no data set'}"
+    return detail
 
 
 def compliance_record(

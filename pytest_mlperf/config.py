@@ -13,9 +13,10 @@ from typing import Any
 
 from pytest_mlperf.abtest import AbSpec, parse_ab
 from pytest_mlperf.backends.options import HarnessOptions
-from pytest_mlperf.baseline import ResultsFile, load_results, parse_tolerance, pool_results
+from pytest_mlperf.baseline import parse_tolerance
 from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
+from pytest_mlperf.history.results_file import ResultsFile
 from pytest_mlperf.history.settings import HistorySettings, parse_history_settings
 from pytest_mlperf.identity import ItemId
 from pytest_mlperf.option_values import (
@@ -24,6 +25,7 @@ from pytest_mlperf.option_values import (
     device_list,
     docker_hosts,
     load_targets,
+    pooled_baseline,
     repeat_count,
     rooted_path,
     scenario_name,
@@ -491,7 +493,7 @@ def _locations(opt: _Values, rootdir: Path) -> tuple[Path, Path | None, Path]:
 def _baseline_options(opt: _Values, rootdir: Path) -> dict[str, Any]:
     """``--mlperf-tolerance``, ``--mlperf-baseline``, ``--mlperf-save-baseline``."""
     tolerance_pct = parse_tolerance(opt.value("tolerance"))
-    baseline = _baselines(opt.text("baseline"), rootdir)
+    baseline = pooled_baseline(opt.text("baseline"), rootdir)
     save_text = opt.text("save_baseline")
     save_baseline = rooted_path(save_text, rootdir, "--mlperf-save-baseline")
     if save_baseline is not None and save_text and save_text.endswith(("/", os.sep)):
@@ -535,41 +537,13 @@ def _history(opt: _Values, results_dir: Path, rootdir: Path) -> HistorySettings 
     )
 
 
-def _baselines(value: str | None, rootdir: Path) -> ResultsFile | None:
-    """``--mlperf-baseline``: one run, or several (comma-separated) pooled into one baseline."""
-    if not value or not value.strip():
-        return None
-    option = "--mlperf-baseline"
-    parts = [part.strip() for part in value.split(",")]
-    if any(not part for part in parts):
-        raise ConfigError(
-            f"{option}: {value!r} has an empty entry; give one results.json (or run or "
-            "results directory), or several separated by commas"
-        )
-    files: list[ResultsFile] = []
-    seen: dict[Path, str] = {}
-    for part in parts:
-        path = rooted_path(part, rootdir, option)
-        assert path is not None
-        loaded = load_results(path, option)
-        resolved = loaded.path.resolve()
-        if resolved in seen:
-            raise ConfigError(
-                f"{option}: {part!r} is the same run as {seen[resolved]!r} ({loaded.path}); "
-                "pool different runs of the baseline build"
-            )
-        seen[resolved] = part
-        files.append(loaded)
-    return pool_results(files)
-
-
 def _compliance(
     value: str | None, variants: Sequence[Variant], catalog: Catalog, backend: str
 ) -> tuple[str, ...]:
     if value is None:
         return ()
     if backend == "nvidia":
-        from pytest_mlperf.backends.nvidia.backend import TEST01_REFUSED
+        from pytest_mlperf.backends.nvidia.run import TEST01_REFUSED
 
         raise ConfigError(f"--mlperf-compliance={value}: {TEST01_REFUSED}")
     from pytest_mlperf.compliance import parse_tests

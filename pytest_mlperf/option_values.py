@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pytest_mlperf.catalog import SCENARIOS, Variant
 from pytest_mlperf.errors import ConfigError
+from pytest_mlperf.history.results_file import ResultsFile, load_results, pool_results
 from pytest_mlperf.pathcheck import checked_path
 
 
@@ -172,3 +173,31 @@ def load_targets(path: Path, variants: Sequence[Variant]) -> dict[str, dict[str,
         bench: {scen: {k: float(v) for k, v in vals.items()} for scen, vals in by_scen.items()}
         for bench, by_scen in targets.items()
     }
+
+
+def pooled_baseline(value: str | None, rootdir: Path) -> ResultsFile | None:
+    """``--mlperf-baseline``: one run, or several (comma-separated) pooled into one baseline."""
+    if not value or not value.strip():
+        return None
+    option = "--mlperf-baseline"
+    parts = [part.strip() for part in value.split(",")]
+    if any(not part for part in parts):
+        raise ConfigError(
+            f"{option}: {value!r} has an empty entry; give one results.json (or run or "
+            "results directory), or several separated by commas"
+        )
+    files: list[ResultsFile] = []
+    seen: dict[Path, str] = {}
+    for part in parts:
+        path = rooted_path(part, rootdir, option)
+        assert path is not None
+        loaded = load_results(path, option)
+        resolved = loaded.path.resolve()
+        if resolved in seen:
+            raise ConfigError(
+                f"{option}: {part!r} is the same run as {seen[resolved]!r} ({loaded.path}); "
+                "pool different runs of the baseline build"
+            )
+        seen[resolved] = part
+        files.append(loaded)
+    return pool_results(files)
