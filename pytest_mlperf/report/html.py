@@ -189,6 +189,29 @@ def _repeats_html(records: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+#: identity facts the A/B table leaves out (long, and in results.json)
+_AB_HIDDEN = ("image_digests", "harness_build_dir")
+
+
+def _ab_identity(side: Mapping[str, Any]) -> str:
+    """`` (image repo:a, image_id sha256:0123456789ab, ...)``: what the side ran, from its
+    backend's ``ab_identity()`` (nothing when the record has none)."""
+    facts = [
+        f"{k} {str(v)[:19] if k == 'image_id' else v}"
+        for k, v in (side.get("identity") or {}).items()
+        if v not in (None, "", []) and k not in _AB_HIDDEN
+    ]
+    return f" ({', '.join(facts)})" if facts else ""
+
+
+def _ab_differs(ab: Mapping[str, Any]) -> str:
+    """The fingerprint fields the two sides differ in, under the reason."""
+    differs = ab.get("differs") or []
+    if not differs:
+        return ""
+    return "<br>sides differ in " + html.escape("; ".join(differs))
+
+
 def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
     """``--mlperf-ab``: per item each side's runs in order, the ratio, its interval, status."""
     rows = []
@@ -209,8 +232,8 @@ def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
         cells = (
             f"{r['benchmark']} {r['scenario']} {r['mode']}",
             f"{ab['compared']} ({shown_unit})",
-            f"{ab['baseline']['describe']}: {runs('baseline')}",
-            f"{ab['candidate']['describe']}: {runs('candidate')}",
+            f"{ab['baseline']['describe']}{_ab_identity(ab['baseline'])}: {runs('baseline')}",
+            f"{ab['candidate']['describe']}{_ab_identity(ab['candidate'])}: {runs('candidate')}",
             ab["order"],
             "-" if ratio is None else f"{ratio:.3f}",
             "-" if ratio is None else f"{ab['ci_low']:.3f}-{ab['ci_high']:.3f}",
@@ -218,7 +241,7 @@ def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
         )
         rows.append(
             f'<tr>{_cells(cells)}<td class="{css}">{html.escape(ab["status"])}</td>'
-            f"<td>{html.escape(ab['reason'])}</td></tr>"
+            f"<td>{html.escape(ab['reason'])}{_ab_differs(ab)}</td></tr>"
         )
     if not rows:
         return ""
