@@ -31,6 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# mypy reads tests/standin/ (the directory) for tests.standin; Python imports tests/standin.py
+from tests.standin import APPLETS  # type: ignore[attr-defined]  # noqa: E402
+
 HERE = Path(__file__).resolve()
 DEFAULT_REF = Path("/work/golden/ref")
 
@@ -222,37 +226,6 @@ def invalid_server(source: Path, into: Path) -> None:
         lines.append(prefix + json.dumps(entry))
     (into / "mlperf_log_detail.txt").write_text("\n".join(lines) + "\n")
     shutil.copy2(source / "mlperf_log_accuracy.json", into / "mlperf_log_accuracy.json")
-
-
-APPLETS = [
-    "sh",
-    "cat",
-    "cp",
-    "mkdir",
-    "sed",
-    "grep",
-    "head",
-    "sleep",
-    "tail",
-    "test",
-    "touch",
-    "echo",
-    "kill",
-    "setsid",
-    "dirname",
-    "ls",
-    "rm",
-    "true",
-    "env",
-    "ps",
-    "wc",
-    "ln",
-    "tee",
-    "date",
-    "printf",
-    "find",
-    "stat",
-]
 
 
 def make_harness(src: Path, root: Path, conf: Mapping[str, str]) -> Path:
