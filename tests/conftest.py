@@ -150,29 +150,33 @@ def perf_record(
 
 
 # -- the suite under pytest-xdist (pyproject.toml: -n auto --dist loadgroup) -----------------
-#: Modules whose tests run on one xdist worker, one after another, and why. Every other test
-#: goes to whichever worker is free. LoadGen measurements need no entry: the plugin (and
-#: tests/loadgen_runs.py) take the host-wide CPU lock, so two never overlap.
+#: Modules whose tests run on one xdist worker, one after another, as (group, why): a
+#: group's modules share that worker. Every other test goes to whichever worker is free.
+#: LoadGen measurements need no entry: the plugin (and tests/loadgen_runs.py) take the
+#: host-wide CPU lock, so two never overlap.
 ONE_WORKER = {
-    "test_nvidia_docker.py": "Docker builds and containers one at a time (its hang and timeout tests)",
-    "test_two_engines.py": "starts the second dockerd at one fixed socket and data root",
-    "test_slurm.py": "the n1-n3 Slurm cluster: one fleet at a time (and .ci/start-slurm)",
-    "test_parser.py": "its module fixture runs every LoadGen case once",
-    "test_fuzz_logs.py": "its module fixture runs real LoadGen logs to damage",
-    "test_report_html.py": "its module fixture runs a real Server and Offline run",
-    "test_model_cache.py": "its module fixture builds both models in a clean cache",
-    "test_packaging.py": "its module fixture builds the wheel",
+    # one Docker user at a time, as in one process: the stand-in tests (hangs, timeouts,
+    # engine builds) failed beside another module's containers on the same engine
+    "test_nvidia_docker.py": ("docker", "the stand-in harness in Docker, its hang/timeout cases"),
+    "test_secrets.py": ("docker", "the stand-in harness in Docker"),
+    "test_two_engines.py": ("docker", "the second dockerd at one fixed socket and data root"),
+    "test_slurm.py": ("slurm", "the n1-n3 Slurm cluster: one fleet at a time"),
+    "test_parser.py": ("test_parser", "its module fixture runs every LoadGen case once"),
+    "test_fuzz_logs.py": ("test_fuzz_logs", "its module fixture runs real LoadGen logs"),
+    "test_report_html.py": ("test_report_html", "its module fixture runs Server and Offline"),
+    "test_model_cache.py": ("test_model_cache", "its module fixture builds both models"),
+    "test_packaging.py": ("test_packaging", "its module fixture builds the wheel"),
 }
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of each ``ONE_WORKER`` module with one ``xdist_group``: before
+    """Mark the tests of each ``ONE_WORKER`` module with its ``xdist_group``: before
     pytest-xdist's own hook, which reads the mark under ``--dist loadgroup``."""
     for item in items:
-        name = item.path.name
-        if name in ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(name.removesuffix(".py")))
+        if item.path.name in ONE_WORKER:
+            group, _why = ONE_WORKER[item.path.name]
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
