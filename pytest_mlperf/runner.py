@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf import __version__, progress
+from pytest_mlperf.absides import add_sides
 from pytest_mlperf.abtest import AbRun, AbSpec, ab_check, ab_record, ab_request, compared_value
 from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest, no_progress
 from pytest_mlperf.baseline import (
@@ -597,13 +598,15 @@ class ItemPipeline:
             for (outcome, parsed, _), side in zip(runs, ab.order, strict=True)
         ]
         parsed = runs[0][1]
-        return ab_record(
+        record = ab_record(
             ab,
             request.scenario,
             (parsed.metric_name, parsed.unit),
             ab_runs,
             self.run_config.tolerance_pct,
         )
+        fields = {"scenario": request.scenario, "config_ver": request.config_ver}
+        return add_sides(record, self.side_backend, {**fields, "fast": request.fast})
 
     def _pinned_targets(self, spec: ItemSpec, fast: bool) -> tuple[dict[str, float], str] | None:
         """Targets pinned by ``--mlperf-targets`` (first) or the baseline's same item."""

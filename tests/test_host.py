@@ -105,6 +105,8 @@ def test_nvidia_smi_fallback_on_the_seed_host() -> None:
     )
     assert record.memory_kib == 907005532
     assert not failed(check_host(record))
+    # ECC: the table's "Volatile Uncorr. ECC" column shows each GPU's count (0): ECC is on
+    assert [g.ecc_mode for g in record.gpus] == ["Enabled"] * 8
 
 
 def test_real_nvml_library_absent_here_falls_back() -> None:
@@ -123,7 +125,7 @@ def test_real_nvml_library_absent_here_falls_back() -> None:
 def test_fabric_manager_mismatch_gives_the_exact_fix() -> None:
     record = host("a100x8.csv", "fabricmanager-550.90.07.txt")
     (req,) = [r for r in failed(check_host(record)) if r.name == "fabric-manager"]
-    assert req.found == "fabric manager 550.90.07 ≠ driver 550.127.05"
+    assert req.value == "fabric manager 550.90.07 ≠ driver 550.127.05"
     assert (
         req.fix
         == "install cuda-drivers-fabricmanager-550=550.127.05-1 and restart nvidia-fabricmanager"
@@ -139,7 +141,7 @@ def test_missing_fabric_manager_matters_only_on_nvswitch_systems() -> None:
     assert not pcie.needs_fabric_manager and not failed(check_host(pcie))
     sxm = host("a100x8.csv", None)
     (req,) = failed(check_host(sxm))
-    assert req.name == "fabric-manager" and req.found == (
+    assert req.name == "fabric-manager" and req.value == (
         "not installed, but this NVSwitch system needs it "
         "(6 NVSwitch device(s) on the PCI bus (lspci) (10de:1af1))"
     )
@@ -154,7 +156,7 @@ def test_mig_and_missing_container_runtime() -> None:
     assert record.mig_enabled and record.gpus[0].mig_mode == "Enabled"
     # no PCI listing and no NVML fabric facts for this capture: the fabric manager is checked
     fabric, req = sorted(failed(check_host(record)), key=lambda r: r.name)
-    assert fabric.name == "fabric-manager" and "could not be decided" in fabric.found
+    assert fabric.name == "fabric-manager" and "could not be decided" in fabric.value
     assert (
         req.name == "nvidia-container-runtime"
         and "nvidia-ctk runtime configure --runtime=docker" in req.fix
@@ -281,7 +283,7 @@ def test_nvswitch_decided_from_the_pci_bus(csv: str, needed: bool, found: str | 
     assert record.needs_fabric_manager is needed
     req = {r.name: r for r in check_host(record)}["fabric-manager"]
     if found is not None:
-        assert req.found == found
+        assert req.value == found
     if csv == "h100x8.csv":
         assert record.gpu_names == ["NVIDIA H100 80GB HBM3"]
         assert record.fabric_manager_reason == (
@@ -390,8 +392,88 @@ def test_fabric_manager_undecided_when_the_pci_listing_shows_no_gpu(tmp_path: Pa
     assert record.needs_fabric_manager
     req = {r.name: r for r in check_host(record)}["fabric-manager"]
     assert not req.ok  # checked, and nv-fabricmanager is not installed
-    assert "could not be decided" in req.found and "no NVSwitch" not in req.found
+    assert "could not be decided" in req.value and "no NVSwitch" not in req.value
     # the same listing with NVML's fabric facts: NVML decides
     record.fabric_states = ["not supported"] * 8
     assert not record.needs_fabric_manager
     assert record.fabric_manager_reason.startswith("PCI bus not read; NVML fabric state")
+
+
+class DocumentedNvml:
+    """NOT captured output: a fake of the pynvml calls probe_nvml makes, answering what
+    NVML documents (nvmlDeviceGetEccMode: [current, pending] as nvmlEnableState_t,
+    NVML_FEATURE_DISABLED 0 / NVML_FEATURE_ENABLED 1; NVML_ERROR_NOT_SUPPORTED on a GPU
+    without ECC). The constants and the error class are the installed nvidia-ml-py's."""
+
+    def __init__(self, ecc: Sequence[object]) -> None:
+        import pynvml
+
+        self.NVMLError = pynvml.NVMLError
+        self.NVML_FEATURE_ENABLED = pynvml.NVML_FEATURE_ENABLED
+        self._pynvml = pynvml
+        self.ecc = list(ecc)
+
+    def nvmlInit(self) -> None: ...
+    def nvmlShutdown(self) -> None: ...
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return "550.127.05"
+
+    def nvmlSystemGetCudaDriverVersion_v2(self) -> int:
+        return 12040
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.ecc)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetMigMode(self, handle: int) -> list[int]:
+        return [0, 0]
+
+    def nvmlDeviceGetPowerManagementLimit(self, handle: int) -> int:
+        return 700000
+
+    def nvmlDeviceGetEccMode(self, handle: int) -> list[int]:
+        state = self.ecc[handle]
+        if state is None:
+            raise self._pynvml.NVMLError(self._pynvml.NVML_ERROR_NOT_SUPPORTED)
+        assert isinstance(state, int)
+        return [state, state]
+
+    def nvmlDeviceGetPciInfo(self, handle: int) -> object:
+        class Pci:
+            pciDeviceId = 0x233510DE
+
+        return Pci()
+
+    def nvmlDeviceGetName(self, handle: int) -> str:
+        return "NVIDIA H200"
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        return f"GPU-{handle}"
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> object:
+        class Memory:
+            total = 143771 * 1024 * 1024
+
+        return Memory()
+
+
+def test_ecc_mode_from_nvml_documented_states() -> None:
+    import pynvml
+
+    from pytest_mlperf.host.probe import probe_nvml
+
+    nvml = DocumentedNvml([pynvml.NVML_FEATURE_ENABLED, pynvml.NVML_FEATURE_DISABLED, None])
+    _driver, cuda, gpus = probe_nvml(nvml)
+    assert cuda == "12.4"
+    assert [g.ecc_mode for g in gpus] == ["Enabled", "Disabled", None]
+    assert HostRecord(gpus=gpus).to_dict()["gpus"][1]["ecc_mode"] == "Disabled"
+
+
+def test_ecc_modes_from_the_captured_nvidia_smi_table() -> None:
+    from pytest_mlperf.host.probe import smi_ecc_modes
+
+    modes = smi_ecc_modes((HOST / "nvidia-smi-a100x8.txt").read_text())
+    assert modes == dict.fromkeys(range(8), "Enabled")
+    assert smi_ecc_modes("no table") == {}
