@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import pkgutil
@@ -25,6 +26,22 @@ import pytest_mlperf
 # (functools caches of loaded data sets) would hold instances of the dropped classes.
 for _module in pkgutil.walk_packages(pytest_mlperf.__path__, "pytest_mlperf."):
     importlib.import_module(_module.name)
+
+# The same for what a session imports late (report plots, history statistics, the Docker and
+# PostgreSQL clients, and hypothesis's pytest plugin, where installed, at its terminal
+# summary): imported once here instead of again in each in-process run (~4 s of CPU per run).
+LATE_IMPORTS = (
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "scipy.stats",
+    "ruptures",
+    "docker",
+    "psycopg",
+    "hypothesis.internal.observability",
+)
+for _name in LATE_IMPORTS:
+    if importlib.util.find_spec(_name.split(".")[0]) is not None:
+        importlib.import_module(_name)
 
 DATA = Path(__file__).parent / "data"
 TINY_DIR = DATA / "tiny"
@@ -59,10 +76,35 @@ def pytest_mlperf_benchmark_dirs(config):
 """
 
 
+#: the environment pytest-xdist gives its workers; a run inside a test never inherits it
+XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
+def shared_dir(factory: pytest.TempPathFactory, config: pytest.Config, name: str) -> Path:
+    """``name`` in the directory every pytest-xdist worker of this session shares (the
+    base temp dir's parent on a worker, whose own is ``.../pytest-N/popen-gwK``; the base
+    temp dir itself without xdist). Whatever builds into it must take a file lock."""
+    base = factory.getbasetemp()
+    if hasattr(config, "workerinput"):
+        base = base.parent
+    path = base / name
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytest run inside a test (pytester, a child process) sees the environment a user's
+    session would, not the outer suite's xdist worker it happens to run on."""
+    for name in XDIST_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model cache for the whole test session (models build once)."""
-    return tmp_path_factory.mktemp("mlperf-cache")
+def model_cache(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """One model cache for the whole test session, shared by its xdist workers: models
+    build once (the reference backend builds under a file lock; the others wait, then reuse)."""
+    return shared_dir(tmp_path_factory, pytestconfig, "mlperf-cache")
 
 
 RunMlperf = Callable[..., pytest.RunResult]
@@ -105,3 +147,43 @@ def perf_record(
         "metric": {"name": name, "value": value, "unit": unit},
         **extra,
     }
+
+
+# -- the suite under pytest-xdist (pyproject.toml: -n auto --dist loadgroup) -----------------
+#: Modules whose tests run on one xdist worker, one after another, as (group, why): a
+#: group's modules share that worker. Every other test goes to whichever worker is free.
+#: LoadGen measurements need no entry: the plugin (and tests/loadgen_runs.py) take the
+#: host-wide CPU lock, so two never overlap.
+ONE_WORKER = {
+    # one Docker user at a time, as in one process: the stand-in tests (hangs, timeouts,
+    # engine builds) failed beside another module's containers on the same engine
+    "test_nvidia_docker.py": ("docker", "the stand-in harness in Docker, its hang/timeout cases"),
+    "test_secrets.py": ("docker", "the stand-in harness in Docker"),
+    "test_two_engines.py": ("docker", "the second dockerd at one fixed socket and data root"),
+    "test_slurm.py": ("slurm", "the n1-n3 Slurm cluster: one fleet at a time"),
+    "test_parser.py": ("test_parser", "its module fixture runs every LoadGen case once"),
+    "test_fuzz_logs.py": ("test_fuzz_logs", "its module fixture runs real LoadGen logs"),
+    "test_report_html.py": ("test_report_html", "its module fixture runs Server and Offline"),
+    "test_model_cache.py": ("test_model_cache", "its module fixture builds both models"),
+    "test_packaging.py": ("test_packaging", "its module fixture builds the wheel"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of each ``ONE_WORKER`` module with its ``xdist_group``: before
+    pytest-xdist's own hook, which reads the mark under ``--dist loadgroup``."""
+    for item in items:
+        if item.path.name in ONE_WORKER:
+            group, _why = ONE_WORKER[item.path.name]
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers more than CPUs (``PYTEST_XDIST_AUTO_NUM_WORKERS`` wins),
+    since many tests wait (on a child pytest, Docker, Slurm, the CPU lock) more than they
+    compute."""
+    given = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if given.isdigit():
+        return int(given)
+    return len(os.sched_getaffinity(0)) + 2

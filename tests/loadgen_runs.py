@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from pytest_mlperf.backends.base import RunRequest, no_progress
 from pytest_mlperf.backends.reference import ReferenceBackend
 from pytest_mlperf.catalog import Catalog, default_dirs, load_catalog
+from pytest_mlperf.placement import DeviceLock, Placement, device_keys
 from tests.conftest import TINY_DIR
 
 
@@ -42,5 +44,12 @@ def run_tiny(
         compliance=compliance,
         audit=audit,
     )
-    backend.run(request, no_progress)
+    # the plugin's own host-wide lock of the CPUs: a run here never shares them with a
+    # measurement of another xdist worker (or of another session) on this host
+    lock = DeviceLock(device_keys(backend, Placement()), f"pid {os.getpid()}, tests.run_tiny")
+    lock.acquire(lambda _line: None)
+    try:
+        backend.run(request, no_progress)
+    finally:
+        lock.release()
     return outdir

@@ -126,9 +126,13 @@ def git_status(harness: Path) -> list[str]:
 
 
 def session_tag(path: Path) -> str:
-    """The pytest base temp dir ``path`` lies in (``.../pytest-N``), or ``path`` itself."""
+    """The pytest base temp dir ``path`` lies in (``.../pytest-N``, or a pytest-xdist
+    worker's ``.../pytest-N/popen-gwK``, so one worker's teardown never removes another
+    worker's images), or ``path`` itself."""
     for parent in (path, *path.parents):
-        if parent.name.startswith("pytest-") and parent.name[7:].isdigit():
+        if parent.name.startswith("popen-gw") or (
+            parent.name.startswith("pytest-") and parent.name[7:].isdigit()
+        ):
             return str(parent)
     return str(path)
 

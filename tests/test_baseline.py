@@ -27,6 +27,7 @@ from pytest_mlperf.history.results_file import (
     save_baseline,
 )
 from pytest_mlperf.thresholds import ThresholdTable, load_thresholds, shipped_threshold_files
+from tests.builders import limit, write_thresholds
 
 
 def item(
@@ -283,25 +284,13 @@ def test_compare_of_a_non_results_dir_names_it(tmp_path: Path) -> None:
 
 # -- thresholds with a tolerance ------------------------------------------------------------
 def _thresholds(tmp_path: Path, **extra: Any) -> Path:
-    path = tmp_path / "t.json"
-    path.write_text(
-        json.dumps(
-            {
-                "schema_version": 1,
-                "system": "box",
-                "tolerance": 0.9,
-                "thresholds": [
-                    {"benchmark": "bert-99", "scenario": "Offline", **extra},
-                    {
-                        "benchmark": "bert-99",
-                        "scenario": "SingleStream",
-                        "expected_latency_ms": 1.8,
-                    },
-                ],
-            }
-        )
+    return write_thresholds(
+        tmp_path / "t.json",
+        limit("bert-99", "Offline", **extra),
+        limit("bert-99", "SingleStream", expected_latency_ms=1.8),
+        system="box",
+        tolerance=0.9,
     )
-    return path
 
 
 def test_expected_values_become_bounds_through_the_tolerance(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from tests.builders import limit, write_thresholds
 from tests.conftest import TINY_CONFTEST
 
 CI_DOC = Path(__file__).parent.parent / "docs" / "ci.md"
@@ -119,15 +120,12 @@ def test_recipe_commands_run_and_gate_on_their_history(
 ) -> None:
     pytester.makeconftest(TINY_CONFTEST)
     (pytester.path / "ci").mkdir()
-    limits = {
-        "schema_version": 1,
-        "system": "reference-cpu",
-        "thresholds": [
-            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1},
-            {"benchmark": "tiny-99", "scenario": "SingleStream", "max_latency_ms": 5000},
-        ],
-    }
-    (pytester.path / "ci" / "mlperf-thresholds.json").write_text(json.dumps(limits))
+    write_thresholds(
+        pytester.path / "ci" / "mlperf-thresholds.json",
+        limit("tiny-99", "Offline", min_samples_per_second=1),
+        limit("tiny-99", "SingleStream", max_latency_ms=5000),
+        system="reference-cpu",
+    )
     history = pytester.path / "var" / "history.sqlite"
     # Offline only: a shortened SingleStream or Server run can turn INVALID on a loaded
     # machine, and the gate (rightly) fails then

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from tests.builders import limit, write_thresholds
 from tests.conftest import TINY_DIR, RunMlperf
 
 BERT_3DUNET = [
@@ -63,14 +63,9 @@ def test_selection_options(
 def test_last_failed_reruns_only_the_failed_item(
     run_mlperf: RunMlperf, pytester: pytest.Pytester
 ) -> None:
-    limits = {
-        "schema_version": 1,
-        "system": "*",
-        "thresholds": [
-            {"benchmark": "tiny-99", "scenario": "SingleStream", "max_latency_ms": 0.000001}
-        ],
-    }
-    pytester.makefile(".json", limits=json.dumps(limits))
+    write_thresholds(
+        pytester.path / "limits.json", limit("tiny-99", "SingleStream", max_latency_ms=0.000001)
+    )
     args = (
         "--mlperf-benchmarks=tiny",
         "--mlperf-scenarios=Offline,SingleStream",
@@ -94,14 +89,9 @@ def test_last_failed_in_a_directory_without_test_files_or_conftest(
         f"def pytest_mlperf_benchmark_dirs(config):\n    return [Path({str(TINY_DIR)!r})]\n"
     )
     pytester.syspathinsert()
-    limits = {
-        "schema_version": 1,
-        "system": "*",
-        "thresholds": [
-            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1e12}
-        ],
-    }
-    pytester.makefile(".json", t=json.dumps(limits))
+    write_thresholds(
+        pytester.path / "t.json", limit("tiny-99", "Offline", min_samples_per_second=1e12)
+    )
     assert (
         not list(pytester.path.glob("test_*.py")) and not (pytester.path / "conftest.py").exists()
     )

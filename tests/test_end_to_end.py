@@ -12,6 +12,7 @@ import pytest
 
 from pytest_mlperf.errors import DataError
 from pytest_mlperf.schemas import validate
+from tests.builders import limit, write_thresholds
 from tests.conftest import RunMlperf, load_results
 
 
@@ -87,14 +88,11 @@ def test_all_scenarios_pass_with_every_report(
 def test_threshold_failure_shows_a_readable_table(
     run_mlperf: RunMlperf, pytester: pytest.Pytester
 ) -> None:
-    limits = {
-        "schema_version": 1,
-        "system": "reference-cpu",
-        "thresholds": [
-            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1e9}
-        ],
-    }
-    pytester.makefile(".json", limits=json.dumps(limits))
+    write_thresholds(
+        pytester.path / "limits.json",
+        limit("tiny-99", "Offline", min_samples_per_second=1e9),
+        system="reference-cpu",
+    )
     result = run_mlperf(
         "--mlperf-benchmarks=tiny",
         "--mlperf-scenarios=Offline",

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_mlperf.schemas import validate
+from tests.builders import limit, write_thresholds
 from tests.conftest import RunMlperf, load_results, perf_record
 
 TWO = ("--mlperf-benchmarks=tiny", "--mlperf-scenarios=Offline,SingleStream", "--mlperf-fast")
@@ -131,23 +132,15 @@ def test_unlike_or_missing_baseline_items_are_skips_with_reasons(
 def test_thresholds_with_a_tolerance_on_both_sides(
     run_mlperf: RunMlperf, pytester: pytest.Pytester
 ) -> None:
-    limits = {
-        "schema_version": 1,
-        "system": "reference-cpu",
-        "tolerance": 0.9,
-        "thresholds": [
-            # far above any CPU: fails even at half of it
-            {
-                "benchmark": "tiny-99",
-                "scenario": "Offline",
-                "expected_samples_per_second": 1e9,
-                "tolerance": 0.5,
-            },
-            # a second per query: passes with the file's tolerance
-            {"benchmark": "tiny-99", "scenario": "SingleStream", "expected_latency_ms": 900},
-        ],
-    }
-    pytester.makefile(".json", limits=json.dumps(limits))
+    write_thresholds(
+        pytester.path / "limits.json",
+        # far above any CPU: fails even at half of it
+        limit("tiny-99", "Offline", expected_samples_per_second=1e9, tolerance=0.5),
+        # a second per query: passes with the file's tolerance
+        limit("tiny-99", "SingleStream", expected_latency_ms=900),
+        system="reference-cpu",
+        tolerance=0.9,
+    )
     result = run_mlperf(*TWO, "--mlperf-thresholds=limits.json")
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines(

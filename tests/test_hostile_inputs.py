@@ -16,6 +16,7 @@ from pytest_mlperf.pathcheck import checked_path
 from pytest_mlperf.results.store import atomic_write_json
 from pytest_mlperf.schemas import load_data_file
 from pytest_mlperf.thresholds import load_thresholds
+from tests.builders import limit, thresholds_json
 
 LONG = "x" * 256
 DEEP = "[" * 5000 + "]" * 5000
@@ -45,11 +46,15 @@ def test_strict_json_reads_ordinary_json() -> None:
 
 def _thresholds(tmp_path: Path, value: str) -> Path:
     path = tmp_path / "t.json"
-    path.write_text(
-        '{"schema_version": 1, "system": "s", "thresholds": [{"benchmark": "bert-99", '
-        f'"scenario": "SingleStream", "max_latency_ms": {value}}}]}}'
-    )
+    path.write_text(_raw_limit(value))
     return path
+
+
+def _raw_limit(value: str) -> str:
+    """A thresholds file whose one bound is the JSON token ``value`` as written (json.dumps
+    never writes 1e309)."""
+    text = thresholds_json(limit("bert-99", "SingleStream", max_latency_ms="@"), system="s")
+    return text.replace('"@"', value)
 
 
 @pytest.mark.parametrize("value", ["Infinity", "NaN", "1e309"])
@@ -211,8 +216,7 @@ def test_non_finite_numbers_are_never_written(tmp_path: Path) -> None:
         ("--mlperf-thresholds", DEEP, "*deep.json: cannot read thresholds: JSON nested too deep"),
         (
             "--mlperf-thresholds",
-            '{"schema_version": 1, "system": "s", "thresholds": [{"benchmark": "bert-99", '
-            '"scenario": "SingleStream", "max_latency_ms": Infinity}]}',
+            _raw_limit("Infinity"),
             "*deep.json: cannot read thresholds: non-finite number Infinity*",
         ),
         (

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.builders import pytest_process
 from tests.conftest import TINY_CONFTEST
 
 # Preparation that announces itself and then takes long: the signal lands inside it.
@@ -32,25 +31,15 @@ def test_sigterm_during_preparation_records_the_item(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     pytester.makeconftest(TINY_CONFTEST + SLOW_PREPARE)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            f"--mlperf-cache-dir={tmp_path / 'cache'}",
-            "--mlperf-benchmarks=tiny",
-            "--mlperf-scenarios=Offline",
-            "--mlperf-fast",
-            "--junitxml=junit.xml",
-        ],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = pytest_process(
+        pytester.path,
+        "-p",
+        "no:randomly",
+        f"--mlperf-cache-dir={tmp_path / 'cache'}",
+        "--mlperf-benchmarks=tiny",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-fast",
+        "--junitxml=junit.xml",
     )
     marker = pytester.path / "preparing"
     deadline = time.monotonic() + 120

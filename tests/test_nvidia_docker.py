@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from pytest_mlperf.backends.base import RunRequest
 from pytest_mlperf.backends.nvidia import NvidiaBackend, NvidiaSettings
@@ -17,7 +18,7 @@ from pytest_mlperf.backends.reference import ReferenceBackend
 from pytest_mlperf.catalog import default_dirs, load_catalog
 from pytest_mlperf.errors import BackendError
 from pytest_mlperf.results.loadgen import parse_dir
-from tests.conftest import load_results, requires_service
+from tests.conftest import load_results, requires_service, shared_dir
 from tests.loadgen_runs import run_tiny
 from tests.shared_data import RESULTS_V41, SHARED_DATA, require_shared
 from tests.standin import SESSION_LABEL, calls, make_harness, session_tag, set_conf, standin_args
@@ -56,13 +57,25 @@ def remove_ours(client: Any, tag: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def standin_logs(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Path:
-    """Real LoadGen logs (reference backend) for the stand-in to hand back, all VALID.
+def standin_logs(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, model_cache: Path
+) -> Path:
+    """Real LoadGen logs (reference backend) for the stand-in to hand back, all VALID; made
+    once per test session, for every module and xdist worker that uses them.
 
     No minimum duration, so machine noise cannot make them INVALID; the query counts
     still let LoadGen's early stopping decide.
     """
-    root = tmp_path_factory.mktemp("standin-logs")
+    root = shared_dir(tmp_path_factory, pytestconfig, "standin-logs")
+    done = root.parent / "standin-logs.done"
+    with FileLock(f"{root}.lock"):
+        if not done.exists():
+            _make_standin_logs(root, model_cache)
+            done.touch()
+    return root
+
+
+def _make_standin_logs(root: Path, model_cache: Path) -> None:
     backend = ReferenceBackend(model_cache)
     for scenario in ("Offline", "Server", "SingleStream"):
         # these are only the logs the stand-in hands back: a loose Server bound, and the
@@ -77,7 +90,6 @@ def standin_logs(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) ->
             if parsed.result_validity == "VALID":
                 break
         assert parsed.result_validity == "VALID", [r.message for r in parsed.invalid_reasons]
-    return root
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.builders import write_thresholds
 from tests.conftest import RunMlperf
 
 
@@ -118,10 +119,7 @@ def test_malformed_benchmark_data_names_file_and_field(pytester: pytest.Pytester
 
 
 def test_malformed_thresholds_file(pytester: pytest.Pytester) -> None:
-    pytester.makefile(
-        ".json",
-        limits='{"schema_version": 1, "system": "x", "thresholds": [{"benchmark": "bert-99"}]}',
-    )
+    write_thresholds(pytester.path / "limits.json", {"benchmark": "bert-99"}, system="x")
     result = pytester.runpytest("--mlperf-thresholds=limits.json", "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import limit, write_thresholds
 from tests.conftest import RunMlperf, perf_record, requires_service
 
 CHROMIUM_ARGS = (
@@ -146,14 +147,11 @@ def test_failed_items_open_with_their_reason(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    limits = {
-        "schema_version": 1,
-        "system": "reference-cpu",
-        "thresholds": [
-            {"benchmark": "tiny-99", "scenario": "Offline", "min_samples_per_second": 1e9}
-        ],
-    }
-    pytester.makefile(".json", limits=json.dumps(limits))
+    write_thresholds(
+        pytester.path / "limits.json",
+        limit("tiny-99", "Offline", min_samples_per_second=1e9),
+        system="reference-cpu",
+    )
     result = run_mlperf(
         "--mlperf-benchmarks=tiny",
         "--mlperf-scenarios=Offline",

@@ -8,7 +8,6 @@ real node would be slow from a bad GPU); node n3 reports another driver version.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -28,6 +27,7 @@ from pytest_mlperf.slurm import (
     resolve_nodes,
     tx_specs,
 )
+from tests.builders import limit, write_thresholds
 from tests.conftest import TINY_DIR, RunMlperf, load_results, requires_service
 
 REPO = Path(__file__).resolve().parents[1]
@@ -291,10 +291,10 @@ def test_plain_tx_form_reports_outliers_without_failing(
     pytester.makeconftest(PLANTED)
     # a latency bound only the planted node misses: its own item fails on n2, and the
     # failure text names where its logs are on the controller, not on the node
-    bound = {"benchmark": "tiny-99", "scenario": "SingleStream", "max_latency_ms": 60}
-    thresholds = pytester.path / "thresholds.json"
-    thresholds.write_text(
-        json.dumps({"schema_version": 1, "system": "reference-cpu", "thresholds": [bound]})
+    thresholds = write_thresholds(
+        pytester.path / "thresholds.json",
+        limit("tiny-99", "SingleStream", max_latency_ms=60),
+        system="reference-cpu",
     )
     tx = []
     for node in NODES:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from pytest_mlperf.thresholds import (
     shipped_threshold_files,
 )
 from pytest_mlperf.verdict import judge_performance
+from tests.builders import limit, write_thresholds
 
 
 def parsed(
@@ -98,72 +98,30 @@ def test_latency_threshold_both_sides(ns: float, outcome: str) -> None:
 
 
 def test_threshold_lookup_precedence(tmp_path: Path) -> None:
-    shipped = tmp_path / "shipped.json"
-    shipped.write_text(
-        json.dumps(
-            {
-                "schema_version": 1,
-                "system": "box",
-                "thresholds": [
-                    {"benchmark": "bert-99", "scenario": "Offline", "min_samples_per_second": 10},
-                    {
-                        "benchmark": "bert-99",
-                        "scenario": "Offline",
-                        "config_ver": "triton",
-                        "min_samples_per_second": 20,
-                    },
-                ],
-            }
-        )
+    shipped = write_thresholds(
+        tmp_path / "shipped.json",
+        limit("bert-99", "Offline", min_samples_per_second=10),
+        limit("bert-99", "Offline", config_ver="triton", min_samples_per_second=20),
+        system="box",
     )
-    user = tmp_path / "user.json"
-    user.write_text(
-        json.dumps(
-            {
-                "schema_version": 1,
-                "system": "*",
-                "thresholds": [
-                    {"benchmark": "bert-99", "scenario": "Server", "min_samples_per_second": 5}
-                ],
-            }
-        )
+    user = write_thresholds(
+        tmp_path / "user.json", limit("bert-99", "Server", min_samples_per_second=5)
     )
     table = ThresholdTable.load([shipped, user])
     assert table.lookup("box", "bert-99", "Offline", "default").min_samples_per_second == 10  # type: ignore[union-attr]
     assert table.lookup("box", "bert-99", "Offline", "triton").min_samples_per_second == 20  # type: ignore[union-attr]
     assert table.lookup("other", "bert-99", "Offline", "default") is None
     assert table.lookup("other", "bert-99", "Server", "default").min_samples_per_second == 5  # type: ignore[union-attr]
-    user.write_text(
-        json.dumps(
-            {
-                "schema_version": 1,
-                "system": "*",
-                "thresholds": [
-                    {"benchmark": "bert-99", "scenario": "Offline", "min_samples_per_second": 99}
-                ],
-            }
-        )
-    )
+    write_thresholds(user, limit("bert-99", "Offline", min_samples_per_second=99))
     table = ThresholdTable.load([shipped, user])  # the user's file wins even when less specific
     assert table.lookup("box", "bert-99", "Offline", "triton").min_samples_per_second == 99  # type: ignore[union-attr]
 
 
 def test_threshold_kind_must_match_scenario(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text(
-        json.dumps(
-            {
-                "schema_version": 1,
-                "system": "x",
-                "thresholds": [
-                    {
-                        "benchmark": "bert-99",
-                        "scenario": "SingleStream",
-                        "min_samples_per_second": 5,
-                    }
-                ],
-            }
-        )
+    bad = write_thresholds(
+        tmp_path / "bad.json",
+        limit("bert-99", "SingleStream", min_samples_per_second=5),
+        system="x",
     )
     with pytest.raises(DataError, match=r"bad.json: field thresholds/0"):
         load_thresholds(bad)
