@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pytest_mlperf.results.loadgen import SHORTENED_RUN_REASONS, ParsedLog
+from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest
+from pytest_mlperf.results.loadgen import SHORTENED_RUN_REASONS, ParsedLog, parse_dir
 
 #: what a too-high Server target makes LoadGen say
 TOO_HIGH = frozenset({"early_stopping_not_met", "perf_constraints_not_met"})
@@ -76,3 +77,27 @@ def step_down(
         lower = completed * step  # it did not even keep up: below what it completed
     why = "; ".join(r.message for r in parsed.invalid_reasons if r.code in TOO_HIGH)
     return StepDown(float(target), round(max(lower, 0.01), 2), why)
+
+
+def rerun_lower(
+    backend: Backend, req: RunRequest, first: RunOutcome, lower: StepDown, progress: Progress
+) -> tuple[RunOutcome, ParsedLog, dict[str, float], dict[str, Any]]:
+    """Rerun ``req`` at ``lower``'s target, in ``<outdir>/retarget``; returns the rerun (its
+    time includes the first run's; it keeps the search's calibration), its logs (a warning
+    says so), the overrides later runs keep, and the record's ``retarget``."""
+    progress(
+        f"{req.variant.name} Server: INVALID at the chosen target {lower.from_qps:g}/s "
+        f"({lower.why}); rerunning once at {lower.to_qps:g}/s"
+    )
+    outdir = req.outdir / "retarget"
+    outdir.mkdir(parents=True, exist_ok=True)
+    overrides = {**req.overrides, "target_qps": lower.to_qps}
+    run = backend.run(replace(req, outdir=outdir, overrides=overrides), progress)
+    run.run_seconds += first.run_seconds
+    if run.calibration is None:
+        run.calibration = first.calibration
+    parsed = parse_dir(run.log_dir)
+    parsed.warnings.append(lower.note(parsed.result_validity))
+    record = lower.to_dict(str(first.log_dir), parsed.result_validity)
+    progress(f"{req.variant.name} Server: {lower.note(parsed.result_validity)}")
+    return run, parsed, overrides, record
