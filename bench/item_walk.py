@@ -19,9 +19,11 @@ transparent). Printed:
   asks (the call returned something the lower module goes on with: the backend, the system
   name) and tells (it returned None: a progress line, a record announced). A busy machine
   adds a tell (the machine-load warning line), as does waiting for another process's
-  device lock.
+  device lock. A pytest hook a lower module fires (through pluggy, to whichever plugins
+  implement it) is counted apart, as a hook fired from below, not as a climb.
 
-Asserts nothing; the figures are the same on every run (no timing).
+Asserts nothing; no figure depends on timing but the tells a busy machine or a held device
+lock adds.
 """
 
 from __future__ import annotations
@@ -98,6 +100,16 @@ def pytest_mlperf_make_backend(name, run_config, config):
     return StandIn() if name == "standin" else None
 
 
+def _through_hook(frame):
+    """Whether the call of ``frame`` came through pluggy (a hook) since the last package frame."""
+    frame = frame.f_back
+    while frame is not None and not frame.f_code.co_filename.startswith(PACKAGE):
+        if "/pluggy/" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _module(frame):
     while frame is not None:
         path = frame.f_code.co_filename
@@ -112,7 +124,7 @@ def _module(frame):
 def pytest_runtest_call(item):
     if type(item).__name__ != "MlperfItem":
         return (yield)
-    rooms, visits, climbs, asked = set(), Counter(), [], {{}}
+    rooms, visits, climbs, asked, hooks = set(), Counter(), [], {{}}, []
 
     def profile(frame, event, arg):
         if event not in ("call", "return"):
@@ -131,6 +143,9 @@ def pytest_runtest_call(item):
         if caller != callee:
             visits[callee] += 1
         if caller and caller not in PLUGIN_LAYER and callee in PLUGIN_LAYER:
+            if _through_hook(frame):  # a pytest hook the lower module fired: not a climb
+                hooks.append(f"{{caller}} -> {{callee}}.{{frame.f_code.co_name}}")
+                return
             climb = [f"{{caller}} -> {{callee}}.{{frame.f_code.co_name}}", "tell"]
             climbs.append(climb)
             asked[id(frame)] = climb
@@ -149,6 +164,9 @@ def pytest_runtest_call(item):
         print(f"WALK climbs back up {{len(climbs)}} ({{asks}} asks, {{len(climbs) - asks}} tells)")
         for climb, kind in climbs:
             print(f"WALK climb {{climb}} ({{kind}})")
+        print(f"WALK hooks fired from below {{len(hooks)}}")
+        for hook in hooks:
+            print(f"WALK climb {{hook}} (hook)")
 '''
 
 
