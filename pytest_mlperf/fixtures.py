@@ -18,10 +18,10 @@ from pytest_mlperf.thresholds import Threshold
 if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend
     from pytest_mlperf.host.probe import HostRecord
-    from pytest_mlperf.session import MlperfSession
+    from pytest_mlperf.stash import SessionView
 
 
-def _session(config: pytest.Config) -> MlperfSession:
+def _session(config: pytest.Config) -> SessionView:
     return config.stash[SESSION_KEY]
 
 

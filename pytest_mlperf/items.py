@@ -18,13 +18,13 @@ from pytest_mlperf.verdict import PASSED, SKIPPED, XFAILED
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
-    from pytest_mlperf.session import MlperfSession
+    from pytest_mlperf.stash import SessionView
 
 
 class MlperfCollector(pytest.Collector):
     """Holds the generated items; its node id is ``mlperf``."""
 
-    def __init__(self, *, runner: MlperfSession, specs: list[ItemSpec], **kwargs: Any) -> None:
+    def __init__(self, *, runner: SessionView, specs: list[ItemSpec], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runner = runner
         self.specs = specs
@@ -40,7 +40,7 @@ class MlperfCollector(pytest.Collector):
 class MlperfItem(pytest.Item):
     """Runs one benchmark×scenario×mode through the session's backend and judges it."""
 
-    def __init__(self, *, spec: ItemSpec, runner: MlperfSession, **kwargs: Any) -> None:
+    def __init__(self, *, spec: ItemSpec, runner: SessionView, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = spec
         self.runner = runner

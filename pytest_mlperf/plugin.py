@@ -269,7 +269,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 def _fleet(config: pytest.Config) -> None:
     """Fleet options (docs/fleet.md): with ``--mlperf-slurm-nodes``, the xdist ``--tx`` specs."""
-    from pytest_mlperf.session import configure_fleet
+    from pytest_mlperf.xdist_hooks import configure_fleet
 
     by_name = {s.name: s for s in OPTIONS}
     get = _raw_getter(config)
@@ -310,7 +310,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Always registered (it is cheap: nothing is probed or built until an item or fixture
     # needs the backend), so the fixtures work without any --mlperf-* option; items are
     # generated only when an option or ini value enables them.
-    from pytest_mlperf.session import HtmlHooks, MlperfSession, XdistHooks
+    from pytest_mlperf.report_hooks import HtmlHooks
+    from pytest_mlperf.session import MlperfSession
+    from pytest_mlperf.xdist_hooks import XdistHooks
 
     backend_name = run_config.backend
     if backend_name == "auto":
@@ -331,10 +333,11 @@ def pytest_configure(config: pytest.Config) -> None:
     session = MlperfSession(config, run_config, catalog, thresholds, backend_name)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "mlperf-session")
+    config.pluginmanager.register(session.terminal, "mlperf-terminal")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "mlperf-xdist")
     if config.pluginmanager.hasplugin("html"):
-        config.pluginmanager.register(HtmlHooks(session), "mlperf-html")
+        config.pluginmanager.register(HtmlHooks(config, session.index), "mlperf-html")
 
 
 # -- default implementations of our own hooks (trylast: a conftest can override) ----------

@@ -1,52 +1,40 @@
-"""The registered session object: generates items, owns the backend, writes results."""
+"""The registered session object: its state, the generated items, the backend's lifecycle, and
+each report's records filed in the run index (``results/index.py``)."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shlex
 import time
-from collections.abc import Callable, Generator, Mapping
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
-from pytest_mlperf import __version__
 from pytest_mlperf.backends.base import Backend
-from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.catalog import Catalog
-from pytest_mlperf.checks import FAIL, Check, decide, verdict_from_dict
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
-from pytest_mlperf.fleet import node_name
 from pytest_mlperf.identity import COLLECTOR, ItemId
 from pytest_mlperf.items import MlperfCollector, MlperfItem
 from pytest_mlperf.markers import marker_spec
 from pytest_mlperf.placement import Placement
-from pytest_mlperf.redact import redact, redact_obj
-from pytest_mlperf.report.terminal import summary_table
-from pytest_mlperf.results.store import (
-    RunStore,
-    atomic_write_json,
-    new_run_id,
-    safe_part,
-)
+from pytest_mlperf.report_hooks import add_html_extras, add_suite_properties
+from pytest_mlperf.results.index import RunIndex, run_identity
+from pytest_mlperf.results.store import RunStore, new_run_id
+from pytest_mlperf.run_end import keep_run, stopped_early
 from pytest_mlperf.runner import ItemPipeline
-from pytest_mlperf.shared import SharedPreparation, read_preparations
-from pytest_mlperf.slurm import FleetSettings, node_tags, parse_fleet_settings
+from pytest_mlperf.shared import SharedPreparation
+from pytest_mlperf.slurm import node_tags
 from pytest_mlperf.stash import (
-    FLEET_KEY,
     MARKER_FAILURE_KEY,
     RECORDS_KEY,
     SPECS_KEY,
     USER_THRESHOLDS_KEY,
 )
+from pytest_mlperf.terminal_hooks import TerminalProgress, sigterm_as_interrupt
 from pytest_mlperf.thresholds import ThresholdTable
-from pytest_mlperf.transfer import node_scratch, pack_item, relocate_record, unpack_item
-
-RESULTS_SCHEMA_VERSION = 1
+from pytest_mlperf.transfer import node_scratch
 
 
 class MlperfSession:
@@ -80,23 +68,18 @@ class MlperfSession:
         if self.fleet_worker:
             results_dir = node_scratch(run_id or "", self.node["name"], self.placement.worker)
         self.store = RunStore(results_dir, run_id or new_run_id())
-        #: controller of a fleet run: each node's host record, and the fleet view at the end
-        self.nodes: dict[str, dict[str, Any]] = {}
-        self.fleet: dict[str, Any] | None = None
-        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.records: list[dict[str, Any]] = []
-        self._host: dict[str, Any] = {}
+        #: the run's records, host and fleet view: results.json
+        self.index = RunIndex(self.store, run_config, backend_name)
+        #: progress lines, the ETA and the summary (plugin.py registers it)
+        self.terminal = TerminalProgress(config, self.index, self.is_worker)
         self._backend: Backend | None = None
         self._backend_error: str | None = None
         self._plan: list[ItemSpec] = []
         self._shared: SharedPreparation | None = None
-        self._index_error: str | None = None
         self._logged_work: list[str] = []
-        self._baseline_message: str | None = None
         #: node ids a report arrived for (a session that stopped early left some out)
         self._reported: set[str] = set()
         self._side_backends: dict[str, Backend] = {}
-        self._history_message: str | None = None
         self.pipeline = ItemPipeline(
             run_config=run_config,
             catalog=catalog,
@@ -107,24 +90,15 @@ class MlperfSession:
             node=self.node,
             backend=self.backend,
             system=lambda: self.system,
-            progress=self.progress,
-            emit_progress=self.emit_progress,
-            tty=lambda: self.tty,
-            eta_after=self._eta_after,
+            progress=self.terminal.progress,
+            emit_progress=self.terminal.emit_progress,
+            tty=lambda: self.terminal.tty,
+            eta_after=self.terminal.eta_after,
             result_ready=self.result_ready,
             side_backend=self.side_backend,
             interrupted=self._file_interrupted,
             passthrough=(pytest.exit.Exception,),
         )
-
-    @property
-    def host(self) -> dict[str, Any]:
-        """The backend's host record (results.json, JUnit and HTML), secrets masked."""
-        return self._host
-
-    @host.setter
-    def host(self, value: Mapping[str, Any]) -> None:
-        self._host = redact_obj(value)
 
     # -- collection -------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -175,6 +149,7 @@ class MlperfSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Remember which items survived filtering: the backend prepares only those."""
         self._plan = [i.spec for i in session.items if isinstance(i, MlperfItem)]
+        self.terminal.planned = len(self._plan)
         if self.config.getoption("mlperf_dry_run", False):
             from pytest_mlperf.dryrun_cli import dry_run_items
 
@@ -185,79 +160,11 @@ class MlperfSession:
                 backend,
                 self.backend_name,
                 self._plan,
-                lambda line: self.emit_progress(line, False, always=True),
+                lambda line: self.terminal.emit_progress(line, False, always=True),
             )
             pytest.exit(summary, returncode=code)
 
-    def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        """Say what will run and where results go."""
-        rc = self.run_config
-        if not rc.enabled:
-            return []
-        return [
-            f"mlperf: backend={self.backend_name} config_ver={rc.config_ver or 'per benchmark'} "
-            f"modes={','.join(rc.modes)} fast={rc.fast} calibrate={rc.calibrate}",
-            f"mlperf: results in {self.store.root}",
-        ]
-
     # -- backend ----------------------------------------------------------------------------
-    def progress(self, line: str) -> None:
-        """Show a progress line in the terminal, even while output is captured."""
-        self.emit_progress(line, False)
-
-    @property
-    def tty(self) -> bool:
-        """Whether progress goes to a terminal (redrawn) or a log (a line per interval)."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        return bool(reporter is not None and reporter.isatty)
-
-    def emit_progress(self, line: str, redraw: bool, always: bool = False) -> None:
-        """A ``[mlperf]`` line; ``redraw``: replace the previous one (at a terminal); an
-        empty line ends a redrawn one; ``always``: shown under ``-q`` too (the dry run's
-        answer is its output)."""
-        if self.is_worker or (self.config.get_verbosity() < 0 and not always):
-            return
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None:
-            return
-        capman = self.config.pluginmanager.get_plugin("capturemanager")
-        disabled = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-        with disabled:
-            if not line:
-                reporter.write("\n")
-            elif redraw:
-                reporter.rewrite(f"[mlperf] {redact(line)}", erase=True)
-            else:
-                reporter.write_line(f"[mlperf] {redact(line)}")
-            # the item's location and result letter then start a line of their own
-            # (instead of a bare "mlperf " line before the progress lines)
-            if not redraw and not reporter.showlongtestinfo:
-                reporter.currentfspath = None
-
-    def _short_reporter(self, nodeid: str) -> Any:
-        """The terminal reporter when it shows ``mlperf .`` lines for a generated item."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None or self.is_worker or not nodeid.startswith("mlperf::"):
-            return None
-        return reporter if reporter.showfspath and not reporter.showlongtestinfo else None
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        """Generated items: pytest's ``mlperf `` location prefix is written with the result
-        letter, after the item's progress lines (not as a bare line before them)."""
-        reporter = self._short_reporter(nodeid)
-        if reporter is not None:  # a partial line is ended by the next progress line
-            reporter.currentfspath = self.config.rootpath / "mlperf"
-
-    def _location_prefix(self, report: pytest.TestReport) -> None:
-        """``mlperf `` before the result letter when progress lines came in between."""
-        if report.when != "call" and report.passed:
-            return  # no letter for a passed setup or teardown
-        reporter = self._short_reporter(report.nodeid)
-        if reporter is not None and reporter.currentfspath is None:
-            reporter.write("mlperf ")
-            reporter.currentfspath = self.config.rootpath / "mlperf"
-
     def backend(self) -> Backend:
         """The session's backend, made and prepared once; a failure is reported to every item."""
         if self._backend_error is not None:
@@ -270,7 +177,7 @@ class MlperfSession:
                 )
                 if backend is None:
                     raise BackendError(f"no plugin can make the backend {self.backend_name!r}")
-                self.host = backend.describe()
+                self.index.host = backend.describe()
                 plan = list(
                     dict.fromkeys(
                         (self.catalog.benchmark(s.variant.name), s.scenario)
@@ -288,10 +195,10 @@ class MlperfSession:
 
                 def prepare() -> list[str]:
                     try:
-                        backend.prepare(plan, self.progress)
-                    finally:
-                        self.host = backend.describe()  # what prepare found, even when it failed
-                    self._logged_work = list(self.host.get("work_done", []))
+                        backend.prepare(plan, self.terminal.progress)
+                    finally:  # what prepare found, even when it failed
+                        self.index.host = backend.describe()
+                    self._logged_work = list(self.index.host.get("work_done", []))
                     return self._logged_work
 
                 shared.run(self.placement.worker, prepare, getattr(backend, "serial_prepare", True))
@@ -319,28 +226,15 @@ class MlperfSession:
             if backend is None:
                 raise BackendError(f"no plugin can make the backend {self.backend_name!r}")
             plan = [(self.catalog.benchmark(s.variant.name), s.scenario) for s in self._plan]
-            backend.prepare(list(dict.fromkeys(plan)), self.progress)
+            backend.prepare(list(dict.fromkeys(plan)), self.terminal.progress)
             self._side_backends[side] = backend
         return self._side_backends[side]
-
-    def _eta_after(self, expected_s: float) -> float | None:
-        """Seconds the planned items after the running one need: each as long as the
-        finished ones took on average, else as this one's expected length; None: no plan."""
-        plan = self._plan
-        if not plan:
-            return None
-        left = max(0, len(plan) - len(self.records) - 1)
-        times = [float(r["timing"]["item_s"]) for r in self.records if r.get("timing")]
-        each = sum(times) / len(times) if times else expected_s
-        return left * each
 
     def _file_interrupted(self, record: dict[str, Any], finished: bool) -> None:
         """An interrupted item's record goes into results.json now: no report will carry it
         (``finished``: the session ends here, a second Ctrl-C)."""
         if not self.is_worker:
-            self.records.append(record)
-            with contextlib.suppress(MlperfError):
-                self.write_index(finished=finished)
+            self.index.file_interrupted(record, finished)
 
     def result_ready(self, record: dict[str, Any], nodeid: str) -> None:
         """Announce a written record to every ``pytest_mlperf_result_ready`` implementation."""
@@ -364,50 +258,6 @@ class MlperfSession:
             return self.run_config.system
         return self._backend.system_name() if self._backend else "unknown"
 
-    def settings_record(self) -> dict[str, Any]:
-        """The run settings, for results.json and the HTML summary."""
-        rc = self.run_config
-        return {
-            "config_ver": rc.config_ver or "per benchmark",
-            "modes": list(rc.modes),
-            "fast": rc.fast,
-            "calibrate": rc.calibrate,
-            "thresholds_file": str(rc.thresholds_file) if rc.thresholds_file else None,
-            "baseline": str(rc.baseline.path) if rc.baseline else None,
-            "baseline_run_id": rc.baseline.run_id if rc.baseline else None,
-            "baseline_pooled": list(rc.baseline.pooled) if rc.baseline else [],
-            "tolerance_pct": rc.tolerance_pct,
-            "ab": rc.ab.to_dict() if rc.ab else None,
-            "history": None
-            if rc.history is None
-            else {
-                "store": rc.history.location,
-                "judged": rc.history.judge,
-                "ref": rc.history.ref,
-                "compare_ref": rc.history.compare_ref,
-                "commit": rc.history.commit,
-                "window": rc.history.window,
-                "significance": rc.history.significance,
-            },
-            "timeout_s": rc.timeout_s,
-            "timeout_source": "--mlperf-timeout"
-            if rc.timeout_s is not None
-            else "per item: the benchmark data's timeouts_s (each item's settings)",
-        }
-
-    def run_properties(self) -> dict[str, Any]:
-        """The run's identity for JUnit suite properties (``mlperf/run/<key>``)."""
-        rc = self.run_config
-        return {
-            "run_id": self.store.run_id,
-            "backend": self.backend_name,
-            "system": self.records[-1]["system"] if self.records else rc.system,
-            "fast": rc.fast,
-            "config_ver": rc.config_ver or "per benchmark",
-            "plugin_version": __version__,
-            **{f"total_{k}": v for k, v in totals(self.records).items()},
-        }
-
     # -- reporting --------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -423,16 +273,15 @@ class MlperfSession:
         if pending and (report.when != "setup" or report.failed):
             item.stash[RECORDS_KEY] = []
             report.mlperf_records = pending  # type: ignore[attr-defined]
-            report.mlperf_host = self.host  # type: ignore[attr-defined]
+            report.mlperf_host = self.index.host  # type: ignore[attr-defined]
             if self.config.pluginmanager.hasplugin("html"):
-                _add_html_extras(item, report, pending)
+                add_html_extras(item.config, report, pending)
         return report
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Controller side: collect each record and rewrite results.json at once (first:
         the terminal's result letter comes after)."""
-        self._location_prefix(report)
         records = getattr(report, "mlperf_records", None)
         if self.is_worker:
             return
@@ -442,20 +291,20 @@ class MlperfSession:
             if crashed is None:
                 return
             records = [crashed]
-        self.records.extend(records)
-        self.host = getattr(report, "mlperf_host", None) or self.host
+        self.index.records.extend(records)
+        self.index.host = getattr(report, "mlperf_host", None) or self.index.host
         try:
-            self.write_index(finished=False)
+            self.index.write(finished=False)
         except MlperfError as exc:  # e.g. disk full: say so, keep running, never INTERNALERROR
-            self._index_error = str(exc)
-            self.progress(str(exc))
+            self.index.error = str(exc)
+            self.terminal.progress(str(exc))
 
     def _crash_record(self, report: pytest.TestReport) -> dict[str, Any] | None:
         """A generated item that died with its worker (xdist reports it, with no record)."""
         item_id = ItemId.parse(report.nodeid)
         if item_id is None or not report.failed:  # xdist's crash reports have when="???"
             return None
-        if any(r["nodeid"] == report.nodeid for r in self.records):
+        if any(r["nodeid"] == report.nodeid for r in self.index.records):
             return None
         try:
             variant = self.catalog.variant(item_id.benchmark)
@@ -472,34 +321,6 @@ class MlperfSession:
         record["worker"] = getattr(gateway, "id", None)
         return record
 
-    def write_index(self, finished: bool) -> None:
-        """Write ``results.json`` atomically with every record so far.
-
-        The records (masked by ``build_record``) and the host (masked when set) are written
-        as they are; only the rest is masked here.
-        """
-        data = {
-            "schema_version": RESULTS_SCHEMA_VERSION,
-            "run_id": self.store.run_id,
-            "started": self.started,
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")
-            if finished
-            else None,
-            "backend": self.backend_name,
-            "system": self.records[-1]["system"] if self.records else self.run_config.system,
-            "host": self.host,
-            "settings": redact_obj(self.settings_record()),
-            "items": self.records,
-            "totals": totals(self.records),
-            "plugin_version": __version__,
-            "preparations": redact_obj(read_preparations(self.store.root)),
-        }
-        if self.nodes:
-            data["nodes"] = self.nodes
-        if self.fleet is not None:
-            data["fleet"] = self.fleet
-        atomic_write_json(self.store.index_path, data, mask_secrets=False)
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Release the backend; the controller writes results.json and the host properties.
@@ -514,424 +335,13 @@ class MlperfSession:
             self._backend.close()
         for backend in self._side_backends.values():
             backend.close()
-        if self.is_worker or not self.records:
+        if self.is_worker or not self.index.records:
             return
         try:
-            self.write_index(finished=True)
+            self.index.write(finished=True)
         except MlperfError as exc:
-            self.progress(str(exc))
-        _add_suite_properties(self.config, self.host, self.run_properties())
-        # one answer to "was the session cut short?" for the baseline and the history
-        stopped = self._stopped_early(session, exitstatus)
-        if self.run_config.save_baseline is not None:
-            _, self._baseline_message = save_baseline(
-                self.store.index_path,
-                self.records,
-                self.run_config.save_baseline,
-                stopped=stopped,
-            )
-        self._save_history(session, stopped)
-
-    def _save_history(self, session: pytest.Session, stopped: str | None) -> None:
-        """Add the session to the history store (never as good when ``stopped`` says why it
-        was cut short); a store the user named that cannot take it fails the session (exit
-        1), the default one only says so."""
-        from pytest_mlperf.history.ingest import save_session
-
-        h = self.run_config.history
-        if h is None:
-            return
-        try:
-            self._history_message = save_session(
-                h.location,
-                self.records,
-                self.host,
-                run_id=self.store.run_id,
-                ref=h.ref,
-                commit=h.commit,
-                started=self.started,
-                interrupted=stopped is not None,
-                backend=self.backend_name,
-                system=self.records[-1]["system"],
-                plugin_version=__version__,
-                source=str(self.store.index_path),
-            )
-        except MlperfError as exc:
-            self._history_message = f"history NOT saved: {exc}"
-            if h.judge and session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def _stopped_early(self, session: pytest.Session, exitstatus: int) -> str | None:
-        """Why the session did not run to its end (None: it did): Ctrl-C, SIGTERM,
-        ``pytest.exit``, ``-x``/``--maxfail``, or items that never reported."""
-        if exitstatus == pytest.ExitCode.INTERRUPTED:
-            return "the session was interrupted (Ctrl-C, SIGTERM or pytest.exit)"
-        for why in (session.shouldstop, session.shouldfail):
-            if why:
-                return f"the session stopped early ({why})"
-        not_run = [i for i in session.items if i.nodeid not in self._reported]
-        if not_run:
-            return f"{len(not_run)} of {len(session.items)} selected test(s) did not run"
-        return None
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """The results table at the end of the session."""
-        if not self.records:
-            return
-        terminalreporter.section("MLPerf results")
-        for line in summary_table(self.records):
-            terminalreporter.write_line(line)
-        if self._index_error:
-            terminalreporter.write_line(
-                f"results.json could not be written: {self._index_error}", red=True
-            )
-        terminalreporter.write_line(f"results: {self.store.index_path}")
-        preparations = read_preparations(self.store.root)
-        if preparations:
-            work = [w for p in preparations for w in p["work"]]
-            prepared = [p["worker"] for p in preparations if p.get("phase") != "later"]
-            terminalreporter.write_line(
-                f"prepared {len(prepared)} time(s) ({', '.join(prepared)}); "
-                f"work done: {'; '.join(work) if work else 'none (everything reused)'}"
-            )
-        baseline = self.run_config.baseline
-        if baseline is not None:
-            terminalreporter.write_line(
-                f"baseline: {baseline.describe()}, tolerance {self.run_config.tolerance_pct:g} %"
-            )
-        if self._baseline_message:
-            terminalreporter.write_line(self._baseline_message)
-        if self._history_message:
-            bad = self._history_message.startswith("history NOT")
-            terminalreporter.write_line(self._history_message, red=bad)
-
-
-def _add_suite_properties(
-    config: pytest.Config, host: Mapping[str, Any], run: Mapping[str, Any] | None = None
-) -> None:
-    """Add the run and host records to the JUnit XML as test-suite properties (--junitxml)."""
-    from _pytest.junitxml import xml_key
-
-    from pytest_mlperf.report.junit import host_properties, run_properties
-
-    xml = config.stash.get(xml_key, None)
-    if xml is None:
-        return
-    for name, value in [*run_properties(run or {}), *host_properties(host)]:
-        xml.add_global_property(name, value)
-
-
-def totals(records: list[dict[str, Any]]) -> dict[str, int]:
-    """Items by verdict: ``items`` and one count per outcome (passed, failed, error, ...)."""
-    counts = {"items": len(records)}
-    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "interrupted"):
-        counts[outcome] = sum(1 for r in records if r["verdict"]["outcome"] == outcome)
-    return counts
-
-
-def _add_html_extras(
-    item: pytest.Item, report: pytest.TestReport, records: list[dict[str, Any]]
-) -> None:
-    """pytest-html extras per record: checks, LoadGen figures and links to the logs."""
-    from pytest_html import extras
-
-    from pytest_mlperf.report.html import item_html
-
-    htmlpath = getattr(item.config.option, "htmlpath", None)
-    report_dir = Path(htmlpath).resolve().parent if htmlpath else None
-    existing = list(getattr(report, "extras", []))
-    report.extras = [*existing, *(extras.html(item_html(r, report_dir)) for r in records)]  # type: ignore[attr-defined]
-
-
-def sigterm_as_interrupt() -> None:
-    """SIGTERM (a CI job's timeout, `kill`) ends the session like Ctrl-C: the running item is
-    recorded as interrupted, its harness process is stopped, results.json and the reports are
-    written with every finished item. Installed when benchmark work first starts."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
-        return  # someone else handles it
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
-
-
-def configure_fleet(config: pytest.Config, get: Callable[[str], str | bool | None]) -> None:
-    """Controller, before xdist starts: parse the fleet options; with
-    ``--mlperf-slurm-nodes``, one ``--tx`` per node (``--dist each`` unless given).
-
-    Raises ConfigError (or pytest.UsageError) for what cannot work.
-    """
-    import os
-    import sys
-
-    if hasattr(config, "workerinput"):
-        return
-    backend = str(get("backend") or "auto").strip().lower()
-    if backend == "auto" and get("harness_dir"):
-        backend = "nvidia"
-    settings = parse_fleet_settings(get, backend, os.environ)
-    config.stash[FLEET_KEY] = settings
-    if not settings.nodes:
-        return
-    if not config.pluginmanager.hasplugin("xdist"):
-        raise pytest.UsageError(
-            "--mlperf-slurm-nodes runs one pytest-xdist worker per node: install pytest-xdist"
-        )
-    option = config.option
-    if getattr(option, "numprocesses", None) or getattr(option, "tx", None):
-        raise pytest.UsageError(
-            "--mlperf-slurm-nodes makes one worker per node itself: drop -n/--tx "
-            f"(given: -n {option.numprocesses!r}, --tx {option.tx!r}), or drop "
-            "--mlperf-slurm-nodes and give the srun --tx specs yourself (docs/fleet.md)"
-        )
-    option.tx = settings.tx(sys.executable)
-    if option.dist == "no":
-        option.dist = "each"
-
-
-class XdistHooks:
-    """Registered only when pytest-xdist is active: share the run id with workers; in a
-    fleet run, bring each item's logs and each node's host record back to the controller
-    and judge the nodes against each other (docs/fleet.md)."""
-
-    def __init__(self, session: MlperfSession) -> None:
-        self.session = session
-        self.settings = session.config.stash.get(FLEET_KEY, FleetSettings())
-        #: worker id → node name, from the --tx specs (for records of crashed workers)
-        self.worker_nodes: dict[str, str] = {}
-
-    def pytest_configure_node(self, node: Any) -> None:
-        """Every worker writes into the controller's run (directly, or over xdist)."""
-        node.workerinput["mlperf_run_id"] = self.session.store.run_id
-        node.workerinput["mlperf_fleet"] = self.settings.enabled
-        spec = getattr(getattr(node, "gateway", None), "spec", None)
-        try:
-            parts = shlex.split(getattr(spec, "python", None) or "")
-        except ValueError:
-            parts = []
-        if "-w" in parts[:-1]:  # an srun spec: the node its worker runs on
-            self.worker_nodes[node.gateway.id] = parts[parts.index("-w") + 1]
-
-    # -- worker ---------------------------------------------------------------------------
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """A fleet worker packs each new record's item files into the report."""
-        s = self.session
-        tag = ("mlperf_node", s.node["name"])
-        if s.is_worker and tag not in item.user_properties:  # JUnit: every report carries it
-            item.user_properties.append(tag)
-        report = yield
-        records = getattr(report, "mlperf_records", None)
-        if records and s.is_worker and s.fleet_worker:
-            root = s.store.root
-            transfers = []
-            for record in records:
-                node_paths = (record.get("transfer") or {}).get("node_paths") or {}
-                item_dir = Path(node_paths.get("item_dir") or record.get("item_dir") or root)
-                inside = item_dir != root and root in item_dir.parents
-                payload = pack_item(root, item_dir) if inside else {"files": [], "bytes": 0}
-                transfers.append({"root": str(root), "payload": payload})
-            report.mlperf_transfer = transfers  # type: ignore[attr-defined]
-        return report
-
-    def pytest_mlperf_result_ready(self, record: dict[str, Any], nodeid: str) -> None:
-        """A fleet worker's record names where its logs will be on the controller (its
-        failure text too); where they are on the node stays in ``transfer.node_paths``."""
-        s = self.session
-        if s.fleet_worker:
-            controller = RunStore(s.run_config.results_dir, s.store.run_id).root
-            dest = controller / "nodes" / safe_part(s.node["name"])
-            relocate_record(record, str(s.store.root), dest, {})
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """A fleet worker hands its preparations back and removes its node-local scratch."""
-        s = self.session
-        if not (s.is_worker and s.fleet_worker):
-            return
-        import shutil
-
-        output = getattr(self.session.config, "workeroutput", None)
-        if output is not None:
-            output["mlperf_node"] = s.node
-            output["mlperf_preparations"] = read_preparations(s.store.root)
-        shutil.rmtree(s.store.root.parent, ignore_errors=True)
-
-    # -- controller -----------------------------------------------------------------------
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Write a worker's transferred logs under ``<run>/nodes/<node>/`` and point its
-        records there (before the session files them); remember each node's host."""
-        s = self.session
-        records = getattr(report, "mlperf_records", None)
-        if s.is_worker or not records:
-            return
-        name = node_name(records[0], self.worker_nodes.get(_gateway_id(report), "?"))
-        host = getattr(report, "mlperf_host", None)
-        if self.settings.enabled and isinstance(host, dict):
-            s.nodes[name] = host
-        transfers = getattr(report, "mlperf_transfer", None)
-        if not transfers:
-            return
-        dest = s.store.root / "nodes" / safe_part(name)
-        for record, transfer in zip(records, transfers, strict=False):
-            try:
-                unpack_item(dest, transfer["payload"])
-            except OSError as exc:
-                record.setdefault("warnings", []).append(f"logs not copied back: {exc}")
-            relocate_record(record, transfer["root"], dest, transfer["payload"])
-        del report.mlperf_transfer
-        if s.config.pluginmanager.hasplugin("html"):
-            ours = len(records)
-            report.extras = list(getattr(report, "extras", []))[:-ours]  # type: ignore[attr-defined]
-            _rebuild_html_extras(s.config, report, records)
-
-    def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """A fleet worker's preparations join the controller's log (as ``gwN@node``)."""
-        output = getattr(node, "workeroutput", None) or {}
-        entries = output.get("mlperf_preparations") or []
-        name = (output.get("mlperf_node") or {}).get("name", "?")
-        if not entries:
-            return
-        import json
-
-        path = self.session.store.root / ".state" / "preparations.jsonl"
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as fh:
-                for entry in entries:
-                    fh.write(
-                        json.dumps({**entry, "worker": f"{entry.get('worker')}@{name}"}) + "\n"
-                    )
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        """When every node is done: the fleet view; under the gate, outliers fail."""
-        result = yield
-        s = self.session
-        if s.is_worker or not self.settings.enabled or not s.records:
-            return result
-        from pytest_mlperf.fleet import fleet_view
-
-        for record in s.records:  # a crashed worker's record is made here: name its node
-            node = record.get("node") or {}
-            if node.get("worker") is None and record.get("worker") in self.worker_nodes:
-                record["node"] = {**node, "name": self.worker_nodes[record["worker"]]}
-        s.fleet = fleet_view(s.records, s.nodes, self.settings.mad_k, s.run_config.tolerance_pct)
-        if self.settings.gate:
-            for outlier in s.fleet["outliers"]:
-                self._fail_outlier(outlier)
-        return result
-
-    def _fail_outlier(self, outlier: Mapping[str, Any]) -> None:
-        """The node's record of that item fails with the reason; one failed test says so."""
-        from pytest_mlperf.fleet import item_key
-
-        s = self.session
-        nodeid = None
-        for record in s.records:
-            if node_name(record) == outlier["node"] and item_key(record) == outlier["item"]:
-                reason = outlier["reason"]
-                check = Check(
-                    "fleet", outlier["node"], "within the fleet bound", FAIL, reason, reason=reason
-                )
-                prior = verdict_from_dict(record["verdict"])
-                record["verdict"] = decide([check], prior).to_dict()
-                nodeid = record["nodeid"]
-        for when, outcome in (("call", "failed"), ("teardown", "passed")):
-            report = pytest.TestReport(
-                nodeid=f"{nodeid or outlier['item']}::fleet[{outlier['node']}]",
-                location=("mlperf", None, f"fleet[{outlier['node']}] {outlier['item']}"),
-                keywords={},
-                outcome=outcome,  # type: ignore[arg-type]
-                longrepr=outlier["reason"] if outcome == "failed" else None,
-                when=when,  # type: ignore[arg-type]
-                user_properties=[("mlperf_node", outlier["node"])],
-            )
-            s.config.hook.pytest_runtest_logreport(report=report)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """The fleet table: each item's metric per node, the median, each node's deviation."""
-        fleet = self.session.fleet
-        if not fleet:
-            return
-        from pytest_mlperf.fleet import fleet_table
-
-        terminalreporter.section("MLPerf fleet")
-        for line in fleet_table(fleet):
-            red = line.startswith(("fleet outlier", "host facts differ"))
-            terminalreporter.write_line(line, red=red)
-
-
-def _gateway_id(report: pytest.TestReport) -> str:
-    return str(getattr(getattr(getattr(report, "node", None), "gateway", None), "id", ""))
-
-
-def _rebuild_html_extras(
-    config: pytest.Config, report: pytest.TestReport, records: list[dict[str, Any]]
-) -> None:
-    """pytest-html extras for records whose log paths moved to the controller."""
-    from pytest_html import extras
-
-    from pytest_mlperf.report.html import item_html
-
-    htmlpath = getattr(config.option, "htmlpath", None)
-    report_dir = Path(htmlpath).resolve().parent if htmlpath else None
-    existing = list(getattr(report, "extras", []))
-    report.extras = [*existing, *(extras.html(item_html(r, report_dir)) for r in records)]  # type: ignore[attr-defined]
-
-
-class HtmlHooks:
-    """Registered only when pytest-html is active."""
-
-    def __init__(self, session: MlperfSession) -> None:
-        self.session = session
-
-    def pytest_html_results_summary(
-        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
-    ) -> None:
-        """Add the MLPerf results table and the host record to the summary."""
-        from pytest_mlperf.report.html import summary_html
-
-        s = self.session
-        self._set_title()
-        if s.records:
-            prefix.append(
-                summary_html(
-                    s.records,
-                    s.host,
-                    str(s.store.root),
-                    settings=s.settings_record(),
-                    self_contained=bool(s.config.getoption("self_contained_html", False)),
-                )
-            )
-        if s.records and s.run_config.history is not None:  # saved at sessionfinish, before
-            from pytest_mlperf.history.series import report_section
-
-            prefix.append(report_section(s.run_config.history.location, s.records))
-        if s.fleet:
-            from pytest_mlperf.report.html import fleet_html
-
-            prefix.append(fleet_html(s.fleet))
-
-    def pytest_html_report_title(self, report: Any) -> None:
-        """Name the run in the page title (and heading) instead of the file name; asked at
-        session start, so the title is completed when the summary is made."""
-        if self.session.run_config.enabled:
-            report.title = f"MLPerf run {self.session.store.run_id} ({self.session.backend_name})"
-        self._report = report
-
-    def _set_title(self) -> None:
-        from pytest_mlperf.report.html import report_title
-
-        s = self.session
-        report = getattr(self, "_report", None)
-        if report is not None and s.records:
-            report.title = report_title(s.records, s.store.run_id, s.backend_name)
+            self.terminal.progress(str(exc))
+        add_suite_properties(self.config, self.index.host, run_identity(self.index))
+        stopped = stopped_early(session, exitstatus, self._reported)
+        t = self.terminal
+        t.baseline_message, t.history_message = keep_run(self.index, session, stopped)

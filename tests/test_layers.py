@@ -23,6 +23,10 @@ PLUGIN_LAYER = frozenset(
         "pytest_mlperf.fixtures",
         "pytest_mlperf.hookspecs",
         "pytest_mlperf.stash",
+        "pytest_mlperf.report_hooks",
+        "pytest_mlperf.xdist_hooks",
+        "pytest_mlperf.terminal_hooks",
+        "pytest_mlperf.run_end",
     }
 )
 
