@@ -35,11 +35,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_mlperf.baseline import (  # noqa: E402
-    REGRESSED,
+from pytest_mlperf.baseline import REGRESSED, compare_pair  # noqa: E402
+from pytest_mlperf.history.results_file import (  # noqa: E402
     SERVER_LATENCY_KEY,
     ResultsFile,
-    compare_pair,
     pool_results,
 )
 

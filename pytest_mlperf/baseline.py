@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
-from pytest_mlperf import jsonstrict
 from pytest_mlperf.checks import SKIP, Check, Outcome, Verdict, decide, ok_if
-from pytest_mlperf.errors import ConfigError, DataError
-from pytest_mlperf.pathcheck import checked_path
-from pytest_mlperf.results.store import atomic_write_text
-from pytest_mlperf.verdict import format_metric
+from pytest_mlperf.display import format_metric
+from pytest_mlperf.errors import ConfigError
+from pytest_mlperf.history.results_file import (
+    SERVER_LATENCY_KEY,
+    ResultsFile,
+    mismatches,
+    same_server_target,
+)
 
-#: results.json versions this code can read.
-READABLE_SCHEMA_VERSIONS = (1,)
+# until session.py and runner.py import them from history.results_file (their owners' moves)
+from pytest_mlperf.history.results_file import pinned_targets as pinned_targets
+from pytest_mlperf.history.results_file import save_baseline as save_baseline
+from pytest_mlperf.history.results_file import value_range as value_range
+
 DEFAULT_TOLERANCE_PCT = 5.0
 REGRESSED, IMPROVED, UNCHANGED = "regressed", "improved", "unchanged"
 #: A comparison that could not be made (a comparison status, not an item outcome).
@@ -36,15 +41,6 @@ INCONCLUSIVE = "inconclusive"
 #: with noise above the tolerance, only a change beyond this many times the noise is claimed:
 #: between sessions a machine drifts by more than one session's repeats spread
 RESOLUTION_FACTOR = 2.0
-#: LoadGen targets a baseline item ran with, rerun by ``--mlperf-baseline`` (like-for-like):
-#: only Server's, which comparability needs (its metric echoes the target). Offline's
-#: expected_qps and the streams' expected latency only size the run: pinned from a slower
-#: baseline they make a faster machine run out of samples before the minimum duration
-TARGET_KEYS = ("target_qps",)
-#: the Server latency compared when both runs used the same target QPS
-SERVER_LATENCY_KEY = "result_99.00_percentile_latency_ns"
-#: What makes two records of the same item comparable, besides benchmark/scenario/mode.
-LIKE_FOR_LIKE = ("config_ver", "system", "fast")
 _PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%?\s*$")
 
 
@@ -57,261 +53,6 @@ def parse_tolerance(value: str, option: str = "--mlperf-tolerance") -> float:
             f"{option}: {value!r} is not a percentage from 0 to below 100 (e.g. 5 or 5%)"
         )
     return pct
-
-
-@dataclass(frozen=True)
-class ResultsFile:
-    """A loaded ``results.json`` (of a run, or a saved baseline)."""
-
-    path: Path
-    run_id: str
-    system: str | None
-    backend: str | None
-    started: str | None
-    finished: str | None
-    fast: bool | None
-    items: tuple[Mapping[str, Any], ...]
-    #: the other runs pooled into ``items`` (``path (run id)``); empty for one run
-    pooled: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        """``path (run <id>, system <s>, backend <b>)``, and the runs pooled with it."""
-        parts = [f"run {self.run_id}"]
-        if self.system:
-            parts.append(f"system {self.system}")
-        if self.backend:
-            parts.append(f"backend {self.backend}")
-        if self.fast:
-            parts.append("fast")
-        if self.pooled:
-            parts.append(f"pooled with {len(self.pooled)} more: {', '.join(self.pooled)}")
-        return f"{self.path} ({', '.join(parts)})"
-
-    def find(self, benchmark: str, scenario: str, mode: str) -> Mapping[str, Any] | None:
-        """The last record of that item (a run can hold an item twice)."""
-        found = None
-        for item in self.items:
-            if (item["benchmark"], item["scenario"], item["mode"]) == (benchmark, scenario, mode):
-                found = item
-        return found
-
-
-def find_results_file(path: Path, option: str) -> Path:
-    """``path`` itself, ``path/results.json``, or the newest finished ``path/*/results.json``."""
-    checked_path(path, option)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise ConfigError(f"{option}: {str(path)!r} does not exist")
-    direct = path / "results.json"
-    if direct.is_file():
-        return direct
-    runs = sorted(path.glob("*/results.json"), key=lambda p: p.parent.name, reverse=True)
-    for candidate in runs:
-        try:
-            finished = jsonstrict.load_file(candidate).get("finished")
-        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-            continue
-        if finished:
-            return candidate
-    if runs:
-        raise ConfigError(
-            f"{option}: no finished run under {str(path)!r} (every */results.json there "
-            "belongs to an interrupted or running session)"
-        )
-    raise ConfigError(
-        f"{option}: {str(path)!r} holds no results.json (looked for results.json and "
-        "*/results.json)"
-    )
-
-
-_TEXT_FIELDS = ("benchmark", "scenario", "mode", "config_ver", "system")
-
-
-def _require(item: Any, index: int, source: Path) -> Mapping[str, Any]:
-    """``item`` when it has the fields comparisons read, each of the type they expect."""
-    where = f"{source}: items/{index}"
-    if not isinstance(item, dict):
-        raise DataError(f"{where} is not an object")
-    for key in (*_TEXT_FIELDS, "metric"):
-        if key not in item:
-            raise DataError(f"{where} has no {key!r}")
-    for key in _TEXT_FIELDS:
-        if not isinstance(item[key], str):
-            raise DataError(f"{where}/{key} is not a string: {_short(item[key])}")
-    if "fast" in item and not isinstance(item["fast"], (bool, type(None))):
-        raise DataError(f"{where}/fast is not true, false or null: {_short(item['fast'])}")
-    metric = item["metric"]
-    if not isinstance(metric, dict) or not {"name", "value", "unit"} <= set(metric):
-        raise DataError(f"{where}/metric needs name, value and unit")
-    for key in ("name", "unit"):
-        if not isinstance(metric[key], (str, type(None))):
-            raise DataError(f"{where}/metric/{key} is not a string: {_short(metric[key])}")
-    value = metric["value"]
-    if not _number_or_null(value):
-        raise DataError(f"{where}/metric/value is not a number: {_short(value)}")
-    verdict = item.get("verdict", {})
-    if not isinstance(verdict, dict) or not isinstance(verdict.get("outcome", ""), str):
-        raise DataError(f"{where}/verdict is not an object with a string outcome")
-    for key in ("settings", "loadgen", "repeat"):
-        if item.get(key) is not None and not isinstance(item[key], dict):
-            raise DataError(f"{where}/{key} is not an object or null: {_short(item[key])}")
-    repeat = item.get("repeat") or {}
-    for key in ("median", "min", "max"):
-        if not _number_or_null(repeat.get(key)):
-            raise DataError(f"{where}/repeat/{key} is not a number: {_short(repeat[key])}")
-    runs = repeat.get("runs")
-    if runs is not None and (
-        not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs)
-    ):
-        raise DataError(f"{where}/repeat/runs is not a list of objects: {_short(runs)}")
-    return item
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _number_or_null(value: Any) -> bool:
-    return value is None or _is_number(value)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def load_results(path: Path, option: str) -> ResultsFile:
-    """Read a run's ``results.json`` (a file, a run directory or a results directory).
-
-    Raises :class:`ConfigError` naming ``option`` and the problem.
-    """
-    source = find_results_file(path, option)
-    try:
-        data = jsonstrict.load_file(source)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{option}: cannot read {source}: {exc}") from exc
-    except ValueError as exc:  # not JSON, non-finite numbers, deep nesting
-        raise ConfigError(f"{option}: {source} is not JSON: {exc}") from exc
-    if not isinstance(data, dict) or "items" not in data or "schema_version" not in data:
-        raise ConfigError(
-            f"{option}: {source} is not a pytest-mlperf results.json (needs schema_version "
-            "and items)"
-        )
-    version = data["schema_version"]
-    if version not in READABLE_SCHEMA_VERSIONS:
-        raise ConfigError(
-            f"{option}: {source} has schema_version {version!r}; this pytest-mlperf reads "
-            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}"
-        )
-    if not isinstance(data["items"], list):
-        raise ConfigError(f"{option}: {source}: items is not a list")
-    try:
-        items = tuple(_require(item, i, source) for i, item in enumerate(data["items"]))
-    except DataError as exc:
-        raise ConfigError(f"{option}: {exc}") from exc
-    settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
-    fast = settings.get("fast") if isinstance(settings, dict) else None
-    return ResultsFile(
-        path=source,
-        run_id=str(data.get("run_id") or source.parent.name),
-        system=data.get("system"),
-        backend=data.get("backend"),
-        started=data.get("started"),
-        finished=data.get("finished"),
-        fast=fast if isinstance(fast, bool) else None,
-        items=items,
-    )
-
-
-def value_range(values: Sequence[float]) -> dict[str, float | None]:
-    """Median, min, max and relative spread (max - min) / median in percent of ``values``
-    (all None when there are none); the ``repeat`` summary's figures."""
-    if not values:
-        return {"median": None, "min": None, "max": None, "spread_pct": None}
-    median = statistics.median(values)
-    spread = (max(values) - min(values)) / median * 100.0 if median else None
-    return {
-        "median": median,
-        "min": min(values),
-        "max": max(values),
-        "spread_pct": None if spread is None else round(spread, 3),
-    }
-
-
-def _runs_of(record: Mapping[str, Any], run_id: str) -> list[dict[str, Any]]:
-    """The record's LoadGen runs (its repeats, or the one run) as repeat ``runs`` entries."""
-    runs = (record.get("repeat") or {}).get("runs")  # validated by load_results
-    if runs:
-        found = [dict(r) for r in runs]
-    else:
-        found = [
-            {
-                "log_dir": record.get("log_dir"),
-                "value": record["metric"]["value"],
-                "validity": record.get("result_validity"),
-                "p99_latency_ns": (record.get("loadgen") or {}).get(SERVER_LATENCY_KEY),
-            }
-        ]
-    for run in found:
-        run["run_id"] = run_id
-    return found
-
-
-def _poolable(primary: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
-    """``other`` measured what ``primary`` did: like-for-like, and Server at its target."""
-    if _mismatches(primary, other) or other["metric"]["value"] is None:
-        return False
-    if primary.get("scenario") == "Server" and (primary.get("settings") or {}).get("target_qps"):
-        return same_server_target(primary, other)
-    return True
-
-
-def _pooled_record(
-    primary: Mapping[str, Any], runs: list[dict[str, Any]], run_ids: list[str]
-) -> dict[str, Any]:
-    """``primary`` with a ``repeat`` summary over ``runs`` (the runs of every session)."""
-    values = [float(r["value"]) for r in runs if _is_number(r.get("value"))]
-    summary = dict(primary.get("repeat") or {})
-    summary.update(
-        count=len(runs),
-        values=[r.get("value") for r in runs],
-        **value_range(values),
-        unit=primary["metric"]["unit"],
-        runs=runs,
-        sessions=run_ids,
-    )
-    return {**primary, "repeat": summary}
-
-
-def pool_results(files: Sequence[ResultsFile]) -> ResultsFile:
-    """One baseline from several runs of the same build (``files[0]`` first).
-
-    Each item of the first run gets the LoadGen runs of the same item in the others pooled
-    into its ``repeat`` (median, min, max over every session), so the baseline's noise holds
-    the machine's drift *between* sessions, which the repeats of one session do not see.
-    An item of another run is pooled only when it is like-for-like with the first run's
-    (config_ver, system, fast, metric; Server at the same target QPS); the targets a
-    baseline pins are the first run's.
-    """
-    if len(files) == 1:
-        return files[0]
-    first, others = files[0], files[1:]
-    items = []
-    for record in first.items:
-        key = (record["benchmark"], record["scenario"], record["mode"])
-        runs, run_ids = _runs_of(record, first.run_id), [first.run_id]
-        for other in others:
-            found = other.find(*key)
-            if found is not None and _poolable(record, found):
-                runs.extend(_runs_of(found, other.run_id))
-                run_ids.append(other.run_id)
-        items.append(_pooled_record(record, runs, run_ids) if len(run_ids) > 1 else record)
-    return replace(
-        first,
-        items=tuple(items),
-        pooled=tuple(f"{f.path} (run {f.run_id})" for f in others),
-    )
 
 
 @dataclass(frozen=True)
@@ -332,6 +73,8 @@ class Comparison:
     baseline_noise_pct: float | None = None
     #: what was compared: the scenario metric, or (pinned Server target) its p99 latency
     compared: str | None = None
+    #: the verdict line's name
+    label: ClassVar[str] = "baseline"
 
     @property
     def skipped(self) -> bool:
@@ -357,52 +100,44 @@ class Comparison:
             "compared": self.compared,
         }
 
-    def check(self) -> Check:
-        """The verdict line for this comparison."""
-        if self.status == INCONCLUSIVE:
-            shown = format_metric(self.value, self.unit)
-            if self.delta_pct is not None:
-                shown += f" ({self.delta_pct:+.1f} %)"
-            return Check(
-                "baseline",
-                shown,
-                "inconclusive",
-                SKIP,
-                self.reason,
-                gives=Outcome.SKIPPED,
-                reason=f"baseline {self.reason}",
-            )
-        if self.skipped:
-            return Check(
-                "baseline",
-                "not compared",
-                "-",
-                SKIP,
-                self.reason,
-                gives=Outcome.SKIPPED,
-                reason=f"baseline not compared: {self.reason}",
-            )
+    @property
+    def higher_is_better(self) -> bool:
+        """Throughput (samples/s) is judged from below, latency from above."""
+        return self.unit == "samples/s"
+
+    def shown(self) -> str:
+        """The line's value: the judged figure, and its change in percent when known."""
         shown = format_metric(self.value, self.unit)
-        if self.delta_pct is not None:
-            shown += f" ({self.delta_pct:+.1f} %)"
-        op = ">=" if self.unit == "samples/s" else "<="
-        sign = "-" if self.unit == "samples/s" else "+"
-        bound = (
+        return shown if self.delta_pct is None else f"{shown} ({self.delta_pct:+.1f} %)"
+
+    def expected(self) -> str:
+        """The line's expected column: the bound the figure had to meet, and where from."""
+        op, sign = (">=", "-") if self.higher_is_better else ("<=", "+")
+        return (
             f"{op} {format_metric(self.bound, self.unit)} (baseline "
             f"{format_metric(self.baseline_value, self.unit)} {sign} {self.tolerance_pct:g} %)"
         )
-        return Check("baseline", shown, bound, ok_if(self.status != REGRESSED), self.reason)
 
+    def not_judged(self, shown: str, expected: str, why: str) -> Check:
+        """A skipped line (``why`` follows the label in the item's reason)."""
+        return Check(
+            self.label,
+            shown,
+            expected,
+            SKIP,
+            self.reason,
+            gives=Outcome.SKIPPED,
+            reason=f"{self.label} {why}",
+        )
 
-def _mismatches(current: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
-    found = []
-    for key in LIKE_FOR_LIKE:
-        if key in base and current.get(key) != base.get(key):
-            found.append(f"{key} {current.get(key)} here, {base.get(key)} in the baseline")
-    name, base_name = current["metric"]["name"], base["metric"]["name"]
-    if name and base_name and name != base_name:
-        found.append(f"metric {name} here, {base_name} in the baseline")
-    return found
+    def check(self) -> Check:
+        """The verdict line for this comparison."""
+        if self.status == INCONCLUSIVE:
+            return self.not_judged(self.shown(), "inconclusive", self.reason)
+        if self.skipped:
+            return self.not_judged("not compared", "-", f"not compared: {self.reason}")
+        ok = ok_if(self.status != REGRESSED)
+        return Check(self.label, self.shown(), self.expected(), ok, self.reason)
 
 
 @dataclass(frozen=True)
@@ -439,15 +174,73 @@ def figures(record: Mapping[str, Any], latency_key: str | None = None) -> Figure
     return Figures(v, v, v)
 
 
-def same_server_target(current: Mapping[str, Any], base: Mapping[str, Any]) -> bool:
-    """Both Server runs ran at the same target QPS (pinned): compare latency, not the echo."""
-    if current.get("scenario") != "Server":
-        return False
-    a = (current.get("settings") or {}).get("target_qps")
-    b = (base.get("settings") or {}).get("target_qps")
-    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b <= 0:
-        return False
-    return abs(a - b) <= 1e-6 * b
+class _Placing(NamedTuple):
+    """Where a run lies against the baseline's tolerance band and the baseline's range."""
+
+    #: the tolerance's bound on the worse side
+    bound: float
+    #: beyond the bound
+    worse: bool
+    #: beyond the tolerance on the better side
+    better: bool
+    #: the two runs' ranges do not overlap, this run's on the worse side
+    separated: bool
+    #: ... on the better side
+    ahead: bool
+
+
+def _placing(cur: Figures, base: Figures, higher_is_better: bool, tol: float) -> _Placing:
+    assert cur.value is not None and base.value is not None
+    cur_lo, cur_hi = cur.low if cur.low is not None else cur.value, cur.high or cur.value
+    base_lo, base_hi = base.low if base.low is not None else base.value, base.high or base.value
+    if higher_is_better:
+        low, high = base.value * (1 - tol), base.value * (1 + tol)
+        return _Placing(low, cur.value < low, cur.value > high, cur_hi < base_lo, cur_lo > base_hi)
+    high, low = base.value * (1 + tol), base.value * (1 - tol)
+    return _Placing(high, cur.value > high, cur.value < low, cur_lo > base_hi, cur_hi < base_lo)
+
+
+def _beyond_tolerance(
+    delta: float, noise: float, at: _Placing, figs: str, tolerance_pct: float
+) -> tuple[str, str]:
+    """Noise above the tolerance: only a change beyond RESOLUTION_FACTOR x the noise counts."""
+    beyond = abs(delta) > RESOLUTION_FACTOR * noise
+    if beyond and at.worse and at.separated:
+        return (
+            REGRESSED,
+            f"regressed {abs(delta):.1f} %, more than {RESOLUTION_FACTOR:g} x the noise "
+            f"of the runs ({figs})",
+        )
+    if beyond and at.better and at.ahead:
+        why = f"improved {abs(delta):.1f} %, more than {RESOLUTION_FACTOR:g} x the noise"
+        return IMPROVED, f"{why} ({figs})"
+    return (
+        INCONCLUSIVE,
+        f"inconclusive: the noise exceeds the tolerance and the change is not beyond "
+        f"{RESOLUTION_FACTOR:g} x the noise ({figs})",
+    )
+
+
+def _within_tolerance(
+    delta: float, noise: float, at: _Placing, figs: str, tolerance_pct: float
+) -> tuple[str, str]:
+    """Noise within the tolerance: the tolerance decides, unless the ranges overlap."""
+    # single runs on both sides (no measured noise): the plain tolerance words
+    noisy = f" and outside the noise of both runs ({figs})" if noise > 0 else ""
+    if at.worse and at.separated:
+        return (
+            REGRESSED,
+            f"regressed {abs(delta):.1f} % beyond the {tolerance_pct:g} % tolerance{noisy}",
+        )
+    if at.worse:
+        return (
+            INCONCLUSIVE,
+            f"inconclusive: beyond the tolerance but within the noise of the runs ({figs})",
+        )
+    extra = f" ({figs})" if noise > 0 else ""
+    if at.better:
+        return IMPROVED, f"improved {abs(delta):.1f} % over the baseline{extra}"
+    return UNCHANGED, f"within ±{tolerance_pct:g} % of the baseline ({delta:+.1f} %){extra}"
 
 
 def judge_change(
@@ -463,68 +256,28 @@ def judge_change(
     exceeds it but the ranges overlap; improved/unchanged otherwise.
     """
     assert cur.value is not None and base.value is not None
-    tol = tolerance_pct / 100.0
     delta = (cur.value - base.value) / base.value * 100.0
-    cur_lo, cur_hi = cur.low if cur.low is not None else cur.value, cur.high or cur.value
-    base_lo, base_hi = base.low if base.low is not None else base.value, base.high or base.value
-    if higher_is_better:
-        bound = base.value * (1 - tol)
-        worse, better = cur.value < bound, cur.value > base.value * (1 + tol)
-        separated, ahead = cur_hi < base_lo, cur_lo > base_hi
-    else:
-        bound = base.value * (1 + tol)
-        worse, better = cur.value > bound, cur.value < base.value * (1 - tol)
-        separated, ahead = cur_lo > base_hi, cur_hi < base_lo
+    at = _placing(cur, base, higher_is_better, tolerance_pct / 100.0)
     noise = max(cur.noise_pct, base.noise_pct)
     figs = (
         f"{delta:+.1f} %, noise {cur.noise_pct:.1f} % here and {base.noise_pct:.1f} % "
         f"in the baseline, tolerance {tolerance_pct:g} %"
     )
-    # single runs on both sides (no measured noise): the plain tolerance words
-    noisy = f" and outside the noise of both runs ({figs})" if noise > 0 else ""
-    if noise > tolerance_pct:
-        beyond = abs(delta) > RESOLUTION_FACTOR * noise
-        if beyond and worse and separated:
-            return (
-                REGRESSED,
-                delta,
-                bound,
-                f"regressed {abs(delta):.1f} %, more than {RESOLUTION_FACTOR:g} x the noise "
-                f"of the runs ({figs})",
-            )
-        if beyond and better and ahead:
-            why = f"improved {abs(delta):.1f} %, more than {RESOLUTION_FACTOR:g} x the noise"
-            return IMPROVED, delta, bound, f"{why} ({figs})"
-        return (
-            INCONCLUSIVE,
-            delta,
-            bound,
-            f"inconclusive: the noise exceeds the tolerance and the change is not beyond "
-            f"{RESOLUTION_FACTOR:g} x the noise ({figs})",
-        )
-    if worse and separated:
-        return (
-            REGRESSED,
-            delta,
-            bound,
-            f"regressed {abs(delta):.1f} % beyond the {tolerance_pct:g} % tolerance{noisy}",
-        )
-    if worse:
-        return (
-            INCONCLUSIVE,
-            delta,
-            bound,
-            f"inconclusive: beyond the tolerance but within the noise of the runs ({figs})",
-        )
-    extra = f" ({figs})" if noise > 0 else ""
-    if better:
-        return IMPROVED, delta, bound, f"improved {abs(delta):.1f} % over the baseline{extra}"
-    return (
-        UNCHANGED,
-        delta,
-        bound,
-        f"within ±{tolerance_pct:g} % of the baseline ({delta:+.1f} %){extra}",
-    )
+    rule = _beyond_tolerance if noise > tolerance_pct else _within_tolerance
+    status, why = rule(delta, noise, at, figs, tolerance_pct)
+    return status, delta, at.bound, why
+
+
+def _why_not_judged(cur: Figures, ref: Figures, unit: str | None, base: Mapping[str, Any]) -> str:
+    """Why the figures cannot be judged ("" when they can)."""
+    if ref.value is None or ref.value <= 0:
+        outcome = base.get("verdict", {}).get("outcome", "?")
+        return f"the baseline run has no metric value (its verdict: {outcome})"
+    if cur.value is None:
+        return "this run logged no metric value"
+    if unit not in ("samples/s", "ns"):
+        return f"unknown metric unit {unit!r}"
+    return ""
 
 
 def compare_pair(
@@ -542,42 +295,33 @@ def compare_pair(
     def skip(reason: str) -> Comparison:
         return Comparison(SKIPPED, value, base_value, unit, tolerance_pct, reason, source)
 
-    mismatches = _mismatches(current, base)
-    if mismatches:
-        return skip("not like-for-like: " + "; ".join(mismatches))
-    pinned_server = same_server_target(current, base)
-    compared = metric["name"]
-    if pinned_server:
-        compared = f"{SERVER_LATENCY_KEY} at target_qps {base['settings']['target_qps']:g}"
-        base_valid = base.get("result_validity")
-        if base_valid == "VALID" and current.get("result_validity") == "INVALID":
+    differ = mismatches(current, base)
+    if differ:
+        return skip("not like-for-like: " + "; ".join(differ))
+    if same_server_target(current, base):
+        target = base["settings"]["target_qps"]
+        compared = f"{SERVER_LATENCY_KEY} at target_qps {target:g}"
+        if base.get("result_validity") == "VALID" and current.get("result_validity") == "INVALID":
+            why = f"INVALID at the baseline's target_qps {target:g}, which was VALID there"
             return Comparison(
                 REGRESSED,
                 value,
                 base_value,
                 unit,
                 tolerance_pct,
-                f"INVALID at the baseline's target_qps {base['settings']['target_qps']:g}, "
-                f"which was VALID there; baseline {source}",
+                f"{why}; baseline {source}",
                 source,
                 compared=compared,
             )
         cur, ref = figures(current, SERVER_LATENCY_KEY), figures(base, SERVER_LATENCY_KEY)
-        unit = "ns"
+        unit, what = "ns", "Server p99 latency at the same target"
     else:
-        cur, ref = figures(current), figures(base)
-    if ref.value is None or ref.value <= 0:
-        outcome = base.get("verdict", {}).get("outcome", "?")
-        return skip(f"the baseline run has no metric value (its verdict: {outcome})")
-    if cur.value is None:
-        return skip("this run logged no metric value")
-    if unit not in ("samples/s", "ns"):
-        return skip(f"unknown metric unit {unit!r}")
-    higher_is_better = unit == "samples/s"
-    status, delta, bound, why = judge_change(cur, ref, higher_is_better, tolerance_pct)
-    what = "throughput" if higher_is_better else "latency"
-    if pinned_server:
-        what = "Server p99 latency at the same target"
+        compared, cur, ref = metric["name"], figures(current), figures(base)
+        what = "throughput" if unit == "samples/s" else "latency"
+    unjudged = _why_not_judged(cur, ref, unit, base)
+    if unjudged:
+        return skip(unjudged)
+    status, delta, bound, why = judge_change(cur, ref, unit == "samples/s", tolerance_pct)
     return Comparison(
         status,
         cur.value,
@@ -592,19 +336,6 @@ def compare_pair(
         baseline_noise_pct=ref.noise_pct,
         compared=compared,
     )
-
-
-def pinned_targets(baseline: ResultsFile, current: Mapping[str, Any]) -> dict[str, float] | None:
-    """The LoadGen targets the baseline's same item ran with, when it is like-for-like."""
-    base = baseline.find(current["benchmark"], current["scenario"], current["mode"])
-    if base is None:
-        return None
-    for key in LIKE_FOR_LIKE:
-        if key in base and current.get(key) != base.get(key):
-            return None
-    settings = base.get("settings") or {}
-    found = {k: float(settings[k]) for k in TARGET_KEYS if _is_number(settings.get(k))}
-    return found or None
 
 
 def compare_to_baseline(
@@ -636,39 +367,3 @@ def with_baseline(verdict: Verdict, comparison: Comparison) -> Verdict:
     is not reported as passed.
     """
     return decide([comparison.check()], prior=verdict)
-
-
-def save_baseline(
-    results_json: Path,
-    records: Sequence[Mapping[str, Any]],
-    target: Path,
-    stopped: str | None = None,
-) -> tuple[bool, str]:
-    """Copy the run's ``results.json`` to ``target`` when the session ran to its end
-    (``stopped``: why it did not) and no item failed, errored or was interrupted.
-
-    A directory target gets ``results.json`` inside it. Returns (saved, message).
-    """
-    if target.is_dir():
-        target = target / "results.json"
-    cut = [r for r in records if r["verdict"]["outcome"] == Outcome.INTERRUPTED]
-    if stopped is None and cut:
-        stopped = f"{len(cut)} item(s) were interrupted"
-    if stopped is not None:
-        return False, (
-            f"baseline NOT saved to {target}: {stopped}; a baseline must come from a complete run"
-        )
-    bad = [r for r in records if r["verdict"]["outcome"] in (Outcome.FAILED, Outcome.ERROR)]
-    if bad:
-        names = ", ".join(f"{r['benchmark']} {r['scenario']} {r['mode']}" for r in bad[:3])
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        return False, (
-            f"baseline NOT saved to {target}: {len(bad)} item(s) failed or errored "
-            f"({names}{more}); a baseline must come from a good run"
-        )
-    try:
-        text = results_json.read_text(encoding="utf-8")
-        atomic_write_text(target, text)
-    except OSError as exc:
-        return False, f"baseline NOT saved to {target}: {exc.strerror or exc}"
-    return True, f"baseline saved: {target} ({len(records)} items)"

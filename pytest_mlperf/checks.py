@@ -15,6 +15,8 @@ from typing import Any
 
 OK, WARN, SKIP, FAIL = "ok", "warn", "skip", "fail"
 STATUSES = (OK, WARN, SKIP, FAIL)
+#: A status as the tables write it (the doctor's ``verdict`` column, a check's result).
+STATUS_WORDS = {OK: "ok", WARN: "warn", SKIP: "skip", FAIL: "FAIL"}
 
 
 class Outcome(str, enum.Enum):
@@ -66,13 +68,9 @@ class Check:
     listed: bool = True
 
     def __post_init__(self) -> None:
-        status: object = self.status
-        if isinstance(status, bool):  # the verdict table's older form: passed or not
-            object.__setattr__(self, "status", ok_if(status))
-        elif status not in STATUSES:
-            raise ValueError(f"check {self.name}: status {status!r} is not one of {STATUSES}")
+        if self.status not in STATUSES:
+            raise ValueError(f"check {self.name}: status {self.status!r} is not one of {STATUSES}")
 
-    # -- the words each table has always used (its readers and its JSON keep them) --------
     @property
     def passed(self) -> bool:
         """Not failed (a warning or a skipped check does not fail)."""
@@ -87,36 +85,6 @@ class Check:
     def skipped(self) -> bool:
         """Not evaluated."""
         return self.status == SKIP
-
-    @property
-    def bound(self) -> str:
-        """``expected``, as the verdict table and the submission rules call it."""
-        return self.expected
-
-    @property
-    def found(self) -> str:
-        """``value``, as the host requirements and the doctor call it."""
-        return self.value
-
-    @property
-    def suggestion(self) -> str:
-        """``fix``, as the submission rules call it (the next value to try)."""
-        return self.fix
-
-    @property
-    def rule(self) -> str:
-        """``name``, as the submission rules call it."""
-        return self.name
-
-    @property
-    def check(self) -> str:
-        """``name``, as the doctor table calls it."""
-        return self.name
-
-    @property
-    def verdict(self) -> str:
-        """The doctor table's word for the status: ``ok``, ``warn`` or ``FAIL``."""
-        return "FAIL" if self.status == FAIL else "warn" if self.status == WARN else OK
 
     # -- JSON forms: byte-compatible with the records written before there was one Check --
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +104,12 @@ class Check:
 
     def doctor_dict(self) -> dict[str, Any]:
         """A line of ``pytest-mlperf doctor --json``."""
-        return {"check": self.name, "verdict": self.verdict, "found": self.value, "fix": self.fix}
+        return {
+            "check": self.name,
+            "verdict": STATUS_WORDS[self.status],
+            "found": self.value,
+            "fix": self.fix,
+        }
 
     def rule_dict(self) -> dict[str, Any]:
         """A submission rule (a record's ``submission.rules``)."""
@@ -214,20 +187,3 @@ def verdict_from_dict(data: dict[str, Any]) -> Verdict:
         for c in data.get("checks", [])
     ]
     return Verdict(Outcome(data["outcome"]), checks, list(data.get("reasons", [])))
-
-
-# -- the gates' own ways to say a check (each returns the one Check) ---------------------
-def requirement(name: str, ok: bool, found: str, fix: str = "") -> Check:
-    """A host requirement: met or not, what was found, and how to fix it."""
-    return Check(name, found, status=ok_if(ok), fix=fix)
-
-
-def doctor_line(check: str, verdict: str, found: str, fix: str = "") -> Check:
-    """A doctor line: ``ok``, ``warn`` or ``FAIL``, what was found and the fix."""
-    status = {"ok": OK, "warn": WARN, "FAIL": FAIL}[verdict]
-    return Check(check, found, status=status, fix=fix)
-
-
-def rule_result(rule: str, passed: bool, value: str, bound: str, suggestion: str = "") -> Check:
-    """A submission rule on one result: met or not, the figure, the bound, the next value."""
-    return Check(rule, value, bound, ok_if(passed), fix=suggestion)

@@ -112,9 +112,9 @@ def _load_node(arg: str, option: str) -> Any:
     """A results file, narrowed to one node's records with ``RUN@NODE``."""
     import dataclasses
 
-    from pytest_mlperf.baseline import load_results
     from pytest_mlperf.errors import ConfigError
     from pytest_mlperf.fleet import node_name
+    from pytest_mlperf.history.results_file import load_results
 
     path, node = _split_node(arg)
     loaded = load_results(path, option)
@@ -159,8 +159,8 @@ def _compare(run_a: str, run_b: str, tolerance: str) -> int:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     """A results.json (or a run dir holding one) as a dict; raises ConfigError."""
-    from pytest_mlperf.baseline import find_results_file, load_results
     from pytest_mlperf.errors import ConfigError
+    from pytest_mlperf.history.results_file import find_results_file, load_results
 
     source = find_results_file(path, what)
     load_results(source, what)  # validates: schema_version, items, each item's fields
@@ -291,16 +291,7 @@ def version_text() -> str:
     return f"pytest-mlperf {__version__} ({', '.join(parts)})"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pytest-mlperf`` console script."""
-    parser = argparse.ArgumentParser(
-        prog="pytest-mlperf",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=version_text())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+def _add_parse(sub: Any) -> None:
     p_parse = sub.add_parser("parse", help="print the result record of a LoadGen log directory")
     p_parse.add_argument("directory", type=Path)
     p_parse.add_argument(
@@ -318,6 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="FP32 score on this data set; the target is then 99 %% / 99.9 %% of it. "
         "Default: the benchmark's published target",
     )
+
+
+def _add_compare(sub: Any) -> None:
     p_compare = sub.add_parser(
         "compare", help="side-by-side table of two runs' results (results.json, run or results dir)"
     )
@@ -326,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_compare.add_argument(
         "--tolerance", default="5", help="percent change still called 'same'. Default: 5"
     )
+
+
+def _add_fleet(sub: Any) -> None:
+    """``merge`` and ``fleet``."""
     p_merge = sub.add_parser(
         "merge",
         help="combine per-node results.json files (e.g. one per Kubernetes pod) into one fleet "
@@ -347,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument(
             "--tolerance", default="5", help="smallest outlier bound in percent. Default: 5"
         )
+
+
+def _add_doctor(sub: Any) -> None:
     p_doctor = sub.add_parser(
         "doctor",
         help="preflight: will a run work on this host? one table, each line a verdict and the fix",
@@ -360,9 +361,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         p_doctor.add_argument(f"--{name}", help=text)
     p_doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The console script's parser: its commands in the order ``--help`` lists them."""
     from pytest_mlperf.history import command as history_command
 
+    parser = argparse.ArgumentParser(
+        prog="pytest-mlperf",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_parse(sub)
+    _add_compare(sub)
+    _add_fleet(sub)
+    _add_doctor(sub)
     history_command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pytest-mlperf`` console script."""
+    from pytest_mlperf.history import command as history_command
+
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # no command: say what this is and how benchmarks are run
         parser.print_help()

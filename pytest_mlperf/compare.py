@@ -11,13 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_mlperf.baseline import (
-    IMPROVED,
-    REGRESSED,
-    ResultsFile,
-    compare_pair,
-    load_results,
-)
+from pytest_mlperf.baseline import IMPROVED, REGRESSED, compare_pair
+from pytest_mlperf.display import display_unit, figure_text
+from pytest_mlperf.history.results_file import ResultsFile, load_results
 from pytest_mlperf.report.terminal import text_table
 
 COLUMNS = (
@@ -41,9 +37,7 @@ def _shown(item: Mapping[str, Any] | None) -> tuple[str, str]:
     value, unit = item["metric"]["value"], item["metric"]["unit"]
     if value is None:
         return "-", unit or ""
-    if unit == "ns":
-        return f"{value / 1e6:.3f}", "ms"
-    return f"{value:.2f}", unit or ""
+    return figure_text(value, unit), display_unit(unit)[1]
 
 
 def _key(item: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.checks import SKIP, Check, Verdict, decide, ok_if
+from pytest_mlperf.display import format_metric
 from pytest_mlperf.errors import ConfigError
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.schemas import load_data_file
-from pytest_mlperf.verdict import format_metric
 
 if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest

@@ -9,15 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_mlperf.abtest import AbSpec, parse_ab
-from pytest_mlperf.baseline import (
-    DEFAULT_TOLERANCE_PCT,
-    ResultsFile,
-    load_results,
-    parse_tolerance,
-    pool_results,
-)
+from pytest_mlperf.baseline import DEFAULT_TOLERANCE_PCT, parse_tolerance
 from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, SCENARIOS, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
+from pytest_mlperf.history.results_file import ResultsFile, load_results, pool_results
 from pytest_mlperf.history.settings import HistorySettings, parse_history_settings
 from pytest_mlperf.identity import ItemId
 from pytest_mlperf.pathcheck import checked_path
@@ -590,7 +585,7 @@ def _compliance(
     if value is None:
         return ()
     if backend == "nvidia":
-        from pytest_mlperf.backends.nvidia.backend import TEST01_REFUSED
+        from pytest_mlperf.backends.nvidia.run import TEST01_REFUSED
 
         raise ConfigError(f"--mlperf-compliance={value}: {TEST01_REFUSED}")
     from pytest_mlperf.compliance import parse_tests

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.backends import auto_backend
-from pytest_mlperf.checks import Check, doctor_line
+from pytest_mlperf.checks import FAIL, OK, STATUS_WORDS, WARN, Check
 from pytest_mlperf.host.checks import FIX_DOCKER, FIX_DRIVER, FIX_RUNTIME, check_host
 from pytest_mlperf.host.commands import Runner, run_command
 from pytest_mlperf.host.probe import HostRecord, _load_nvml, probe_host
@@ -29,13 +29,8 @@ from pytest_mlperf.schemas import load_data_file
 if TYPE_CHECKING:
     from pytest_mlperf.config import RunConfig
 
-OK, WARN, FAIL = "ok", "warn", "FAIL"
 PROXY_KEYS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 _GB = 1e9
-
-
-#: A doctor line is a :class:`~pytest_mlperf.checks.Check` (``check``, ``verdict``, ``found``, ``fix``).
-DoctorLine = Check
 
 
 @dataclass(frozen=True)
@@ -103,77 +98,80 @@ def diagnose(
     data: Mapping[str, Any],
     env: Mapping[str, str],
     disk_free: Callable[[Path], int | None],
-) -> list[DoctorLine]:
+) -> list[Check]:
     """Every check, from probed facts only (tests pass captured ones)."""
     backend, why = effective_backend(inp, record)
     gpu_run = backend == "nvidia"
     # A GPU-harness requirement fails the doctor only when the run would use the harness.
     miss = FAIL if gpu_run else WARN
     lines = [
-        doctor_line(
+        Check(
             "backend",
-            OK,
             f"{backend} ({why}); benchmarks: {', '.join(inp.families)}",
-            ""
+            status=OK,
+            fix=""
             if gpu_run or backend != "reference"
             else "for NVIDIA's harness: --mlperf-backend=nvidia --mlperf-harness-dir=DIR",
         )
     ]
     reqs = {r.name: r for r in check_host(record, want_gpus=True)}
-    gpus = reqs["gpus"]
-    if not record.gpus:
-        lines.append(
-            doctor_line(
-                "gpus",
-                miss,
-                "no GPU: "
-                + (
-                    "; ".join(e for e in record.errors if e.startswith(("NVML", "nvidia-smi")))
-                    or gpus.found
-                )
-                + ("" if gpu_run else " (the reference backend runs on the CPU)"),
-                FIX_DRIVER,
-            )
-        )
-    else:
-        lines.append(
-            doctor_line(
-                "gpus",
-                OK,
-                f"{gpus.found}; driver {record.driver_version}, CUDA {record.cuda_version}",
-            )
-        )
+    lines.append(_gpus(record, reqs["gpus"], gpu_run, miss))
     lines.append(_system(inp, record, miss))
     lines.append(_architecture(inp, record, data, miss))
     lines.append(_disk(inp, backend, data, disk_free))
     docker = reqs["docker"]
     lines.append(
-        doctor_line(
-            "docker", OK if docker.ok else miss, docker.found, "" if docker.ok else FIX_DOCKER
+        Check(
+            "docker",
+            docker.value,
+            status=OK if docker.ok else miss,
+            fix="" if docker.ok else FIX_DOCKER,
         )
     )
-    runtime = reqs["nvidia-container-runtime"]
-    if not record.docker_reachable:
-        lines.append(
-            doctor_line("nvidia-runtime", miss, "not checked: no Docker engine", FIX_RUNTIME)
-        )
-    else:
-        lines.append(
-            doctor_line(
-                "nvidia-runtime",
-                OK if runtime.ok else miss,
-                runtime.found,
-                "" if runtime.ok else FIX_RUNTIME,
-            )
-        )
+    lines.append(_runtime(record, reqs["nvidia-container-runtime"], miss))
     fm = reqs["fabric-manager"]
-    lines.append(doctor_line("fabric-manager", OK if fm.ok else miss, fm.found, fm.fix))
+    lines.append(Check("fabric-manager", fm.value, status=OK if fm.ok else miss, fix=fm.fix))
     lines.append(_rootless(docker_info, miss))
     lines.append(_proxy(env, docker_info))
     return lines
 
 
-def _system(inp: DoctorInput, record: HostRecord, miss: str) -> DoctorLine:
+def _gpus(record: HostRecord, gpus: Check, gpu_run: bool, miss: str) -> Check:
+    """The GPUs found, or why none was (the probes' own errors)."""
+    if not record.gpus:
+        return Check(
+            "gpus",
+            "no GPU: "
+            + (
+                "; ".join(e for e in record.errors if e.startswith(("NVML", "nvidia-smi")))
+                or gpus.value
+            )
+            + ("" if gpu_run else " (the reference backend runs on the CPU)"),
+            status=miss,
+            fix=FIX_DRIVER,
+        )
+    return Check(
+        "gpus",
+        f"{gpus.value}; driver {record.driver_version}, CUDA {record.cuda_version}",
+        status=OK,
+    )
+
+
+def _runtime(record: HostRecord, runtime: Check, miss: str) -> Check:
+    """The NVIDIA container runtime, checked only when a Docker engine answered."""
+    if not record.docker_reachable:
+        return Check(
+            "nvidia-runtime", "not checked: no Docker engine", status=miss, fix=FIX_RUNTIME
+        )
+    return Check(
+        "nvidia-runtime",
+        runtime.value,
+        status=OK if runtime.ok else miss,
+        fix="" if runtime.ok else FIX_RUNTIME,
+    )
+
+
+def _system(inp: DoctorInput, record: HostRecord, miss: str) -> Check:
     """Which systems data matches; whether the harness knows it is the harness's own call.
 
     v4.1 matches GPUs *and* the host CPU (``code/common/systems/system_list.py``), so only its
@@ -188,34 +186,34 @@ def _system(inp: DoctorInput, record: HostRecord, miss: str) -> DoctorLine:
     )
 
     if not record.gpus:
-        return doctor_line("system", miss, "no GPU: nothing for the harness to recognise")
+        return Check("system", "no GPU: nothing for the harness to recognise", status=miss)
     desc = f"{len(record.gpus)}x {', '.join(record.gpu_names)}, CPU {record.cpu_model or 'unknown'}"
     spec = match_system(record, load_systems())
     if spec is None:
-        return doctor_line(
+        return Check(
             "system",
-            WARN,
             f"{desc}: in no benchmarks/systems/*.json; fine if the harness knows it (its own "
             "detection decides at session start), otherwise the session stops with 'Detected "
             "system did not match any known systems'",
-            "add benchmarks/systems/<name>.json (schema system: GPU name and count, harness "
+            status=WARN,
+            fix="add benchmarks/systems/<name>.json (schema system: GPU name and count, harness "
             "configs) so an unknown system gets a generated custom system",
         )
     system_entry(spec, record)  # what would be written: fails here, not at run time
-    return doctor_line(
+    return Check(
         "system",
-        OK,
         f"{desc} = {spec.name}; the harness's own detection decides at session start: known "
         f"-> its configs (missing scenarios generated from {spec.source.name}); unknown -> "
         f"custom system {custom_system_id(spec)} via MLPINF_CUSTOM_DEFINITION_PATH",
+        status=OK,
     )
 
 
 def _architecture(
     inp: DoctorInput, record: HostRecord, data: Mapping[str, Any], miss: str
-) -> DoctorLine:
+) -> Check:
     if not record.gpus:
-        return doctor_line("gpu-architecture", miss, "no GPU")
+        return Check("gpu-architecture", "no GPU", status=miss)
     bad: list[str] = []
     found: list[str] = []
     for name in record.gpu_names:
@@ -229,20 +227,20 @@ def _architecture(
             if arch is None or arch[0] not in allowed:
                 bad.append(f"{family} needs {'/'.join(allowed) or '?'}")
     if bad:
-        return doctor_line(
+        return Check(
             "gpu-architecture",
-            miss,
             "; ".join(found) + " — " + "; ".join(sorted(set(bad))),
-            "run on a supported GPU, or deselect those benchmarks (--mlperf-benchmarks)",
+            status=miss,
+            fix="run on a supported GPU, or deselect those benchmarks (--mlperf-benchmarks)",
         )
     known = [f for f in inp.families if f in data["benchmarks"]]
     unknown = [f for f in inp.families if f not in data["benchmarks"]]
-    return doctor_line(
+    return Check(
         "gpu-architecture",
-        OK,
         "; ".join(found)
         + (f" — supported by {', '.join(known)} (round {data['round']})" if known else "")
         + (f"; no preflight data for {', '.join(unknown)}" if unknown else ""),
+        status=OK,
     )
 
 
@@ -251,15 +249,15 @@ def _disk(
     backend: str,
     data: Mapping[str, Any],
     disk_free: Callable[[Path], int | None],
-) -> DoctorLine:
+) -> Check:
     benches = data["benchmarks"]
     if backend == "nvidia":
         if inp.scratch_path is None:
-            return doctor_line(
+            return Check(
                 "disk",
-                FAIL,
                 "no scratch path",
-                "set --mlperf-scratch-path=DIR (data, models, engines)",
+                status=FAIL,
+                fix="set --mlperf-scratch-path=DIR (data, models, engines)",
             )
         where = inp.scratch_path
         need = 0.0
@@ -276,39 +274,39 @@ def _disk(
         parts = [f"reference models {need:g}"]
     free = disk_free(where)
     if free is None:
-        return doctor_line("disk", WARN, f"cannot read free space for {where}", "")
+        return Check("disk", f"cannot read free space for {where}", status=WARN, fix="")
     text = (
         f"{free / _GB:.1f} GB free at {where}; needs ~{need:.1f} GB "
         f"({'; '.join(parts) or 'all present'}; estimates, {data['round']})"
     )
     if free < need * _GB:
-        return doctor_line(
+        return Check(
             "disk",
-            FAIL,
             text,
-            f"free {need - free / _GB:.1f} GB there, or point "
+            status=FAIL,
+            fix=f"free {need - free / _GB:.1f} GB there, or point "
             + ("--mlperf-scratch-path" if backend == "nvidia" else "--mlperf-cache-dir")
             + " at a larger disk",
         )
-    return doctor_line("disk", OK, text)
+    return Check("disk", text, status=OK)
 
 
-def _rootless(info: Mapping[str, Any] | None, miss: str) -> DoctorLine:
+def _rootless(info: Mapping[str, Any] | None, miss: str) -> Check:
     if info is None:
-        return doctor_line("rootless-docker", OK, "not checked: no Docker engine")
+        return Check("rootless-docker", "not checked: no Docker engine", status=OK)
     options = [str(o) for o in info.get("SecurityOptions") or []]
     if any("rootless" in o for o in options):
-        return doctor_line(
+        return Check(
             "rootless-docker",
-            miss,
             "Docker runs rootless: the NVIDIA runtime cannot set up device cgroups",
-            "nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place (as root), "
+            status=miss,
+            fix="nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place (as root), "
             "or use the rootful engine (DOCKER_HOST=unix:///var/run/docker.sock)",
         )
-    return doctor_line("rootless-docker", OK, "rootful engine")
+    return Check("rootless-docker", "rootful engine", status=OK)
 
 
-def _proxy(env: Mapping[str, str], info: Mapping[str, Any] | None) -> DoctorLine:
+def _proxy(env: Mapping[str, str], info: Mapping[str, Any] | None) -> Check:
     shell = {
         k: env.get(k) or env.get(k.lower()) for k in PROXY_KEYS if env.get(k) or env.get(k.lower())
     }
@@ -320,28 +318,28 @@ def _proxy(env: Mapping[str, str], info: Mapping[str, Any] | None) -> DoctorLine
     shown = ", ".join(f"{k}={redact(v or '')}" for k, v in sorted(shell.items())) or "none"
     web = {k: v for k, v in shell.items() if k != "NO_PROXY"}
     if not web and not engine:
-        return doctor_line("proxy", OK, "no proxy set (direct network access)")
+        return Check("proxy", "no proxy set (direct network access)", status=OK)
     if web and info is None:
-        return doctor_line("proxy", OK, f"shell: {shown}; engine not checked")
+        return Check("proxy", f"shell: {shown}; engine not checked", status=OK)
     if web and not engine:
-        return doctor_line(
+        return Check(
             "proxy",
-            WARN,
             f"shell: {shown}; Docker engine: none — image builds and pulls run in the engine "
             "and would bypass the proxy",
-            "systemd drop-in /etc/systemd/system/docker.service.d/http-proxy.conf with "
+            status=WARN,
+            fix="systemd drop-in /etc/systemd/system/docker.service.d/http-proxy.conf with "
             "Environment=HTTP_PROXY=... HTTPS_PROXY=... NO_PROXY=..., then systemctl "
             "daemon-reload && systemctl restart docker",
         )
     if engine and not web:
-        return doctor_line(
+        return Check(
             "proxy",
-            WARN,
             f"Docker engine: {', '.join(f'{k}={redact(v)}' for k, v in engine.items())}; "
             "shell: none — downloads inside the container get no proxy",
-            'export HTTP_PROXY/HTTPS_PROXY, or set "proxies" in ~/.docker/config.json',
+            status=WARN,
+            fix='export HTTP_PROXY/HTTPS_PROXY, or set "proxies" in ~/.docker/config.json',
         )
-    return doctor_line("proxy", OK, f"shell: {shown}; Docker engine has a proxy too")
+    return Check("proxy", f"shell: {shown}; Docker engine has a proxy too", status=OK)
 
 
 def _disk_free(path: Path) -> int | None:
@@ -363,7 +361,7 @@ def run_doctor(
     env: Mapping[str, str] | None = None,
     disk_free: Callable[[Path], int | None] = _disk_free,
     data: Mapping[str, Any] | None = None,
-) -> list[DoctorLine]:
+) -> list[Check]:
     """Probe this host (everything injectable) and diagnose it."""
     data = data or load_preflight(inp.round)
     engine = _Info(docker_client)
@@ -373,14 +371,14 @@ def run_doctor(
     )
 
 
-def doctor_table(lines: Sequence[DoctorLine]) -> list[str]:
+def doctor_table(lines: Sequence[Check]) -> list[str]:
     """The table as printed, with a closing summary line."""
     from pytest_mlperf.report.terminal import text_table
 
-    rows = [[d.check, d.verdict, d.found, d.fix] for d in lines]
+    rows = [[d.name, STATUS_WORDS[d.status], d.value, d.fix] for d in lines]
     out = ["pytest-mlperf doctor", *text_table(("check", "verdict", "found", "fix"), rows)]
-    fails = [d.check for d in lines if d.verdict == FAIL]
-    warns = [d.check for d in lines if d.verdict == WARN]
+    fails = [d.name for d in lines if d.status == FAIL]
+    warns = [d.name for d in lines if d.status == WARN]
     out.append(
         f"doctor: {len(fails)} failed ({', '.join(fails) or '-'}), "
         f"{len(warns)} warning(s) ({', '.join(warns) or '-'})"
@@ -388,9 +386,9 @@ def doctor_table(lines: Sequence[DoctorLine]) -> list[str]:
     return out
 
 
-def exit_code(lines: Sequence[DoctorLine]) -> int:
+def exit_code(lines: Sequence[Check]) -> int:
     """0 when no check failed, else 1."""
-    return 1 if any(d.verdict == FAIL for d in lines) else 0
+    return 1 if any(d.status == FAIL for d in lines) else 0
 
 
 def doctor_input(run_config: RunConfig) -> DoctorInput:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from pytest_mlperf.redact import redact
 
-if TYPE_CHECKING:
-    from pytest_mlperf.results.record import MlperfResult
+
+class ItemResult(Protocol):
+    """What an item's ending carries: its result record (``results.record.MlperfResult``
+    is one); named here by its shape so this leaf imports no record module."""
+
+    @property
+    def record(self) -> Mapping[str, Any]:
+        """The item's result record (``result.json``)."""
+        ...
 
 
 class MlperfError(Exception):
@@ -48,7 +56,7 @@ class BackendSkip(BackendError):
 class ItemFailed(Exception):
     """The item ran, and pytest-mlperf's checks failed: the record says why."""
 
-    def __init__(self, result: MlperfResult) -> None:
+    def __init__(self, result: ItemResult) -> None:
         super().__init__(result.record["verdict"]["reasons"])
         self.result = result
 
@@ -56,7 +64,7 @@ class ItemFailed(Exception):
 class RunFailed(Exception):
     """The item could not produce a result; ``cause`` is the underlying error."""
 
-    def __init__(self, result: MlperfResult, cause: BaseException) -> None:
+    def __init__(self, result: ItemResult, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.result = result
         self.cause = cause

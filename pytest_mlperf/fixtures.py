@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_mlperf.checks import Outcome
 from pytest_mlperf.config import ItemSpec
 from pytest_mlperf.errors import ConfigError, MlperfError, RunFailed
 from pytest_mlperf.markers import loadgen_overrides, marker_spec, resolve
@@ -110,7 +111,7 @@ def mlperf_result(request: pytest.FixtureRequest, mlperf_backend: Backend) -> Ml
         _session(request.config).catalog, marker.args, marker.kwargs
     )
     result = _run(request, spec, overrides, marker.kwargs.get("fast"), threshold)
-    if result.record["verdict"]["outcome"] == "failed":
+    if result.record["verdict"]["outcome"] == Outcome.FAILED:
         from pytest_mlperf.report.terminal import failure_text
 
         request.node.stash[MARKER_FAILURE_KEY] = failure_text(result.record)

@@ -15,6 +15,8 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pytest_mlperf.display import format_metric
+
 DEFAULT_MAD_K = 3.0
 MIN_NODES = 3
 
@@ -123,37 +125,7 @@ def _item_view(
     if not values:
         view["note"] = "no node logged a metric"
     else:
-        median = statistics.median(values.values())
-        view["median"] = median
-        devs = {n: (v - median) / median * 100.0 if median else 0.0 for n, v in values.items()}
-        mad = statistics.median(abs(d) for d in devs.values())
-        bound = max(k * mad, tolerance_pct)
-        view.update(mad_pct=mad, bound_pct=bound)
-        enough = len(values) >= MIN_NODES
-        if not enough:
-            view["note"] = (
-                f"{len(values)} node(s) with a metric: at least {MIN_NODES} name an outlier"
-            )
-        for node, value in values.items():
-            dev = devs[node]
-            outlier = enough and abs(dev) > bound
-            entry: dict[str, Any] = {
-                "node": node,
-                "value": value,
-                "deviation_pct": dev,
-                "outlier": outlier,
-                "reason": None,
-            }
-            if outlier:
-                worse = (dev > 0) == (view["better"] == "lower")
-                entry["reason"] = (
-                    f"fleet outlier: node {node} {'slower' if worse else 'faster'} than the "
-                    f"fleet on {key}: {metric.get('name')} {_fmt(value, unit)} is {dev:+.1f} % "
-                    f"off the median {_fmt(median, unit)} of {len(values)} nodes (bound "
-                    f"±{bound:.1f} % = max({k:g} × MAD {mad:.1f} %, tolerance {tolerance_pct:g} %))"
-                )
-                view["outliers"].append(node)
-            view["nodes"].append(entry)
+        _judge_nodes(view, values, k, tolerance_pct)
     for node, r in by_node.items():
         if node not in values:
             view["nodes"].append(
@@ -168,10 +140,41 @@ def _item_view(
     return view
 
 
-def _fmt(value: float, unit: str | None) -> str:
-    if unit == "ns":
-        return f"{value / 1e6:.3f} ms"
-    return f"{value:.2f} {unit or ''}".strip()
+def _judge_nodes(
+    view: dict[str, Any], values: Mapping[str, float], k: float, tolerance_pct: float
+) -> None:
+    """Fill ``view`` with the median, MAD and bound of ``values`` and each node's entry:
+    an outlier deviates beyond the bound, named only with ``MIN_NODES`` nodes or more."""
+    key, name, unit = view["item"], view["metric"], view["unit"]
+    median = statistics.median(values.values())
+    view["median"] = median
+    devs = {n: (v - median) / median * 100.0 if median else 0.0 for n, v in values.items()}
+    mad = statistics.median(abs(d) for d in devs.values())
+    bound = max(k * mad, tolerance_pct)
+    view.update(mad_pct=mad, bound_pct=bound)
+    enough = len(values) >= MIN_NODES
+    if not enough:
+        view["note"] = f"{len(values)} node(s) with a metric: at least {MIN_NODES} name an outlier"
+    for node, value in values.items():
+        dev = devs[node]
+        outlier = enough and abs(dev) > bound
+        entry: dict[str, Any] = {
+            "node": node,
+            "value": value,
+            "deviation_pct": dev,
+            "outlier": outlier,
+            "reason": None,
+        }
+        if outlier:
+            worse = (dev > 0) == (view["better"] == "lower")
+            entry["reason"] = (
+                f"fleet outlier: node {node} {'slower' if worse else 'faster'} than the "
+                f"fleet on {key}: {name} {format_metric(value, unit)} is {dev:+.1f} % "
+                f"off the median {format_metric(median, unit)} of {len(values)} nodes (bound "
+                f"±{bound:.1f} % = max({k:g} × MAD {mad:.1f} %, tolerance {tolerance_pct:g} %))"
+            )
+            view["outliers"].append(node)
+        view["nodes"].append(entry)
 
 
 def fleet_view(
@@ -227,8 +230,8 @@ def fleet_table(fleet: Mapping[str, Any]) -> list[str]:
                 [
                     item["item"],
                     n["node"],
-                    "-" if n["value"] is None else _fmt(n["value"], unit),
-                    "-" if item["median"] is None else _fmt(item["median"], unit),
+                    format_metric(n["value"], unit),
+                    format_metric(item["median"], unit),
                     "-" if n["deviation_pct"] is None else f"{n['deviation_pct']:+.1f} %",
                     "-" if item["bound_pct"] is None else f"±{item['bound_pct']:.1f} %",
                     "OUTLIER" if n["outlier"] else (n["reason"] or "ok"),

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_mlperf.catalog import RUN_MODES
+from pytest_mlperf.checks import Outcome
 from pytest_mlperf.config import ItemSpec
 from pytest_mlperf.errors import ItemFailed, MlperfError, RunFailed
 from pytest_mlperf.report.junit import junit_properties
 from pytest_mlperf.report.terminal import failure_text
 from pytest_mlperf.results.record import MlperfResult
 from pytest_mlperf.stash import add_record
-from pytest_mlperf.verdict import PASSED, SKIPPED, XFAILED
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -70,17 +70,17 @@ class MlperfItem(pytest.Item):
         try:
             self.result = self.runner.pipeline.run_item(self.spec, self.nodeid)
         except RunFailed as exc:
-            self.result = exc.result
+            self.result = MlperfResult(exc.result.record)  # the same record, typed
             add_record(self, exc.result.record)
             raise
         add_record(self, self.result.record)
         self.user_properties.extend(junit_properties(self.result.record))
         verdict = self.result.record["verdict"]
-        if verdict["outcome"] == XFAILED:
+        if verdict["outcome"] == Outcome.XFAILED:
             pytest.xfail("; ".join(verdict["reasons"]))
-        if verdict["outcome"] == SKIPPED:  # -rs shows a location, not the item: name it
+        if verdict["outcome"] == Outcome.SKIPPED:  # -rs shows a location, not the item: name it
             pytest.skip(f"{self.name}: " + "; ".join(verdict["reasons"]))
-        if verdict["outcome"] != PASSED:
+        if verdict["outcome"] != Outcome.PASSED:
             raise ItemFailed(self.result)
 
     def repr_failure(

@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from pytest_mlperf.backends.base import Backend
 
 __all__ = [
-    "BUILTIN_BACKENDS",
-    "RUN_CONFIG_KEY",
-    "SESSION_KEY",
     "mlperf_backend",
     "mlperf_host",
     "mlperf_result",

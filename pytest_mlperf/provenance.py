@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf import __version__
+from pytest_mlperf.checks import Outcome
 
 #: Backend facts (``Backend.describe()``) that identify the software a result came from.
 SOFTWARE_FACTS = (
@@ -38,7 +39,7 @@ SOFTWARE_FACTS = (
     "cpu_count",
 )
 #: Verdict outcomes of a result that ran to the end (and can therefore be reused).
-REUSABLE_OUTCOMES = ("passed", "failed", "xfailed", "skipped")
+REUSABLE_OUTCOMES = (Outcome.PASSED, Outcome.FAILED, Outcome.XFAILED, Outcome.SKIPPED)
 
 
 def digest(value: Any) -> str:

@@ -32,25 +32,22 @@ from typing import Any
 from pytest_mlperf._paths import data_dir
 from pytest_mlperf.checks import (
     FAIL,
+    OK,
     SKIP,
     WARN,
     Check,
     Verdict,
     decide,
+    ok_if,
     reason_line,
-    rule_result,
 )
+from pytest_mlperf.display import latency_text
 from pytest_mlperf.measurement_conf import conf_model, equal_issue_conf, has_conf
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.schemas import load_data_file
 
 SUBMISSION_CHECKS = ("off", "fail", "warn")
 ROUND = "v4.1"
-
-
-#: A rule's result is a :class:`~pytest_mlperf.checks.Check` (``rule``, ``passed``, ``value``,
-#: ``bound``, ``suggestion``).
-RuleResult = Check
 
 
 @cache
@@ -71,10 +68,6 @@ def _num(loadgen: Mapping[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _ms(ns: float) -> str:
-    return f"{ns / 1e6:.3f} ms"
-
-
 def check_item(
     rules: Mapping[str, Any],
     benchmark: str,
@@ -86,7 +79,7 @@ def check_item(
     *,
     division: str = "closed",
     measurement_dir: Path | None = None,
-) -> list[RuleResult]:
+) -> list[Check]:
     """Apply every rule that concerns this item (accuracy items: LoadGen errors only).
 
     ``validity``: the parsed ``result_validity`` (default: the ``loadgen`` object's);
@@ -95,11 +88,11 @@ def check_item(
     directory, whose ``mlperf.conf``/``user.conf`` the equal-issue rule reads.
     """
     out = [
-        rule_result(
+        Check(
             "loadgen_errors",
-            not errors,
             f"{len(errors)} error(s)" + (f": {errors[0]}" if errors else ""),
             "no LoadGen error in mlperf_log_detail.txt",
+            ok_if(not errors),
         )
     ]
     if mode != "performance":
@@ -120,12 +113,12 @@ def check_item(
     if scenario in EARLY_STOPPING_SCENARIOS:
         met = loadgen.get("early_stopping_met")
         out.append(
-            rule_result(
+            Check(
                 "early_stopping",
-                met is True,
                 "met" if met is True else "not met" if met is False else "not logged",
                 "early_stopping_met = true",
-                ""
+                ok_if(met is True),
+                fix=""
                 if met is True
                 else "run more queries: raise min_query_count, or lower the target so "
                 "the tail latency estimate stays within bounds",
@@ -146,7 +139,7 @@ def _validity(
     loadgen: Mapping[str, Any],
     validity: str | None,
     bench: Mapping[str, Any] | None,
-) -> RuleResult:
+) -> Check:
     """The checker starts from ``result_validity == VALID``: nothing INVALID is ready."""
     value = validity if validity is not None else loadgen.get("result_validity")
     ok = value == "VALID"
@@ -160,10 +153,10 @@ def _validity(
         if base:
             suggestion = (
                 f"server_target_qps = {base * bound / p99 * 0.95:.1f} "
-                f"({base:.1f} × bound/p99 × 0.95; p99 {_ms(p99)})"
+                f"({base:.1f} × bound/p99 × 0.95; p99 {latency_text(p99)})"
             )
-    return rule_result(
-        "validity", ok, str(value or "not logged"), "result_validity = VALID", suggestion
+    return Check(
+        "validity", str(value or "not logged"), "result_validity = VALID", ok_if(ok), fix=suggestion
     )
 
 
@@ -173,7 +166,7 @@ EQUAL_ISSUE_DIVISIONS = ("closed", "network")
 
 def _equal_issue(
     loadgen: Mapping[str, Any], model: str, scenario: str, measurement_dir: Path | None
-) -> RuleResult:
+) -> Check:
     """v4.1 closed 3d-unet: equal-issue mode (``sample_concatenate_permutation``).
 
     As the checker (c7db1c3f) decides it: met when the measurement directory's
@@ -191,15 +184,15 @@ def _equal_issue(
     if measurement_dir is not None and has_conf(measurement_dir):
         ok = equal_issue_conf(measurement_dir, model, scenario) or value == "true"
         said = "set" if ok else "not set"
-        return rule_result(
+        return Check(
             "equal_issue",
-            ok,
             f"sample_concatenate_permutation {said} in mlperf.conf/user.conf ({logged})",
             bound,
-            "" if ok else fix,
+            ok_if(ok),
+            fix="" if ok else fix,
         )
     if value is True or str(value).lower() == "true":
-        return rule_result("equal_issue", True, f"sample_concatenate_permutation {logged}", bound)
+        return Check("equal_issue", f"sample_concatenate_permutation {logged}", bound, OK)
     return Check(
         "equal_issue",
         f"unknown: sample_concatenate_permutation {logged} and no mlperf.conf/user.conf",
@@ -209,28 +202,26 @@ def _equal_issue(
     )
 
 
-def _seeds(rules: Mapping[str, Any], loadgen: Mapping[str, Any]) -> RuleResult:
+def _seeds(rules: Mapping[str, Any], loadgen: Mapping[str, Any]) -> Check:
     wrong = [
         f"{key.removeprefix('effective_')}={loadgen.get(key)}"
         for key, want in rules["seeds"].items()
         if loadgen.get(key) != want
     ]
-    return rule_result(
+    return Check(
         "seeds",
-        not wrong,
         ", ".join(wrong) or "official",
         f"the {rules['round']} seeds: "
         + ", ".join(f"{k.removeprefix('effective_')}={v}" for k, v in rules["seeds"].items()),
-        ""
+        ok_if(not wrong),
+        fix=""
         if not wrong
         else f"run with LoadGen {rules['round'].lstrip('v')} (its built-in mlperf.conf sets "
         "these seeds) and do not set seeds in user.conf",
     )
 
 
-def _min_duration(
-    rules: Mapping[str, Any], scenario: str, loadgen: Mapping[str, Any]
-) -> RuleResult:
+def _min_duration(rules: Mapping[str, Any], scenario: str, loadgen: Mapping[str, Any]) -> Check:
     want = int(rules["min_duration_ms"])
     effective = _num(loadgen, "effective_min_duration_ms")
     met = loadgen.get("result_min_duration_met")
@@ -246,10 +237,10 @@ def _min_duration(
             suggestion = (
                 f"offline_expected_qps = {qps * 1.1:.1f} (measured {qps:.1f} samples/s + 10 %)"
             )
-    return rule_result("min_duration", ok, value, f">= {want} ms (and met)", suggestion)
+    return Check("min_duration", value, f">= {want} ms (and met)", ok_if(ok), fix=suggestion)
 
 
-def _min_queries(bench: Mapping[str, Any], scenario: str, loadgen: Mapping[str, Any]) -> RuleResult:
+def _min_queries(bench: Mapping[str, Any], scenario: str, loadgen: Mapping[str, Any]) -> Check:
     if scenario == "Offline":
         want = int(bench["offline_min_samples_per_query"])
         spq = _num(loadgen, "effective_samples_per_query")
@@ -258,12 +249,12 @@ def _min_queries(bench: Mapping[str, Any], scenario: str, loadgen: Mapping[str, 
         suggestion = ""
         if not ok and qps:
             suggestion = f"offline_expected_qps = {max(qps, want / 600.0) * 1.1:.1f}"
-        return rule_result(
+        return Check(
             "min_queries",
-            ok,
             f"{spq:.0f} samples per query" if spq is not None else "not logged",
             f">= {want} samples per query",
-            suggestion,
+            ok_if(ok),
+            fix=suggestion,
         )
     want = int(bench["min_queries"].get(scenario, 1))
     count = _num(loadgen, "result_query_count")
@@ -283,44 +274,44 @@ def _min_queries(bench: Mapping[str, Any], scenario: str, loadgen: Mapping[str, 
                 if qps
                 else ""
             )
-    return rule_result(
+    return Check(
         "min_queries",
-        ok,
         f"{count:.0f} queries" if count is not None else "not logged",
         f">= {want} queries",
-        suggestion,
+        ok_if(ok),
+        fix=suggestion,
     )
 
 
-def _performance_sample_count(bench: Mapping[str, Any], loadgen: Mapping[str, Any]) -> RuleResult:
+def _performance_sample_count(bench: Mapping[str, Any], loadgen: Mapping[str, Any]) -> Check:
     want = int(bench["performance_sample_count"])
     count = _num(loadgen, "effective_performance_sample_count")
     ok = count is not None and count >= want
-    return rule_result(
+    return Check(
         "performance_sample_count",
-        ok,
         f"{count:.0f}" if count is not None else "not logged",
         f">= {want}",
-        "" if ok else f"performance_sample_count_override = {want} (or remove the override)",
+        ok_if(ok),
+        fix="" if ok else f"performance_sample_count_override = {want} (or remove the override)",
     )
 
 
-def _latency(scenario: str, bound_ns: int, loadgen: Mapping[str, Any]) -> RuleResult:
+def _latency(scenario: str, bound_ns: int, loadgen: Mapping[str, Any]) -> Check:
     """What the checker reads: the target latency the run was judged by (early stopping
     included), ``effective_target_latency_ns``, within the round's constraint. The p99 a run
     measured is LoadGen's own VALID/INVALID (the ``validity`` rule)."""
     effective = _num(loadgen, "effective_target_latency_ns")
     p99 = _num(loadgen, "result_99.00_percentile_latency_ns")
     ok = effective is not None and effective <= bound_ns
-    value = f"target latency {_ms(effective)}" if effective is not None else "not logged"
+    value = f"target latency {latency_text(effective)}" if effective is not None else "not logged"
     if p99 is not None:
-        value += f" (measured p99 {_ms(p99)})"
-    return rule_result(
+        value += f" (measured p99 {latency_text(p99)})"
+    return Check(
         "latency_bound",
-        ok,
         value,
-        f"<= {_ms(bound_ns)} ({scenario})",
-        "" if ok else f"server_target_latency_ns = {bound_ns} (remove it from user.conf)",
+        f"<= {latency_text(bound_ns)} ({scenario})",
+        ok_if(ok),
+        fix="" if ok else f"server_target_latency_ns = {bound_ns} (remove it from user.conf)",
     )
 
 
@@ -406,7 +397,7 @@ def check_accuracy_dir(
     metric: str,
     threshold: float | None,
     log_sha256: str | None = None,
-) -> list[RuleResult]:
+) -> list[Check]:
     """The checker's accuracy-directory rules on ``staged``, against the untruncated log
     (``log_sha256``: its hash when already known)."""
     acc = rules["accuracy"]
@@ -414,7 +405,18 @@ def check_accuracy_dir(
     lines: Sequence[str] = (
         text.read_text(encoding="utf-8", errors="replace").splitlines() if text.is_file() else []
     )
-    pattern = acc["patterns"].get(metric)
+    want = log_sha256 or (sha256_file(full_log) if full_log.is_file() else None)
+    return [
+        _target_rule(lines, acc["patterns"].get(metric), text.is_file(), metric, threshold),
+        _hash_rule(lines, want),
+        _truncated_rule(staged / ACCURACY_LOG, int(acc["max_log_bytes"])),
+    ]
+
+
+def _target_rule(
+    lines: Sequence[str], pattern: str | None, has_text: bool, metric: str, threshold: float | None
+) -> Check:
+    """accuracy.txt's last ``metric`` figure (``pattern``'s group 1) against the target."""
     figure = None
     if pattern:
         for line in lines:
@@ -422,61 +424,63 @@ def check_accuracy_dir(
             if m:
                 figure = float(m.group(1))
     if figure is None:
-        target = rule_result(
+        return Check(
             "accuracy_target",
-            False,
-            f"no {metric} line in {ACCURACY_TXT}" if text.is_file() else f"no {ACCURACY_TXT}",
+            f"no {metric} line in {ACCURACY_TXT}" if has_text else f"no {ACCURACY_TXT}",
             f"{metric} >= {threshold}" if threshold is not None else f"a {metric} line",
-            "write the accuracy script's output to accuracy.txt",
+            FAIL,
+            fix="write the accuracy script's output to accuracy.txt",
         )
-    else:
-        target = rule_result(
-            "accuracy_target",
-            threshold is None or figure >= threshold,
-            f"{metric} {figure:g}",
-            f">= {threshold:g}" if threshold is not None else "no target",
-        )
+    return Check(
+        "accuracy_target",
+        f"{metric} {figure:g}",
+        f">= {threshold:g}" if threshold is not None else "no target",
+        ok_if(threshold is None or figure >= threshold),
+    )
+
+
+def _hash_rule(lines: Sequence[str], want: str | None) -> Check:
+    """accuracy.txt's hash= line; compared with the full log's hash (``want``) for the value."""
     hashes = [m.group(1) for line in lines if (m := _HASH_LINE.match(line))]
-    want = log_sha256 or (sha256_file(full_log) if full_log.is_file() else None)
     if not hashes:
-        hash_rule = rule_result(
+        return Check(
             "accuracy_hash",
-            False,
             f"no hash= line in {ACCURACY_TXT}",
             "hash=<SHA-256 of the full mlperf_log_accuracy.json>",
-            "append hash=<sha256sum of the untruncated log> to accuracy.txt before truncating",
+            FAIL,
+            fix="append hash=<sha256sum of the untruncated log> to accuracy.txt before truncating",
         )
-    else:
-        # the checker requires a hash= line and does not recompute it; a mismatch with the
-        # full log is said in the value, not failed
-        same = hashes[-1] == want
-        hash_rule = rule_result(
-            "accuracy_hash",
-            True,
-            f"hash={hashes[-1][:16]}…"
-            + ("" if same else " (does NOT match the full log; the checker does not compare)"),
-            "a hash= line in accuracy.txt",
-            "" if same else "recompute the hash from the log this run wrote",
-        )
-    staged_log = staged / ACCURACY_LOG
-    limit = int(acc["max_log_bytes"])
+    # the checker requires a hash= line and does not recompute it; a mismatch with the
+    # full log is said in the value, not failed
+    same = hashes[-1] == want
+    return Check(
+        "accuracy_hash",
+        f"hash={hashes[-1][:16]}…"
+        + ("" if same else " (does NOT match the full log; the checker does not compare)"),
+        "a hash= line in accuracy.txt",
+        OK,
+        fix="" if same else "recompute the hash from the log this run wrote",
+    )
+
+
+def _truncated_rule(staged_log: Path, limit: int) -> Check:
+    """The staged mlperf_log_accuracy.json within the checker's size limit."""
     size = staged_log.stat().st_size if staged_log.is_file() else None
-    truncated = rule_result(
+    return Check(
         "accuracy_log_truncated",
-        size is not None and size <= limit,
         f"{size} bytes" if size is not None else f"no {ACCURACY_LOG}",
         f"<= {limit} bytes",
-        ""
+        ok_if(size is not None and size <= limit),
+        fix=""
         if size is not None and size <= limit
         else "truncate it (first and last 4 KiB) after writing the hash, as "
         "truncate_accuracy_log.py does",
     )
-    return [target, hash_rule, truncated]
 
 
 def stage_and_check_accuracy(
     rules: Mapping[str, Any], log_dir: Path, dest: Path, accuracy: Mapping[str, Any]
-) -> tuple[Path, list[RuleResult]]:
+) -> tuple[Path, list[Check]]:
     """Stage an accuracy item's directory (see :func:`stage_accuracy`) and check it."""
     metrics = {str(m["name"]): float(m["value"]) for m in accuracy.get("metrics") or []}
     # hashed once for both: accuracy logs reach hundreds of MB
@@ -493,26 +497,28 @@ def stage_and_check_accuracy(
     )
 
 
-def apply_to_verdict(verdict: Verdict, results: list[RuleResult], mode: str) -> Verdict:
+def apply_to_verdict(verdict: Verdict, results: list[Check], mode: str) -> Verdict:
     """Add one check per failed rule; ``fail`` fails the item, ``warn`` only reports them."""
     failed = [r for r in results if not r.passed]
     if not failed:
-        unknown = [r.rule for r in results if r.skipped]
+        unknown = [r.name for r in results if r.skipped]
         said = "all met" + (f" but {', '.join(unknown)} unknown" if unknown else "")
         return decide([Check("submission", f"{len(results)} rules", said)], prior=verdict)
     checks = []
     for r in failed:
-        detail = f"{ROUND} submission rule" + (f"; next: {r.suggestion}" if r.suggestion else "")
+        detail = f"{ROUND} submission rule" + (f"; next: {r.fix}" if r.fix else "")
         if mode == "warn":
             detail += " (warning only: --mlperf-submission-checks=warn)"
         status = WARN if mode == "warn" else FAIL
         # the reason names the rule as "submission <rule>", the table as "submission:<rule>"
-        said = reason_line(Check(f"submission {r.rule}", r.value, r.bound, status, detail))
-        checks.append(Check(f"submission:{r.rule}", r.value, r.bound, status, detail, reason=said))
+        said = reason_line(Check(f"submission {r.name}", r.value, r.expected, status, detail))
+        checks.append(
+            Check(f"submission:{r.name}", r.value, r.expected, status, detail, reason=said)
+        )
     return decide(checks, prior=verdict)
 
 
-def submission_record(results: list[RuleResult], mode: str) -> dict[str, Any]:
+def submission_record(results: list[Check], mode: str) -> dict[str, Any]:
     """The ``submission`` object of a result record (``ready``: every rule met; a rule
     that could not be judged is listed in ``unknown`` and makes it not ready, not failed)."""
     record: dict[str, Any] = {
@@ -521,7 +527,7 @@ def submission_record(results: list[RuleResult], mode: str) -> dict[str, Any]:
         "ready": all(r.ok for r in results),
         "rules": [r.rule_dict() for r in results],
     }
-    unknown = [r.rule for r in results if r.skipped]
+    unknown = [r.name for r in results if r.skipped]
     if unknown:
         record["unknown"] = unknown
     return record

@@ -19,8 +19,8 @@ from pytest_mlperf.errors import ConfigError, DataError
 from pytest_mlperf.schemas import validate
 
 if TYPE_CHECKING:
-    from pytest_mlperf.baseline import ResultsFile
     from pytest_mlperf.catalog import Catalog
+    from pytest_mlperf.history.results_file import ResultsFile
 
 #: Every field a thresholds entry may have.
 ENTRY_FIELDS = (

@@ -9,26 +9,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf.checks import FAIL, Check, Outcome, Verdict, decide, ok_if
+from pytest_mlperf.display import format_accuracy, format_metric
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.thresholds import Threshold
 
 if TYPE_CHECKING:
     from pytest_mlperf.accuracy.figures import AccuracyFigures
-
-PASSED, FAILED, XFAILED = Outcome.PASSED, Outcome.FAILED, Outcome.XFAILED
-#: A gate that could not be evaluated (e.g. no like-for-like baseline): not a pass.
-SKIPPED = Outcome.SKIPPED
-
-__all__ = ["FAILED", "PASSED", "SKIPPED", "XFAILED", "Check", "Verdict", "decide"]
-
-
-def format_metric(value: float | None, unit: str | None) -> str:
-    """Show latencies in ms and throughputs in samples/s."""
-    if value is None:
-        return "-"
-    if unit == "ns":
-        return f"{value / 1e6:.3f} ms"
-    return f"{value:.2f} {unit or ''}".strip()
 
 
 def _validity_check(parsed: ParsedLog, fast: bool) -> Check:
@@ -76,15 +62,12 @@ def judge_accuracy_unevaluated(
     """Accuracy cannot be scored (the backend names no data set): never a pass."""
     reason = f"accuracy not evaluated: the accuracy log holds {entries} responses, but {why}"
     return decide(
-        [Check("accuracy", "not evaluated", "-", FAIL, reason, gives=XFAILED, reason=reason)]
+        [
+            Check(
+                "accuracy", "not evaluated", "-", FAIL, reason, gives=Outcome.XFAILED, reason=reason
+            )
+        ]
     )
-
-
-def format_accuracy(value: float | None) -> str:
-    """Percent-style accuracy metrics (F1) with 3 decimals, fractions (DICE) with 5."""
-    if value is None:
-        return "-"
-    return f"{value:.5f}" if abs(value) <= 1.0 else f"{value:.3f}"
 
 
 def judge_accuracy(

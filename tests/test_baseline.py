@@ -14,18 +14,19 @@ from pytest_mlperf.baseline import (
     UNCHANGED,
     compare_pair,
     compare_to_baseline,
-    find_results_file,
-    load_results,
     parse_tolerance,
-    pinned_targets,
-    save_baseline,
     with_baseline,
 )
-from pytest_mlperf.checks import FAIL, OK
+from pytest_mlperf.checks import FAIL, OK, Check, Outcome, Verdict
 from pytest_mlperf.compare import compare_rows, compare_text
 from pytest_mlperf.errors import ConfigError, DataError
+from pytest_mlperf.history.results_file import (
+    find_results_file,
+    load_results,
+    pinned_targets,
+    save_baseline,
+)
 from pytest_mlperf.thresholds import ThresholdTable, load_thresholds, shipped_threshold_files
-from pytest_mlperf.verdict import FAILED, PASSED, SKIPPED, Check, Verdict
 
 
 def item(
@@ -109,7 +110,7 @@ def test_latency_both_sides_of_the_tolerance(ns: float, status: str) -> None:
     )
     assert result.status == status
     check = result.check()
-    assert check.bound == "<= 1.050 ms (baseline 1.000 ms + 5 %)"
+    assert check.expected == "<= 1.050 ms (baseline 1.000 ms + 5 %)"
     assert check.passed is (status != REGRESSED)
 
 
@@ -124,10 +125,12 @@ def test_latency_both_sides_of_the_tolerance(ns: float, status: str) -> None:
 def test_unlike_runs_are_skipped_not_passed(change: dict[str, Any], reason: str) -> None:
     base = {**item(value=1.0), **change}  # the current value would be a big "improvement"
     result = compare_pair(item(value=100.0), base, 5.0, "base.json")
-    assert result.status == SKIPPED
+    assert result.status == Outcome.SKIPPED
     assert reason in result.reason
-    verdict = with_baseline(Verdict(PASSED, [Check("validity", "VALID", "VALID", OK)]), result)
-    assert verdict.outcome == SKIPPED
+    verdict = with_baseline(
+        Verdict(Outcome.PASSED, [Check("validity", "VALID", "VALID", OK)]), result
+    )
+    assert verdict.outcome == Outcome.SKIPPED
     assert verdict.reasons == [f"baseline not compared: {result.reason}"]
     assert verdict.checks[-1].skipped
 
@@ -138,10 +141,10 @@ def test_missing_item_or_value_is_skipped(tmp_path: Path) -> None:
         "--mlperf-baseline",
     )
     missing = compare_to_baseline(item("Server"), base, 5.0)
-    assert missing.status == SKIPPED
+    assert missing.status == Outcome.SKIPPED
     assert missing.reason.startswith("no bert-99 Server performance item in the baseline")
     no_value = compare_to_baseline(item(), base, 5.0)
-    assert no_value.status == SKIPPED
+    assert no_value.status == Outcome.SKIPPED
     assert "the baseline run has no metric value (its verdict: error)" in no_value.reason
 
 
@@ -160,13 +163,15 @@ def test_a_baseline_pins_servers_target_not_what_only_sizes_a_run(tmp_path: Path
 
 def test_a_regression_fails_even_a_failed_item_keeps_its_reasons() -> None:
     regressed = compare_pair(item(value=50.0), item(value=100.0), 5.0, "b")
-    failed = Verdict(FAILED, [Check("validity", "INVALID", "VALID", FAIL)], ["validity: INVALID"])
+    failed = Verdict(
+        Outcome.FAILED, [Check("validity", "INVALID", "VALID", FAIL)], ["validity: INVALID"]
+    )
     out = with_baseline(failed, regressed)
-    assert out.outcome == FAILED
+    assert out.outcome == Outcome.FAILED
     assert out.reasons[0] == "validity: INVALID"
     assert out.reasons[1].startswith("baseline: 50.00 samples/s (-50.0 %) (expected >= 95.00")
     skipped = compare_pair(item(value=50.0), item(value=100.0, system="x"), 5.0, "b")
-    assert with_baseline(failed, skipped).outcome == FAILED  # a skip never hides a failure
+    assert with_baseline(failed, skipped).outcome == Outcome.FAILED  # a skip never hides a failure
 
 
 # -- finding and reading results ------------------------------------------------------------

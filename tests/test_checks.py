@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pytest_mlperf.checks import (
     FAIL,
     OK,
@@ -10,10 +12,7 @@ from pytest_mlperf.checks import (
     Check,
     Outcome,
     decide,
-    doctor_line,
     reason_line,
-    requirement,
-    rule_result,
     verdict_from_dict,
 )
 
@@ -53,21 +52,32 @@ def test_a_decision_continues_from_a_record() -> None:
     assert again.outcome == Outcome.FAILED and len(again.checks) == 2
 
 
-def test_the_four_old_forms_are_one_check_with_their_json_kept() -> None:
-    req = requirement("docker", False, "no engine", "start it")
+def test_each_gate_s_json_form_of_one_check_is_kept() -> None:
+    req = Check("docker", "no engine", status=FAIL, fix="start it")
     assert req.requirement_dict() == {
         "name": "docker",
         "ok": False,
         "found": "no engine",
         "fix": "start it",
     }
-    line = doctor_line("disk", "FAIL", "1 GB free", "free space")
+    line = Check("disk", "1 GB free", status=FAIL, fix="free space")
     assert line.doctor_dict() == {
         "check": "disk",
         "verdict": "FAIL",
         "found": "1 GB free",
         "fix": "free space",
     }
-    rule = rule_result("min_duration", True, "600000", ">= 600000 ms")
-    assert rule.rule_dict()["passed"] is True and rule.rule_dict()["suggestion"] == ""
-    assert {type(c) for c in (req, line, rule)} == {Check}
+    assert Check("proxy", "none", status=WARN).doctor_dict()["verdict"] == "warn"
+    rule = Check("min_duration", "600000", ">= 600000 ms", OK)
+    assert rule.rule_dict() == {
+        "rule": "min_duration",
+        "passed": True,
+        "value": "600000",
+        "bound": ">= 600000 ms",
+        "suggestion": "",
+    }
+
+
+def test_a_status_outside_the_four_is_refused() -> None:
+    with pytest.raises(ValueError, match="status 'FAIL' is not one of"):
+        Check("disk", "1 GB free", status="FAIL")

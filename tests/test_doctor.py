@@ -11,12 +11,9 @@ from typing import Any
 import pytest
 
 from pytest_mlperf import cli
+from pytest_mlperf.checks import FAIL, OK, STATUS_WORDS, WARN, Check
 from pytest_mlperf.doctor import (
-    FAIL,
-    OK,
-    WARN,
     DoctorInput,
-    DoctorLine,
     diagnose,
     doctor_table,
     exit_code,
@@ -70,7 +67,7 @@ def doctor(
     env: Mapping[str, str] | None = None,
     backend: str = "nvidia",
     families: tuple[str, ...] = BOTH,
-) -> dict[str, DoctorLine]:
+) -> dict[str, Check]:
     inp = DoctorInput(families, backend, scratch_path=tmp_path / "scratch", cache_dir=tmp_path)
     lines = run_doctor(
         inp,
@@ -80,22 +77,22 @@ def doctor(
         env=env or {},
         disk_free=lambda _path: int(free_gb * GB),
     )
-    return {line.check: line for line in lines}
+    return {line.name: line for line in lines}
 
 
-def verdicts(lines: Mapping[str, DoctorLine]) -> dict[str, str]:
-    return {name: line.verdict for name, line in lines.items()}
+def verdicts(lines: Mapping[str, Check]) -> dict[str, str]:
+    return {name: line.status for name, line in lines.items()}
 
 
 def test_ready_a100x8_host_passes_every_check(tmp_path: Path) -> None:
     lines = doctor(tmp_path)
     assert set(verdicts(lines).values()) == {OK}, verdicts(lines)
     assert exit_code(list(lines.values())) == 0
-    assert "A100-SXM4-40GBx8" in lines["system"].found
-    assert "the harness's own detection decides" in lines["system"].found
-    assert "Ampere (sm 8.0)" in lines["gpu-architecture"].found
-    assert "550.127.05 = driver 550.127.05" in lines["fabric-manager"].found
-    assert "driver 550.127.05, CUDA 12.4" in lines["gpus"].found
+    assert "A100-SXM4-40GBx8" in lines["system"].value
+    assert "the harness's own detection decides" in lines["system"].value
+    assert "Ampere (sm 8.0)" in lines["gpu-architecture"].value
+    assert "550.127.05 = driver 550.127.05" in lines["fabric-manager"].value
+    assert "driver 550.127.05, CUDA 12.4" in lines["gpus"].value
     table = doctor_table(list(lines.values()))
     assert table[1].split() == ["check", "verdict", "found", "fix"]
     assert table[-1] == "doctor: 0 failed (-), 0 warning(s) (-)"
@@ -106,36 +103,36 @@ def test_disk_needs_the_data_sizes_and_skips_what_is_present(tmp_path: Path) -> 
     need = {f: sum(p["gb"] for p in data["benchmarks"][f]["scratch"]) for f in data["benchmarks"]}
     lines = doctor(tmp_path, free_gb=need["bert"] + need["3d-unet"] - 1)
     disk = lines["disk"]
-    assert disk.verdict == FAIL and exit_code(list(lines.values())) == 1
-    assert f"needs ~{need['bert'] + need['3d-unet']:.1f} GB" in disk.found
-    assert "KiTS19 imaging" in disk.found and "--mlperf-scratch-path" in disk.fix
+    assert disk.status == FAIL and exit_code(list(lines.values())) == 1
+    assert f"needs ~{need['bert'] + need['3d-unet']:.1f} GB" in disk.value
+    assert "KiTS19 imaging" in disk.value and "--mlperf-scratch-path" in disk.fix
     # bert alone fits; and downloaded KiTS19 data is not counted again
-    assert doctor(tmp_path, free_gb=need["bert"] + 1, families=("bert",))["disk"].verdict == OK
+    assert doctor(tmp_path, free_gb=need["bert"] + 1, families=("bert",))["disk"].status == OK
     (tmp_path / "scratch" / "data" / "KiTS19").mkdir(parents=True)
     (tmp_path / "scratch" / "preprocessed_data" / "KiTS19").mkdir(parents=True)
-    assert doctor(tmp_path, free_gb=need["bert"] + need["3d-unet"] - 1)["disk"].verdict == OK
+    assert doctor(tmp_path, free_gb=need["bert"] + need["3d-unet"] - 1)["disk"].status == OK
 
 
 def test_fabric_manager_behind_the_driver_fails_with_the_package(tmp_path: Path) -> None:
     fm = doctor(tmp_path, fm="fabricmanager-550.90.07.txt")["fabric-manager"]
-    assert fm.verdict == FAIL
-    assert "550.90.07 ≠ driver 550.127.05" in fm.found
+    assert fm.status == FAIL
+    assert "550.90.07 ≠ driver 550.127.05" in fm.value
     assert "cuda-drivers-fabricmanager-550=550.127.05-1" in fm.fix
 
 
 def test_unknown_system_and_missing_runtime(tmp_path: Path) -> None:
     lines = doctor(tmp_path, csv="h100-pcie-x1.csv", fm=None, engine=Engine(["runc"]))
     # only the harness's own detection (GPUs and host CPU) can say; we warn what follows
-    assert lines["system"].verdict == WARN
-    assert "did not match any known systems" in lines["system"].found
+    assert lines["system"].status == WARN
+    assert "did not match any known systems" in lines["system"].value
     assert "benchmarks/systems/" in lines["system"].fix
-    assert lines["gpu-architecture"].verdict == OK and "Hopper" in lines["gpu-architecture"].found
-    assert lines["nvidia-runtime"].verdict == FAIL and "nvidia-ctk" in lines["nvidia-runtime"].fix
+    assert lines["gpu-architecture"].status == OK and "Hopper" in lines["gpu-architecture"].value
+    assert lines["nvidia-runtime"].status == FAIL and "nvidia-ctk" in lines["nvidia-runtime"].fix
 
 
 def test_benchmark_without_preflight_data_is_named_not_failed(tmp_path: Path) -> None:
     arch = doctor(tmp_path, families=("bert", "tiny"))["gpu-architecture"]
-    assert arch.verdict == OK and arch.found.endswith("no preflight data for tiny")
+    assert arch.status == OK and arch.value.endswith("no preflight data for tiny")
 
 
 def test_unsupported_gpu_architecture() -> None:
@@ -156,29 +153,29 @@ def test_unsupported_gpu_architecture() -> None:
         {},
         lambda _p: 10**15,
     )
-    arch = {line.check: line for line in lines}["gpu-architecture"]
-    assert arch.verdict == FAIL and "Volta" in arch.found and "bert needs Ampere" in arch.found
+    arch = {line.name: line for line in lines}["gpu-architecture"]
+    assert arch.status == FAIL and "Volta" in arch.value and "bert needs Ampere" in arch.value
 
 
 def test_rootless_docker_and_proxy_mismatch(tmp_path: Path) -> None:
     rootless = Engine(SecurityOptions=["name=seccomp,profile=builtin", "name=rootless"])
     env = {"https_proxy": "http://user:secret@proxy.example:3128", "NO_PROXY": "localhost"}
     lines = doctor(tmp_path, engine=rootless, env=env)
-    assert lines["rootless-docker"].verdict == FAIL and "no-cgroups" in lines["rootless-docker"].fix
+    assert lines["rootless-docker"].status == FAIL and "no-cgroups" in lines["rootless-docker"].fix
     proxy = lines["proxy"]
-    assert proxy.verdict == WARN and "http-proxy.conf" in proxy.fix
-    assert "HTTPS_PROXY=http://***@proxy.example:3128" in proxy.found
-    assert "secret" not in proxy.found
+    assert proxy.status == WARN and "http-proxy.conf" in proxy.fix
+    assert "HTTPS_PROXY=http://***@proxy.example:3128" in proxy.value
+    assert "secret" not in proxy.value
     engine_proxy = Engine(HttpProxy="http://proxy.example:3128")
-    assert doctor(tmp_path, engine=engine_proxy)["proxy"].verdict == WARN
+    assert doctor(tmp_path, engine=engine_proxy)["proxy"].status == WARN
     both = doctor(tmp_path, engine=engine_proxy, env={"HTTP_PROXY": "http://proxy.example:3128"})
-    assert both["proxy"].verdict == OK
+    assert both["proxy"].status == OK
 
 
 def test_gpu_problems_only_warn_when_the_run_uses_the_reference_backend(tmp_path: Path) -> None:
     lines = doctor(tmp_path, fm="fabricmanager-550.90.07.txt", backend="auto")
-    assert lines["backend"].found.startswith("reference (auto: no --mlperf-harness-dir)")
-    assert lines["fabric-manager"].verdict == WARN
+    assert lines["backend"].value.startswith("reference (auto: no --mlperf-harness-dir)")
+    assert lines["fabric-manager"].status == WARN
     assert exit_code(list(lines.values())) == 0
 
 
@@ -210,7 +207,7 @@ def test_console_doctor_json_and_bad_input(capsys: pytest.CaptureFixture[str]) -
     code = cli.main(["doctor", "--benchmarks=bert", "--json"])
     checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)}
     assert set(checks) >= {"backend", "gpus", "system", "disk", "docker", "proxy"}
-    assert code == (1 if any(c["verdict"] == FAIL for c in checks.values()) else 0)
+    assert code == (1 if any(c["verdict"] == STATUS_WORDS[FAIL] for c in checks.values()) else 0)
     assert cli.main(["doctor", "--benchmarks=bogus"]) == 2
     err = capsys.readouterr().err
     assert "'bogus'" in err and "bert-99" in err
@@ -230,4 +227,4 @@ def test_fabric_manager_check_follows_the_nvswitch_hardware(
     tmp_path: Path, csv: str, fm: str | None, verdict: str, found: str
 ) -> None:
     line = doctor(tmp_path, csv=csv, fm=fm)["fabric-manager"]
-    assert line.verdict == verdict and line.found.startswith(found), line.found
+    assert line.status == verdict and line.value.startswith(found), line.value

@@ -142,7 +142,7 @@ def test_results_json_write_failure_is_reported_not_an_internal_error(
     pytester.makepyfile(
         test_sabotage="""
 import shutil
-from pytest_mlperf.plugin import SESSION_KEY
+from pytest_mlperf.stash import SESSION_KEY
 
 def test_zz_break_results_dir(pytestconfig):
     root = pytestconfig.stash[SESSION_KEY].store.root

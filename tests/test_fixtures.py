@@ -8,7 +8,7 @@ from tests.conftest import TINY_CONFTEST, RunMlperf, load_results
 
 HAND_WRITTEN = """
 import pytest
-from pytest_mlperf.plugin import SESSION_KEY
+from pytest_mlperf.stash import SESSION_KEY
 
 def test_offline_floor(mlperf_run):
     result = mlperf_run("tiny-99", "Offline", mode="performance", fast=True)

@@ -123,7 +123,7 @@ def test_real_nvml_library_absent_here_falls_back() -> None:
 def test_fabric_manager_mismatch_gives_the_exact_fix() -> None:
     record = host("a100x8.csv", "fabricmanager-550.90.07.txt")
     (req,) = [r for r in failed(check_host(record)) if r.name == "fabric-manager"]
-    assert req.found == "fabric manager 550.90.07 ≠ driver 550.127.05"
+    assert req.value == "fabric manager 550.90.07 ≠ driver 550.127.05"
     assert (
         req.fix
         == "install cuda-drivers-fabricmanager-550=550.127.05-1 and restart nvidia-fabricmanager"
@@ -139,7 +139,7 @@ def test_missing_fabric_manager_matters_only_on_nvswitch_systems() -> None:
     assert not pcie.needs_fabric_manager and not failed(check_host(pcie))
     sxm = host("a100x8.csv", None)
     (req,) = failed(check_host(sxm))
-    assert req.name == "fabric-manager" and req.found == (
+    assert req.name == "fabric-manager" and req.value == (
         "not installed, but this NVSwitch system needs it "
         "(6 NVSwitch device(s) on the PCI bus (lspci) (10de:1af1))"
     )
@@ -154,7 +154,7 @@ def test_mig_and_missing_container_runtime() -> None:
     assert record.mig_enabled and record.gpus[0].mig_mode == "Enabled"
     # no PCI listing and no NVML fabric facts for this capture: the fabric manager is checked
     fabric, req = sorted(failed(check_host(record)), key=lambda r: r.name)
-    assert fabric.name == "fabric-manager" and "could not be decided" in fabric.found
+    assert fabric.name == "fabric-manager" and "could not be decided" in fabric.value
     assert (
         req.name == "nvidia-container-runtime"
         and "nvidia-ctk runtime configure --runtime=docker" in req.fix
@@ -281,7 +281,7 @@ def test_nvswitch_decided_from_the_pci_bus(csv: str, needed: bool, found: str | 
     assert record.needs_fabric_manager is needed
     req = {r.name: r for r in check_host(record)}["fabric-manager"]
     if found is not None:
-        assert req.found == found
+        assert req.value == found
     if csv == "h100x8.csv":
         assert record.gpu_names == ["NVIDIA H100 80GB HBM3"]
         assert record.fabric_manager_reason == (
@@ -390,7 +390,7 @@ def test_fabric_manager_undecided_when_the_pci_listing_shows_no_gpu(tmp_path: Pa
     assert record.needs_fabric_manager
     req = {r.name: r for r in check_host(record)}["fabric-manager"]
     assert not req.ok  # checked, and nv-fabricmanager is not installed
-    assert "could not be decided" in req.found and "no NVSwitch" not in req.found
+    assert "could not be decided" in req.value and "no NVSwitch" not in req.value
     # the same listing with NVML's fabric facts: NVML decides
     record.fabric_states = ["not supported"] * 8
     assert not record.needs_fabric_manager

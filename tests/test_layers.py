@@ -1,17 +1,22 @@
 """The package's layers, read statically (``ast``) from pytest_mlperf/: no import cycle, and
-pytest only in the plugin layer.
+pytest only in the plugin layer; no module over 600 lines, no function over 60.
 
 Run-time imports count wherever they are (module top or inside a function: a lazy import
-still closes a cycle when it runs); imports under ``if TYPE_CHECKING:`` are annotations only
-and do not count for cycles, but they do count for "who imports pytest".
+still closes a cycle when it runs). Imports under ``if TYPE_CHECKING:`` are annotations only:
+they do not count for the run-time cycle test, but the type-level test counts them too, and
+they count for "who imports pytest". The listed exceptions to the size and type-level rules
+are in tests/layers_allowlist.py, each with its reason; a stale entry fails.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
+
+from tests.layers_allowlist import LONG, TYPE_CYCLE_EDGES
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_mlperf"
 #: The only modules that may import pytest (or _pytest): the glue between pytest and the rest.
@@ -47,8 +52,9 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imports(name: str) -> tuple[set[str], set[str]]:
-    """(modules imported at run time, every top-level package imported anywhere) of ``name``."""
+def _imports(name: str, typing_too: bool = False) -> tuple[set[str], set[str]]:
+    """(modules imported at run time, every top-level package imported anywhere) of ``name``;
+    ``typing_too``: the first set also holds the imports under ``if TYPE_CHECKING:``."""
     path = MODULES[name]
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     runtime: set[str] = set()
@@ -77,7 +83,7 @@ def _imports(name: str) -> tuple[set[str], set[str]]:
             ]
         for target in targets:
             roots.add(target.split(".")[0])
-            if not typing_only and target in MODULES and target != name:
+            if (typing_too or not typing_only) and target in MODULES and target != name:
                 runtime.add(target)
         for child_node in ast.iter_child_nodes(node):
             visit(child_node, typing_only)
@@ -87,6 +93,8 @@ def _imports(name: str) -> tuple[set[str], set[str]]:
 
 
 GRAPH = {name: _imports(name) for name in MODULES}
+#: every import, those under ``if TYPE_CHECKING:`` too
+TYPE_GRAPH = {name: _imports(name, typing_too=True)[0] for name in MODULES}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -150,3 +158,201 @@ def test_the_plugin_layer_is_on_top(name: str) -> None:
     """Nothing outside the plugin layer imports a plugin module (it would import pytest)."""
     deps, _ = GRAPH[name]
     assert not deps & PLUGIN_LAYER, f"{name} imports {sorted(deps & PLUGIN_LAYER)}"
+
+
+#: The modules that judge (return ``Check``s for a verdict): a report only shows their result.
+GATES = frozenset(
+    {
+        "pytest_mlperf.verdict",
+        "pytest_mlperf.baseline",
+        "pytest_mlperf.submission",
+        "pytest_mlperf.compliance",
+        "pytest_mlperf.accuracy.evaluate",
+        "pytest_mlperf.accuracy.harness",
+        "pytest_mlperf.history.gate",
+    }
+)
+
+
+def _reached(name: str) -> set[str]:
+    """Every module ``name`` imports at run time, directly or through others."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for dep in GRAPH[todo.pop()][0] - seen:
+            seen.add(dep)
+            todo.append(dep)
+    return seen
+
+
+def test_the_gates_are_modules() -> None:
+    assert set(MODULES) >= GATES
+    assert _reached("pytest_mlperf.compare") & GATES == {"pytest_mlperf.baseline"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("pytest_mlperf.report")))
+def test_a_report_imports_no_gate(name: str) -> None:
+    """Formatting a figure is the display module's (``display.py``), never a gate's."""
+    assert not _reached(name) & GATES, f"{name} reaches {sorted(_reached(name) & GATES)}"
+
+
+def test_the_display_module_imports_only_the_vocabulary() -> None:
+    assert _reached("pytest_mlperf.display") == {"pytest_mlperf.checks"}
+
+
+# -- type-level cycles -----------------------------------------------------------------------
+def _edge(importer: str, imported: str) -> str:
+    return f"{importer} -> {imported}"
+
+
+def type_cycle_problems(graph: Mapping[str, set[str]], allowed: Iterable[str]) -> list[str]:
+    """What breaks the type-level rule: cycles left once the ``allowed`` edges are taken
+    out, and stale allowed edges (gone, or closing no cycle any more)."""
+    allowed = set(allowed)
+    reduced = {n: {d for d in deps if _edge(n, d) not in allowed} for n, deps in graph.items()}
+    problems = [f"type-level import cycle: {' <-> '.join(c)}" for c in _cycles(reduced)]
+    for edge in sorted(allowed):
+        importer, _, imported = edge.partition(" -> ")
+        if imported not in graph.get(importer, set()):
+            problems.append(f"stale entry {edge!r}: no such import any more; remove it")
+            continue
+        with_edge = {**reduced, importer: reduced[importer] | {imported}}
+        if not any(importer in c and imported in c for c in _cycles(with_edge)):
+            problems.append(f"stale entry {edge!r}: it closes no cycle any more; remove it")
+    return problems
+
+
+def test_no_type_level_cycle_beyond_the_listed_edges() -> None:
+    assert type_cycle_problems(TYPE_GRAPH, TYPE_CYCLE_EDGES) == []
+    assert all(reason.strip() for reason in TYPE_CYCLE_EDGES.values())
+
+
+def test_a_type_level_cycle_and_a_stale_entry_would_be_found() -> None:
+    graph = {"a": {"b"}, "b": {"a"}, "c": {"a"}, "d": set()}
+    assert type_cycle_problems(graph, []) == ["type-level import cycle: a <-> b"]
+    assert type_cycle_problems(graph, ["b -> a"]) == []
+    assert type_cycle_problems(graph, ["b -> a", "c -> a"]) == [
+        "stale entry 'c -> a': it closes no cycle any more; remove it"
+    ]
+    assert type_cycle_problems(graph, ["b -> a", "d -> a"]) == [
+        "stale entry 'd -> a': no such import any more; remove it"
+    ]
+
+
+def test_type_graph_counts_type_checking_imports(tmp_path: Path) -> None:
+    assert "pytest_mlperf.session" in TYPE_GRAPH["pytest_mlperf.stash"]
+    assert "pytest_mlperf.session" not in GRAPH["pytest_mlperf.stash"][0]
+
+
+# -- sizes -----------------------------------------------------------------------------------
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 60
+
+
+def sizes(source: str, module: str) -> dict[str, int]:
+    """Lines of ``module`` (key: the module) and of each function or method in it (key:
+    ``module::Qualified.name``), counted from the ``def`` line to the end line inclusive."""
+    found = {module: len(source.splitlines())}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                found[f"{module}::{name}"] = (child.end_lineno or child.lineno) - child.lineno + 1
+                visit(child, f"{name}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(source), "")
+    return found
+
+
+def size_problems(measured: Mapping[str, int], allowed: Mapping[str, str]) -> list[str]:
+    """Modules and functions over the limits and not listed; listed ones that are not."""
+    problems = []
+    for key, lines in sorted(measured.items()):
+        limit = MAX_FUNCTION_LINES if "::" in key else MAX_MODULE_LINES
+        if lines > limit and key not in allowed:
+            problems.append(
+                f"{key} is {lines} lines (over {limit}): split it, or list it with a reason "
+                "in tests/layers_allowlist.py LONG"
+            )
+    for key in sorted(allowed):
+        limit = MAX_FUNCTION_LINES if "::" in key else MAX_MODULE_LINES
+        if key not in measured:
+            problems.append(f"stale entry {key!r}: no such module or function; remove it")
+        elif measured[key] <= limit:
+            problems.append(
+                f"stale entry {key!r}: {measured[key]} lines, within {limit} now; remove it"
+            )
+    return problems
+
+
+def package_sizes() -> dict[str, int]:
+    measured: dict[str, int] = {}
+    for name, path in MODULES.items():
+        measured |= sizes(path.read_text(encoding="utf-8"), name)
+    return measured
+
+
+def test_no_module_or_function_too_long_unless_listed() -> None:
+    assert size_problems(package_sizes(), LONG) == []
+    assert all(reason.strip() for reason in LONG.values())
+
+
+SOURCE = """
+import x
+
+def short():
+    return 1
+
+class C:
+    @property
+    def long(self):
+{body}
+        def inner():
+            pass
+"""
+
+
+def test_sizes_count_def_to_end_inclusive() -> None:
+    source = SOURCE.format(body="\n".join("        y = 1" for _ in range(58)))
+    measured = sizes(source, "m")
+    # def line + 58 body lines + the nested def (2 lines); the decorator is not counted
+    assert measured["m::C.long"] == 61
+    assert measured["m::short"] == 2
+    assert measured["m::C.long.inner"] == 2
+    assert measured["m"] == len(source.splitlines())
+
+
+def test_a_long_function_or_module_and_a_stale_entry_would_be_found() -> None:
+    long_source = SOURCE.format(body="\n".join("        y = 1" for _ in range(58)))
+    short_source = SOURCE.format(body="        y = 1")
+    assert size_problems(sizes(long_source, "m"), {}) == [
+        "m::C.long is 61 lines (over 60): split it, or list it with a reason in "
+        "tests/layers_allowlist.py LONG"
+    ]
+    assert size_problems(sizes(long_source, "m"), {"m::C.long": "being split"}) == []
+    assert size_problems(sizes(short_source, "m"), {"m::C.long": "being split"}) == [
+        "stale entry 'm::C.long': 4 lines, within 60 now; remove it"
+    ]
+    assert size_problems(sizes(short_source, "m"), {"m::gone": "x"}) == [
+        "stale entry 'm::gone': no such module or function; remove it"
+    ]
+    big = "\n".join(f"v{i} = {i}" for i in range(601))
+    assert size_problems(sizes(big, "big"), {}) == [
+        "big is 601 lines (over 600): split it, or list it with a reason in "
+        "tests/layers_allowlist.py LONG"
+    ]
+
+
+def test_the_size_check_reads_a_package_on_disk(tmp_path: Path) -> None:
+    """The check over files, as the package test runs it: a temp module with a 61-line
+    function is found, the same with a 60-line one is not."""
+    for body_lines, expected in ((60, ["pkg.mod::f"]), (59, [])):
+        module = tmp_path / f"mod{body_lines}.py"
+        module.write_text("def f():\n" + "".join("    y = 1\n" for _ in range(body_lines)))
+        measured = sizes(module.read_text(), "pkg.mod")
+        assert [p.split(" ")[0] for p in size_problems(measured, {})] == expected

@@ -485,7 +485,7 @@ def test_container_flags_are_the_documented_ones(
 
 def test_gpu_containers_get_devices_shm_and_memlock() -> None:
     """GPU flags cannot be launched without a GPU engine: check what would be asked for."""
-    from pytest_mlperf.container import ContainerSpec, launch_options
+    from pytest_mlperf.backends.nvidia.container import ContainerSpec, launch_options
 
     spec = ContainerSpec("img", "name", {"/h": "/work"}, gpus=["0", "1"], nvidia_runtime=True)
     options = launch_options(spec)
@@ -577,7 +577,7 @@ def test_make_build_flags(docker_client: Any, harness: Path, tmp_path: Path) -> 
     assert "build BUILD_TRTLLM=0 BUILD_TRITON=0" in calls(harness)
     prepare(backend_for(harness, tmp_path, config_vers=("default", "triton")))
     assert calls(harness).count("build BUILD_TRTLLM=0 BUILD_TRITON=1") == 1
-    from pytest_mlperf.backends.nvidia.backend import build_flags
+    from pytest_mlperf.backends.nvidia.stages import build_flags
 
     assert build_flags(["triton_high_accuracy"]) == ["BUILD_TRTLLM=0", "BUILD_TRITON=1"]
 

@@ -16,13 +16,8 @@ from typing import Any
 
 import pytest
 
-from pytest_mlperf.baseline import (
-    INCONCLUSIVE,
-    REGRESSED,
-    ResultsFile,
-    compare_pair,
-    pool_results,
-)
+from pytest_mlperf.baseline import INCONCLUSIVE, REGRESSED, compare_pair
+from pytest_mlperf.history.results_file import ResultsFile, pool_results
 from tests.conftest import RunMlperf, load_results, perf_record
 
 #: Offline samples/s of three consecutive sessions (repeat 3 each)

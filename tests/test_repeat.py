@@ -122,8 +122,7 @@ def test_pinned_server_targets_compare_latency_and_validity() -> None:
 
 def test_inconclusive_comparison_skips_with_the_figures() -> None:
     from pytest_mlperf.baseline import with_baseline
-    from pytest_mlperf.checks import OK, Outcome
-    from pytest_mlperf.verdict import Check, Verdict
+    from pytest_mlperf.checks import OK, Check, Outcome, Verdict
 
     cur = _record(90.0, scenario="Offline", repeat={"median": 90.0, "min": 70.0, "max": 110.0})
     base = _record(100.0, scenario="Offline")

@@ -158,10 +158,9 @@ def test_masking_never_changes_data_the_product_reads_back(
 ) -> None:
     """A secret equal to a mode, or part of the results path, leaves the record's data alone;
     free text is still masked."""
-    from pytest_mlperf.checks import Outcome
+    from pytest_mlperf.checks import Outcome, Verdict
     from pytest_mlperf.results.record import build_record
     from pytest_mlperf.schemas import validate
-    from pytest_mlperf.verdict import Verdict
 
     token = "tk" + secrets.token_hex(10)
     monkeypatch.setenv("MLPERF_TOKEN", "performance")  # a common word: not a secret to mask

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mlperf.checks import OK, Outcome
+from pytest_mlperf.checks import OK, Check, Outcome, Verdict
 from pytest_mlperf.errors import DataError
 from pytest_mlperf.results.loadgen import parse_dir
 from pytest_mlperf.submission import (
@@ -21,7 +21,6 @@ from pytest_mlperf.submission import (
     load_rules_file,
     stage_accuracy,
 )
-from pytest_mlperf.verdict import Check, Verdict
 from tests.conftest import RunMlperf
 
 RULES = load_rules()
@@ -51,12 +50,12 @@ def failed(
     log: dict[str, Any], scenario: str = "Server", errors: list[str] | None = None
 ) -> dict[str, Any]:
     results = check_item(RULES, "bert-99", scenario, "performance", log, errors or [])
-    return {r.rule: r for r in results if not r.passed}
+    return {r.name: r for r in results if not r.passed}
 
 
 def test_a_good_server_run_meets_every_rule() -> None:
     results = check_item(RULES, "bert-99", "Server", "performance", server_log(), [])
-    assert {r.rule for r in results} == {
+    assert {r.name for r in results} == {
         "validity",
         "loadgen_errors",
         "seeds",
@@ -72,14 +71,14 @@ def test_wrong_seed() -> None:
     bad = failed(server_log(effective_qsl_rng_seed=2085463073848966840))
     assert set(bad) == {"seeds"}
     assert "qsl_rng_seed=2085463073848966840" in bad["seeds"].value
-    assert "qsl_rng_seed=3066443479025735752" in bad["seeds"].bound
+    assert "qsl_rng_seed=3066443479025735752" in bad["seeds"].expected
 
 
 def test_short_run() -> None:
     bad = failed(server_log(effective_min_duration_ms=1000, result_min_duration_met=False))
     assert set(bad) == {"min_duration"}
     assert bad["min_duration"].value.startswith("min_duration 1000 ms")
-    assert bad["min_duration"].bound == ">= 600000 ms (and met)"
+    assert bad["min_duration"].expected == ">= 600000 ms (and met)"
 
 
 def test_min_queries_only_where_the_checker_applies_it() -> None:
@@ -90,8 +89,8 @@ def test_min_queries_only_where_the_checker_applies_it() -> None:
         {**server_log(), "effective_samples_per_query": 5000, "result_samples_per_second": 250.0},
         "Offline",
     )
-    assert offline["min_queries"].bound == ">= 10833 samples per query"
-    assert offline["min_queries"].suggestion == "offline_expected_qps = 275.0"
+    assert offline["min_queries"].expected == ">= 10833 samples per query"
+    assert offline["min_queries"].fix == "offline_expected_qps = 275.0"
 
 
 def test_early_stopping_not_met() -> None:
@@ -103,21 +102,21 @@ def test_latency_bound_reads_the_effective_target_latency() -> None:
     raised = failed(server_log(effective_target_latency_ns=200_000_000))
     assert set(raised) == {"latency_bound"}
     assert raised["latency_bound"].value.startswith("target latency 200.000 ms")
-    assert raised["latency_bound"].bound == "<= 130.000 ms (Server)"
+    assert raised["latency_bound"].expected == "<= 130.000 ms (Server)"
     # a p99 over the bound is LoadGen's INVALID: the validity rule, with the next target
     late = failed(
         server_log(result_validity="INVALID", **{"result_99.00_percentile_latency_ns": 150e6})
     )
     assert set(late) == {"validity"}
     # 500 × 130/150 × 0.95 = 411.67
-    assert late["validity"].suggestion.startswith("server_target_qps = 411.7 ")
+    assert late["validity"].fix.startswith("server_target_qps = 411.7 ")
 
 
 def test_ready_requires_a_valid_result() -> None:
     bad = failed(server_log(result_validity="INVALID"))
     assert set(bad) == {"validity"} and bad["validity"].value == "INVALID"
     explicit = check_item(RULES, "bert-99", "Server", "performance", server_log(), [], "INVALID")
-    assert not next(r for r in explicit if r.rule == "validity").passed
+    assert not next(r for r in explicit if r.name == "validity").passed
 
 
 def test_equal_issue_mode_for_3d_unet() -> None:
@@ -130,11 +129,11 @@ def test_equal_issue_mode_for_3d_unet() -> None:
     results = check_item(RULES, "3d-unet-99", "Offline", "performance", log, [])
     # no measurement files to read: the checker's verdict is unknown, not failed
     [unknown] = [r for r in results if not r.ok]
-    assert unknown.rule == "equal_issue" and unknown.skipped
-    assert "3d-unet.Offline.sample_concatenate_permutation = 1" in unknown.suggestion
+    assert unknown.name == "equal_issue" and unknown.skipped
+    assert "3d-unet.Offline.sample_concatenate_permutation = 1" in unknown.fix
     log["effective_sample_concatenate_permutation"] = True
     single = check_item(RULES, "3d-unet-99", "SingleStream", "performance", log, [])
-    assert all(r.passed for r in single) and "min_queries" not in {r.rule for r in single}
+    assert all(r.passed for r in single) and "min_queries" not in {r.name for r in single}
     bert = check_item(
         RULES,
         "bert-99",
@@ -143,14 +142,14 @@ def test_equal_issue_mode_for_3d_unet() -> None:
         {**log, "effective_samples_per_query": 10833, "effective_performance_sample_count": 10833},
         [],
     )
-    assert "equal_issue" not in {r.rule for r in bert}
+    assert "equal_issue" not in {r.name for r in bert}
 
 
 def test_performance_sample_count() -> None:
     bad = failed(server_log(effective_performance_sample_count=64))
     assert set(bad) == {"performance_sample_count"}
     assert (
-        bad["performance_sample_count"].suggestion
+        bad["performance_sample_count"].fix
         == "performance_sample_count_override = 10833 (or remove the override)"
     )
 
@@ -229,14 +228,14 @@ def test_staged_accuracy_dir_meets_the_accuracy_rules(tmp_path: Path) -> None:
     assert len(cut) <= 10240
     assert cut.startswith(full.read_bytes()[:4096]) and cut.endswith(full.read_bytes()[-4096:])
     rules = check_accuracy_dir(RULES, staged, full, "F1", 88.0)
-    assert [(r.rule, r.passed) for r in rules] == [
+    assert [(r.name, r.passed) for r in rules] == [
         ("accuracy_target", True),
         ("accuracy_hash", True),
         ("accuracy_log_truncated", True),
     ]
     # a figure below the target
     [target, _h, _t] = check_accuracy_dir(RULES, staged, full, "F1", 89.0)
-    assert not target.passed and target.value == "F1 88.5" and target.bound == ">= 89"
+    assert not target.passed and target.value == "F1 88.5" and target.expected == ">= 89"
 
 
 def test_accuracy_rules_fail_on_purpose(tmp_path: Path) -> None:
@@ -253,7 +252,7 @@ def test_accuracy_rules_fail_on_purpose(tmp_path: Path) -> None:
 
     def broken(rule: str) -> Any:
         [result] = [
-            r for r in check_accuracy_dir(RULES, staged, full, "DICE", 0.85) if r.rule == rule
+            r for r in check_accuracy_dir(RULES, staged, full, "DICE", 0.85) if r.name == rule
         ]
         assert not result.passed, result
         return result
@@ -267,14 +266,14 @@ def test_accuracy_rules_fail_on_purpose(tmp_path: Path) -> None:
     [other] = [
         r
         for r in check_accuracy_dir(RULES, staged, full, "DICE", 0.85)
-        if r.rule == "accuracy_hash"
+        if r.name == "accuracy_hash"
     ]
-    assert other.passed and "does NOT match the full log" in other.value and other.suggestion
+    assert other.passed and "does NOT match the full log" in other.value and other.fix
     txt.write_text(good)
     # untruncated log in the accuracy directory
     shutil.copyfile(full, staged / "mlperf_log_accuracy.json")
     result = broken("accuracy_log_truncated")
-    assert result.value == f"{full.stat().st_size} bytes" and result.bound == "<= 10240 bytes"
+    assert result.value == f"{full.stat().st_size} bytes" and result.expected == "<= 10240 bytes"
     # no figure in accuracy.txt
     txt.write_text(good.replace("Accuracy: mean", "mean"))
     assert broken("accuracy_target").value == "no DICE line in accuracy.txt"

@@ -71,7 +71,7 @@ def project_failed(result: str, measurements: Path | None = None) -> set[str]:
         CATALOG.variant(model).target,
     )
     assert not [r for r in results if r.status == SKIP]  # the measurement files are there
-    return {r.rule for r in results if not r.passed}
+    return {r.name for r in results if not r.passed}
 
 
 def _agreement(
@@ -159,7 +159,7 @@ def test_equal_issue_from_the_measurement_files(tmp_path: Path) -> None:
             measurement_dir=d,
             division=kw.get("division", "closed"),
         )
-        return next((r for r in results if r.rule == "equal_issue"), None)
+        return next((r for r in results if r.name == "equal_issue"), None)
 
     assert rule({"mlperf.conf": "3d-unet.*.sample_concatenate_permutation = 1\n"}).ok
     assert rule({"user.conf": "*.Offline.sample_concatenate_permutation=1"}).ok
@@ -172,7 +172,7 @@ def test_equal_issue_from_the_measurement_files(tmp_path: Path) -> None:
         }
     )
     assert not off.passed and "not set" in off.value
-    assert off.suggestion == "3d-unet.Offline.sample_concatenate_permutation = 1 in user.conf"
+    assert off.fix == "3d-unet.Offline.sample_concatenate_permutation = 1 in user.conf"
     # no measurement files: a log saying true is met; false or silent is unknown, not failed
     assert rule(None, log={"effective_sample_concatenate_permutation": True}).ok
     for said in ({}, log):
@@ -205,7 +205,7 @@ def test_no_copy_of_the_shared_data_in_the_project() -> None:
 def test_a_live_run_without_measurement_files(model: str) -> None:
     """The plugin's own items have no measurement directory: the log decides or it is unknown."""
     results = check_item(RULES, model, "Offline", "performance", {}, [])
-    rules = {r.rule: r for r in results}
+    rules = {r.name: r for r in results}
     if model.startswith("3d-unet"):
         assert rules["equal_issue"].skipped
     else:

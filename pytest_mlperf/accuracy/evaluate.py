@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pytest_mlperf.accuracy.figures import AccuracyFigures, DatasetError
 from pytest_mlperf.backends.base import Progress, RunRequest
 from pytest_mlperf.catalog import Benchmark, Variant
-from pytest_mlperf.verdict import format_accuracy
+from pytest_mlperf.display import format_accuracy
 
 if TYPE_CHECKING:
     from pytest_mlperf.accuracy.kits import KitsDataset
     from pytest_mlperf.accuracy.squad import SquadDataset
+    from pytest_mlperf.checks import Verdict
     from pytest_mlperf.results.loadgen import ParsedLog
-    from pytest_mlperf.verdict import Verdict
 
     Dataset = SquadDataset | KitsDataset
 

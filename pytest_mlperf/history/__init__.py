@@ -6,6 +6,8 @@ per record, and the verdict of a new record against the history of its comparabl
 - :mod:`.stats`: the single-value-vs-distribution test (no I/O);
 - :mod:`.gate`: a new record judged against the store;
 - :mod:`.ingest`: session records (or an old ``results.json``) as history records;
+- :mod:`.results_file`: one ``results.json`` as a one-file history (``--mlperf-baseline``):
+  found, loaded, pooled with others, saved;
 - :mod:`.paired`: the paired A/B ratio's interval and decision (``--mlperf-ab``);
 - :mod:`.changepoints`: change points of an item's series (``ruptures``), for the trend page.
 

@@ -10,18 +10,18 @@ figures, the fingerprint, the runs judged against and what differed from them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pytest_mlperf.baseline import INCONCLUSIVE, Comparison
-from pytest_mlperf.checks import SKIP, Check, Outcome, ok_if
+from pytest_mlperf.checks import Check
+from pytest_mlperf.display import format_metric
 from pytest_mlperf.history.fingerprint import differences, fingerprint, fingerprint_id
 from pytest_mlperf.history.ingest import item_key, judged_figure
 from pytest_mlperf.history.settings import HistorySettings
-from pytest_mlperf.history.stats import REGRESSED, judge
+from pytest_mlperf.history.stats import REGRESSED, Judgement, judge
 from pytest_mlperf.history.store import HistoryRecord, HistoryStore, open_store
-from pytest_mlperf.verdict import format_metric
 
 #: host facts outside the fingerprint that a regression report still names when they moved
 CONTEXT_FACTS = ("hostname", "python", "cpus", "memory_gib", "kernel")
@@ -32,33 +32,26 @@ class HistoryComparison(Comparison):
     """A comparison with the history (see the module doc)."""
 
     history: Mapping[str, Any] = field(default_factory=dict)
+    label: ClassVar[str] = "history"
 
     def to_dict(self) -> dict[str, Any]:
         """The record's ``baseline`` object, with ``history``."""
         return {**super().to_dict(), "history": dict(self.history)}
 
-    def check(self) -> Check:
-        """The verdict line: the bound the history sets, or why it could not judge."""
-        if self.status == INCONCLUSIVE or self.skipped:
-            return Check(
-                "history",
-                format_metric(self.value, self.unit),
-                "inconclusive",
-                SKIP,
-                self.reason,
-                gives=Outcome.SKIPPED,
-                reason=f"history {self.reason}",
-            )
-        shown = format_metric(self.value, self.unit)
-        if self.delta_pct is not None:
-            shown += f" ({self.delta_pct:+.1f} %)"
-        op = ">=" if self.unit == "samples/s" else "<="
-        n = self.history.get("n")
-        bound = (
-            f"{op} {format_metric(self.bound, self.unit)} (mean of {n}: "
+    def expected(self) -> str:
+        """The line's expected column: the bound the history sets, and its mean."""
+        op = ">=" if self.higher_is_better else "<="
+        return (
+            f"{op} {format_metric(self.bound, self.unit)} (mean of {self.history.get('n')}: "
             f"{format_metric(self.baseline_value, self.unit)})"
         )
-        return Check("history", shown, bound, ok_if(self.status != REGRESSED), self.reason)
+
+    def check(self) -> Check:
+        """The verdict line: the bound the history sets, or why it could not judge."""
+        if self.skipped:  # inconclusive included; the figure without a change
+            shown = format_metric(self.value, self.unit)
+            return self.not_judged(shown, "inconclusive", self.reason)
+        return super().check()
 
 
 def _context(current_host: Mapping[str, Any], base: HistoryRecord) -> list[str]:
@@ -102,19 +95,9 @@ class HistoryGate:
         value, unit, compared, higher, _samples = judged_figure(current)
         source = f"history {s.location} (ref {s.compare_ref}, fingerprint {fid})"
         history = self.store.records(key, fid, s.compare_ref, limit=s.window)
-        details: dict[str, Any] = {
-            "store": s.location,
-            "ref": s.ref,
-            "compare_ref": s.compare_ref,
-            "fingerprint_id": fid,
-            "fingerprint": fp,
-            "window": s.window,
-            "runs": [r.run_id for r in history],
-            "commits": sorted({r.commit for r in history if r.commit}),
-            "differed": [],
-        }
-
-        def skipped(reason: str) -> HistoryComparison:
+        details = self._details(fp, fid, history)
+        unjudged = _why_not_judged(value, unit)
+        if unjudged or value is None:
             details["n"] = len(history)
             return HistoryComparison(
                 INCONCLUSIVE,
@@ -122,16 +105,11 @@ class HistoryGate:
                 None,
                 unit,
                 self.tolerance_pct,
-                reason,
+                unjudged,
                 source,
                 compared=compared,
                 history=details,
             )
-
-        if value is None or value <= 0:
-            return skipped("inconclusive: this run logged no value to judge")
-        if unit not in ("samples/s", "ns"):
-            return skipped(f"inconclusive: unknown metric unit {unit!r}")
         result = judge(
             value,
             [r.value for r in history if r.value is not None],
@@ -141,28 +119,7 @@ class HistoryGate:
             min_samples=s.min_samples,
         )
         details.update(result.to_dict())
-        reason = result.reason
-        if len(history) < s.min_samples:
-            others = self.store.other_fingerprints(key, s.compare_ref, fid)
-            if others:
-                moved = differences(fp, others[0].fingerprint)
-                details["differed"] = moved
-                reason += (
-                    f"; the newest good record of this item on {s.compare_ref} (run "
-                    f"{others[0].run_id}) has another fingerprint: {'; '.join(moved)}"
-                )
-        elif result.status == REGRESSED:
-            moved = _context(host, history[0])
-            if s.commit and details["commits"] and s.commit not in details["commits"]:
-                moved.insert(
-                    0, f"commit: {s.commit} here, {', '.join(details['commits'][:3])} in history"
-                )
-            details["differed"] = moved
-            reason += (
-                "; differs from the history judged against: " + "; ".join(moved)
-                if moved
-                else "; nothing in the fingerprint or host facts differs from that history"
-            )
+        reason = result.reason + self._what_differed(result, details, history, key, host)
         what = "throughput" if higher else "latency"
         return HistoryComparison(
             result.status,
@@ -179,3 +136,66 @@ class HistoryGate:
             compared=compared,
             history=details,
         )
+
+    def _details(
+        self, fp: Mapping[str, Any], fid: str, history: Sequence[HistoryRecord]
+    ) -> dict[str, Any]:
+        """The ``history`` object's store, refs, fingerprint and the runs judged against."""
+        s = self.settings
+        return {
+            "store": s.location,
+            "ref": s.ref,
+            "compare_ref": s.compare_ref,
+            "fingerprint_id": fid,
+            "fingerprint": fp,
+            "window": s.window,
+            "runs": [r.run_id for r in history],
+            "commits": sorted({r.commit for r in history if r.commit}),
+            "differed": [],
+        }
+
+    def _what_differed(
+        self,
+        result: Judgement,
+        details: dict[str, Any],
+        history: Sequence[HistoryRecord],
+        key: str,
+        host: Mapping[str, Any],
+    ) -> str:
+        """The reason's tail (and ``details["differed"]``): with too short a history, how
+        the newest record under another fingerprint differs; for a regression, what differs
+        from the history judged against."""
+        s = self.settings
+        if len(history) < s.min_samples:
+            fid = details["fingerprint_id"]
+            others = self.store.other_fingerprints(key, s.compare_ref, fid)
+            if not others:
+                return ""
+            moved = differences(details["fingerprint"], others[0].fingerprint)
+            details["differed"] = moved
+            return (
+                f"; the newest good record of this item on {s.compare_ref} (run "
+                f"{others[0].run_id}) has another fingerprint: {'; '.join(moved)}"
+            )
+        if result.status != REGRESSED:
+            return ""
+        moved = _context(host, history[0])
+        if s.commit and details["commits"] and s.commit not in details["commits"]:
+            moved.insert(
+                0, f"commit: {s.commit} here, {', '.join(details['commits'][:3])} in history"
+            )
+        details["differed"] = moved
+        return (
+            "; differs from the history judged against: " + "; ".join(moved)
+            if moved
+            else "; nothing in the fingerprint or host facts differs from that history"
+        )
+
+
+def _why_not_judged(value: float | None, unit: str | None) -> str:
+    """Why ``value`` cannot be judged ("" when it can)."""
+    if value is None or value <= 0:
+        return "inconclusive: this run logged no value to judge"
+    if unit not in ("samples/s", "ns"):
+        return f"inconclusive: unknown metric unit {unit!r}"
+    return ""

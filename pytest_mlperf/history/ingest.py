@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlperf import jsonstrict
+from pytest_mlperf.checks import Outcome
 from pytest_mlperf.history.fingerprint import fingerprint, fingerprint_id
 from pytest_mlperf.history.store import HistoryError, HistoryRecord, HistorySession, HistoryStore
 
 #: the Server figure judged when the target QPS was pinned (the metric is its echo)
 SERVER_LATENCY_KEY = "result_99.00_percentile_latency_ns"
 #: outcomes of a session that make it not good
-BAD_OUTCOMES = ("failed", "error", "interrupted")
+BAD_OUTCOMES = (Outcome.FAILED, Outcome.ERROR, Outcome.INTERRUPTED)
 #: outcomes of a record that ran to a value the gate can use
-USABLE_OUTCOMES = ("passed", "skipped")
+USABLE_OUTCOMES = (Outcome.PASSED, Outcome.SKIPPED)
 
 
 def item_key(record: Mapping[str, Any]) -> str:

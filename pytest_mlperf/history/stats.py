@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 REGRESSED, IMPROVED, UNCHANGED, INCONCLUSIVE = "regressed", "improved", "unchanged", "inconclusive"
 DEFAULT_SIGNIFICANCE = 0.001
@@ -108,8 +109,49 @@ def judge(
                 f"({delta_pct:+.1f} % against their mean {center:.6g})"
             ),
         )
+    test = _t_test(value, mean, sd, n, higher_is_better, tolerance_pct, significance)
+    noise = sd * 100.0
+    status, reason = _decision(delta_pct, test, n, noise, significance, tolerance_pct)
+    return Judgement(
+        status,
+        value,
+        n,
+        min_samples,
+        tolerance_pct,
+        significance,
+        center=center,
+        delta_pct=delta_pct,
+        noise_pct=noise,
+        detectable_pct=test.detectable,
+        p_value=test.p_value,
+        bound=test.bound,
+        reason=reason,
+    )
+
+
+class _Test(NamedTuple):
+    """The t-test's answer: its p-value, the side of the change, what it can detect, the
+    bound a value must pass (the test's or the tolerance's, the further)."""
+
+    p_value: float
+    worse: bool
+    detectable: float
+    bound: float
+
+
+def _t_test(
+    value: float,
+    mean: float,
+    sd: float,
+    n: int,
+    higher_is_better: bool,
+    tolerance_pct: float,
+    significance: float,
+) -> _Test:
+    """One-sided t-test of log(``value``) against the history's logs (``mean``, ``sd``)."""
     from scipy import stats as _scipy_stats  # here: the plugin loads without scipy's import
 
+    center = math.exp(mean)
     se = max(sd, _FLOOR) * math.sqrt(1.0 + 1.0 / n)
     df = n - 1
     t_crit = float(_scipy_stats.t.ppf(1.0 - significance, df))
@@ -123,37 +165,25 @@ def judge(
     else:
         detectable = (math.exp(t_crit * se) - 1.0) * 100.0
         bound = max(math.exp(mean + t_crit * se), center * (1 + tolerance_pct / 100.0))
-    significant = p_value < significance
+    return _Test(p_value, worse, detectable, bound)
+
+
+def _decision(
+    delta_pct: float, test: _Test, n: int, noise: float, significance: float, tolerance_pct: float
+) -> tuple[str, str]:
+    """(status, reason): a change is claimed only when significant *and* beyond the tolerance."""
+    significant = test.p_value < significance
     large = abs(delta_pct) > tolerance_pct
-    noise = sd * 100.0
     figures = (
         f"{delta_pct:+.1f} % against the mean of the last {n} (noise {noise:.1f} %, "
-        f"p = {p_value:.2g}, significance {significance:g}, tolerance {tolerance_pct:g} %; "
-        f"can detect >= {detectable:.1f} % here)"
+        f"p = {test.p_value:.2g}, significance {significance:g}, tolerance {tolerance_pct:g} %; "
+        f"can detect >= {test.detectable:.1f} % here)"
     )
     if significant and large:
-        status = REGRESSED if worse else IMPROVED
-        word = "regressed" if worse else "improved"
-        reason = f"{word} {abs(delta_pct):.1f} %: {figures}"
-    else:
-        status = UNCHANGED
-        why = "within the tolerance" if not large else "within the history's noise"
-        reason = f"unchanged ({why}): {figures}"
-    return Judgement(
-        status,
-        value,
-        n,
-        min_samples,
-        tolerance_pct,
-        significance,
-        center=center,
-        delta_pct=delta_pct,
-        noise_pct=noise,
-        detectable_pct=detectable,
-        p_value=p_value,
-        bound=bound,
-        reason=reason,
-    )
+        word = "regressed" if test.worse else "improved"
+        return (REGRESSED if test.worse else IMPROVED), f"{word} {abs(delta_pct):.1f} %: {figures}"
+    why = "within the tolerance" if not large else "within the history's noise"
+    return UNCHANGED, f"unchanged ({why}): {figures}"
 
 
 def _replace(j: Judgement, **changes: object) -> Judgement:

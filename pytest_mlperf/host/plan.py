@@ -60,32 +60,7 @@ def plan_provisioning(
             f"driver {record.driver_version or 'missing'} (branch {target['driver_branch']} wanted)",
         )
     ]
-    if record.needs_fabric_manager:
-        # decided from the hardware (NVSwitch on the PCI bus), so a bare host without a
-        # driver gets it too; pinned to the driver installed, so the two can never differ
-        version = record.driver_version or "<driver version after the driver step>"
-        steps.append(
-            Step(
-                "fabric-manager",
-                ("apt-get", "install", "-y", f"{fm_pkg}={version}-1"),
-                record.fabric_manager_matches_driver,
-                f"{record.fabric_manager_reason}: fabric manager "
-                f"{record.fabric_manager_version or 'missing'}, driver {record.driver_version}",
-            )
-        )
-        steps.append(
-            Step(
-                "fabric-manager-service",
-                ("systemctl", "enable", "--now", "nvidia-fabricmanager"),
-                record.fabric_manager_active is True,
-                f"service active: {record.fabric_manager_active}",
-            )
-        )
-    else:
-        # nothing to run: the plan still says why (e.g. "no NVSwitch on the PCI bus (lspci)")
-        steps.append(
-            Step("fabric-manager", (), True, f"not needed: {record.fabric_manager_reason}")
-        )
+    steps += _fabric_manager_steps(record, fm_pkg)
     hold = (*driver_pkgs, fm_pkg) if record.needs_fabric_manager else driver_pkgs
     steps.append(
         Step(
@@ -104,16 +79,45 @@ def plan_provisioning(
             f"CUDA {target['cuda_version']} toolkit {'present' if has_cuda else 'missing'}",
         )
     )
-    steps.append(
+    steps += _container_steps(record)
+    return steps
+
+
+def _fabric_manager_steps(record: HostRecord, fm_pkg: str) -> list[Step]:
+    """The fabric manager and its service, or (not needed) one done step saying why."""
+    if not record.needs_fabric_manager:
+        # nothing to run: the plan still says why (e.g. "no NVSwitch on the PCI bus (lspci)")
+        return [Step("fabric-manager", (), True, f"not needed: {record.fabric_manager_reason}")]
+    # decided from the hardware (NVSwitch on the PCI bus), so a bare host without a
+    # driver gets it too; pinned to the driver installed, so the two can never differ
+    version = record.driver_version or "<driver version after the driver step>"
+    return [
+        Step(
+            "fabric-manager",
+            ("apt-get", "install", "-y", f"{fm_pkg}={version}-1"),
+            record.fabric_manager_matches_driver,
+            f"{record.fabric_manager_reason}: fabric manager "
+            f"{record.fabric_manager_version or 'missing'}, driver {record.driver_version}",
+        ),
+        Step(
+            "fabric-manager-service",
+            ("systemctl", "enable", "--now", "nvidia-fabricmanager"),
+            record.fabric_manager_active is True,
+            f"service active: {record.fabric_manager_active}",
+        ),
+    ]
+
+
+def _container_steps(record: HostRecord) -> list[Step]:
+    """Docker, the NVIDIA container toolkit and its runtime registered with Docker."""
+    has_runtime = "nvidia" in record.docker_runtimes
+    return [
         Step(
             "docker",
             ("apt-get", "install", "-y", "docker.io"),
             bool(record.docker_reachable),
             f"engine reachable: {record.docker_reachable}",
-        )
-    )
-    has_runtime = "nvidia" in record.docker_runtimes
-    steps += [
+        ),
         Step(
             "container-toolkit",
             ("apt-get", "install", "-y", "nvidia-container-toolkit"),
@@ -133,7 +137,6 @@ def plan_provisioning(
             "load the nvidia runtime",
         ),
     ]
-    return steps
 
 
 def probe_provisioning_state(runner: Runner, cuda_version: str) -> tuple[set[str], bool]:

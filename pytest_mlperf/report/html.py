@@ -10,19 +10,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf.checks import Outcome
+from pytest_mlperf.display import (
+    NOT_A_PROBLEM,
+    check_word,
+    display_unit,
+    format_metric,
+    outcome_word,
+)
 from pytest_mlperf.report.plots import TRACE, item_plots
 from pytest_mlperf.report.terminal import (
     ACCURACY_COLUMNS,
     COLUMNS,
     accuracy_rows,
     baseline_cells,
-    check_result,
     item_notes,
     node_columns,
     node_label,
     summary_row,
 )
-from pytest_mlperf.verdict import format_metric
 
 CHECK_COLUMNS = ("check", "value", "expected", "result", "detail")
 _STYLE = (
@@ -32,7 +38,12 @@ _STYLE = (
     ".mlperf-skip{color:#a60}img.mlperf-plot{max-width:100%;margin:4px 8px 4px 0}</style>"
 )
 SUMMARY_COLUMNS = (*COLUMNS[:-1], "baseline", "change", COLUMNS[-1], "reason")
-_OUTCOME_CLASS = {"PASSED": "mlperf-pass", "SKIPPED": "mlperf-skip", "XFAILED": "mlperf-skip"}
+#: the verdict cell's class by the word the summary row shows (any other word: mlperf-fail)
+_OUTCOME_CLASS = {
+    outcome_word(Outcome.PASSED): "mlperf-pass",
+    outcome_word(Outcome.SKIPPED): "mlperf-skip",
+    outcome_word(Outcome.XFAILED): "mlperf-skip",
+}
 
 
 def _cells(row: Sequence[Any], tag: str = "td") -> str:
@@ -53,7 +64,7 @@ def reason_cell(record: Mapping[str, Any]) -> str:
     """The items table's last column: why the item did not pass; for one that did, what
     its verdict alone does not say (an INVALID accepted and why, a target stepped down)."""
     verdict = record["verdict"]
-    if verdict["outcome"] == "passed":
+    if verdict["outcome"] == Outcome.PASSED:
         reasons = "; ".join(item_notes(record))
     else:
         reasons = "; ".join([*(verdict.get("reasons") or []), *item_notes(record)])
@@ -65,7 +76,7 @@ def report_title(records: Sequence[Mapping[str, Any]], run_id: str, backend: str
     5 - run 20261201-...``; the run's benchmarks, where it ran, its outcome and its id."""
     benchmarks = ", ".join(dict.fromkeys(r["benchmark"] for r in records)) or "no items"
     system = records[-1]["system"] if records else "-"
-    bad = sum(1 for r in records if r["verdict"]["outcome"] not in ("passed", "xfailed"))
+    bad = sum(1 for r in records if r["verdict"]["outcome"] not in NOT_A_PROBLEM)
     outcome = f"{bad} not passed of {len(records)}" if bad else f"{len(records)} passed"
     return f"MLPerf {benchmarks} ({backend}, {system}): {outcome} - run {run_id}"
 
@@ -156,8 +167,7 @@ def _repeats_html(records: Sequence[Mapping[str, Any]]) -> str:
         rep = r.get("repeat")
         if not rep or rep.get("min") is None:
             continue
-        ns = rep.get("unit") == "ns"
-        scale, unit = (1e6, "ms") if ns else (1.0, rep.get("unit") or "")
+        scale, unit = display_unit(rep.get("unit"))
         rows.append(
             (
                 f"{r['benchmark']} {r['scenario']} {r['mode']}",
@@ -186,8 +196,7 @@ def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
         ab = r.get("ab")
         if not ab:
             continue
-        ns = ab.get("unit") == "ns"
-        scale = 1e6 if ns else 1.0
+        scale, shown_unit = display_unit(ab.get("unit"))
 
         def runs(side: str, ab: Mapping[str, Any] = ab, scale: float = scale) -> str:
             return ", ".join(
@@ -199,7 +208,7 @@ def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
         css = {"passed": "mlperf-pass", "regressed": "mlperf-fail"}.get(ab["status"], "mlperf-skip")
         cells = (
             f"{r['benchmark']} {r['scenario']} {r['mode']}",
-            f"{ab['compared']} ({'ms' if ns else ab.get('unit') or ''})",
+            f"{ab['compared']} ({shown_unit})",
             f"{ab['baseline']['describe']}: {runs('baseline')}",
             f"{ab['candidate']['describe']}: {runs('candidate')}",
             ab["order"],
@@ -251,7 +260,7 @@ def item_html(record: Mapping[str, Any], report_dir: Path | None) -> str:
         "<tr>"
         + _cells((c["name"], c["value"], c["bound"]))
         + f'<td class="{"mlperf-skip" if c.get("skipped") else "mlperf-pass" if c["passed"] else "mlperf-fail"}">'
-        + check_result(c)
+        + check_word(c)
         + f"</td><td>{html.escape(c.get('detail', ''))}</td></tr>"
         for c in record["verdict"]["checks"]
     )

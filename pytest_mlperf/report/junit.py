@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_mlperf.display import ns_to_ms
+
 #: Units of accuracy metrics in the reports (F1 and exact match are percentages).
 ACCURACY_UNITS = {"F1": "%", "exact_match": "%"}
 _PERCENTILES = {
@@ -23,7 +25,7 @@ _PERCENTILES = {
 def display_value(value: float | None, unit: str | None) -> tuple[float | None, str | None]:
     """A metric in the unit the reports show: ns latencies as ms, the rest unchanged."""
     if unit == "ns":
-        return (None if value is None else round(value / 1e6, 6)), "ms"
+        return (None if value is None else round(ns_to_ms(value), 6)), "ms"
     return value, unit
 
 

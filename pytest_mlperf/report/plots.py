@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf.display import display_unit, ns_to_ms
+
 TRACE = "mlperf_log_trace.json"
 #: Traces larger than this are not read for a plot (a 600 s Server run writes about 60 MB).
 MAX_TRACE_BYTES = 512 * 1024 * 1024
@@ -66,7 +68,7 @@ def percentile_points(
             key = key.replace("_latency_ns", "_per_query_latency_ns")
         value = loadgen.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            points.append((label, float(value) / 1e6))
+            points.append((label, ns_to_ms(float(value))))
     return points
 
 
@@ -78,7 +80,7 @@ def latency_bound_ms(record: Mapping[str, Any]) -> tuple[str, float] | None:
         return "threshold", float(match.group(1))
     target = record.get("loadgen", {}).get("effective_target_latency_ns")
     if record.get("scenario") == "Server" and isinstance(target, (int, float)) and target > 0:
-        return "latency bound", float(target) / 1e6
+        return "latency bound", ns_to_ms(float(target))
     return None
 
 
@@ -134,8 +136,8 @@ def read_trace(path: Path) -> tuple[list[float], list[float]]:
                     continue
                 match = _SAMPLE.search(line)
                 if match:
-                    times.append(float(match.group(1)) / 1e6)
-                    latencies.append(int(match.group(2)) / 1e6)
+                    times.append(float(match.group(1)) / 1e6)  # the trace's "ts" is in µs
+                    latencies.append(ns_to_ms(int(match.group(2))))
     except OSError:
         return [], []
     return times, latencies
@@ -193,13 +195,13 @@ def fleet_plot(item: Mapping[str, Any]) -> str | None:
     nodes = [n for n in item.get("nodes", []) if n.get("value") is not None]
     if not nodes or item.get("median") is None:
         return None
-    scale, unit = (1e-6, "ms") if item.get("unit") == "ns" else (1.0, item.get("unit") or "")
+    scale, unit = display_unit(item.get("unit"))
     fig, ax = _figure()
     labels = [str(n["node"]) for n in nodes]
-    values = [float(n["value"]) * scale for n in nodes]
+    values = [float(n["value"]) / scale for n in nodes]
     colors = ["#c0392b" if n.get("outlier") else "#2e86c1" for n in nodes]
     ax.bar(labels, values, color=colors)
-    median = float(item["median"]) * scale
+    median = float(item["median"]) / scale
     ax.axhline(median, color="#333", linewidth=1, label="fleet median")
     bound = item.get("bound_pct")
     if bound is not None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_mlperf.verdict import format_accuracy, format_metric
+from pytest_mlperf.display import (
+    check_word,
+    figure_text,
+    format_accuracy,
+    format_metric,
+    ms_text,
+    outcome_word,
+)
 
 COLUMNS = (
     "benchmark",
@@ -46,7 +53,7 @@ def summary_row(record: Mapping[str, Any]) -> list[str]:
     elif unit == "ns":
         # LoadGen's key says _ns; the column shows ms, so the name loses its unit suffix
         metric = {"name": display_name(metric["name"])}
-        shown, unit = ("-" if value is None else f"{value / 1e6:.3f}"), "ms"
+        shown, unit = ("-" if value is None else ms_text(value)), "ms"
     else:
         shown = "-" if value is None else f"{value:.2f}"
     return [
@@ -58,7 +65,7 @@ def summary_row(record: Mapping[str, Any]) -> list[str]:
         shown,
         unit or "-",
         record.get("threshold") or "-",
-        record["verdict"]["outcome"].upper()
+        outcome_word(record["verdict"]["outcome"])
         + (" (reused)" if (record.get("provenance") or {}).get("status") == "reused" else ""),
     ]
 
@@ -77,23 +84,13 @@ def reason_line(record: Mapping[str, Any]) -> str:
     return "; ".join(verdict.get("reasons") or []) or verdict["outcome"]
 
 
-def check_result(check: Mapping[str, Any]) -> str:
-    """``ok``, ``FAIL`` or ``skip`` (a check that could not be made)."""
-    if check.get("skipped"):
-        return "skip"
-    return "ok" if check["passed"] else "FAIL"
-
-
 def baseline_cells(record: Mapping[str, Any]) -> list[str]:
     """The baseline value (same unit as the value column) and the change, e.g. ``-7.9 % REGRESSED``."""
     b = record.get("baseline")
     if not b:
         return ["-", "-"]
     base = b["baseline_value"]
-    if base is None:
-        shown = "-"
-    else:
-        shown = f"{base / 1e6:.3f}" if b["unit"] == "ns" else f"{base:.2f}"
+    shown = "-" if base is None else figure_text(base, b["unit"])
     if b["status"] == "skipped" or b["delta_pct"] is None:
         return [shown, "skipped"]
     if b["status"] == "inconclusive":
@@ -107,13 +104,10 @@ def repeat_cells(record: Mapping[str, Any]) -> list[str]:
     r = record.get("repeat")
     if not r or r.get("min") is None:
         return ["-", "-"]
-    ns = r.get("unit") == "ns"
-
-    def fmt(v: float) -> str:
-        return f"{v / 1e6:.3f}" if ns else f"{v:.2f}"
-
+    unit = r.get("unit")
     spread = r.get("spread_pct")
-    return [str(r["count"]), f"{fmt(r['min'])}-{fmt(r['max'])} ({spread:.1f} %)"]
+    low, high = figure_text(r["min"], unit), figure_text(r["max"], unit)
+    return [str(r["count"]), f"{low}-{high} ({spread:.1f} %)"]
 
 
 def item_notes(record: Mapping[str, Any]) -> list[str]:
@@ -226,9 +220,7 @@ def failure_text(record: Mapping[str, Any]) -> str:
         "",
     ]
     checks = record["verdict"]["checks"]
-    rows = [
-        [c["name"], c["value"], c["bound"], check_result(c), c.get("detail", "")] for c in checks
-    ]
+    rows = [[c["name"], c["value"], c["bound"], check_word(c), c.get("detail", "")] for c in checks]
     lines.extend(text_table(("check", "value", "expected", "result", "detail"), rows))
     if record["invalid_reasons"]:
         lines.append("")

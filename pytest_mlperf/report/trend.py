@@ -10,6 +10,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pytest_mlperf.display import display_unit
 from pytest_mlperf.history.changepoints import Segment, change_points, segments
 
 #: the gate's decisions, and the colour each point gets
@@ -60,10 +61,6 @@ class TrendSeries:
     note: str = ""
 
 
-def _scale(unit: str | None) -> tuple[float, str]:
-    return (1e6, "ms") if unit == "ns" else (1.0, unit or "")
-
-
 def analyse(series: TrendSeries) -> tuple[list[int], list[Segment]]:
     """Change points (indices into ``series.points``) and the segments of the valued points."""
     valued = [i for i, p in enumerate(series.points) if p.value is not None]
@@ -75,75 +72,94 @@ def analyse(series: TrendSeries) -> tuple[list[int], list[Segment]]:
     ]
 
 
-def series_svg(series: TrendSeries) -> str:
-    """The item's chart: band, line, one circle per point (its ``<title>`` says the run,
-    time, value and decision), a dashed red line before each change point."""
-    scale, unit = _scale(series.unit)
-    pts = series.points
-    changes, segs = analyse(series)
-    values = [p.value / scale for p in pts if p.value is not None]
+_INNER_W, _INNER_H = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The chart's geometry: ``n`` points across, values ``lo`` to ``hi`` up."""
+
+    lo: float
+    hi: float
+    n: int
+
+    def x(self, i: float) -> float:
+        """The x of point ``i`` (fractions between points too); one point sits mid-chart."""
+        step = _INNER_W / max(self.n - 1, 1)
+        return _LEFT + (i * step if self.n > 1 else _INNER_W / 2)
+
+    def y(self, v: float) -> float:
+        """The y of value ``v`` (in the chart's unit)."""
+        return _TOP + (self.hi - v) / (self.hi - self.lo) * _INNER_H
+
+
+def _frame(values: Sequence[float], segs: Sequence[Segment], scale: float, n: int) -> _Frame:
+    """The value range: every value and every band, padded 8 % each way."""
     bands = [(g.mean - 2 * g.sigma) / scale for g in segs] + [
         (g.mean + 2 * g.sigma) / scale for g in segs
     ]
-    lo, hi = min(values + bands, default=0.0), max(values + bands, default=1.0)
+    lo, hi = min([*values, *bands], default=0.0), max([*values, *bands], default=1.0)
     if hi - lo < 1e-12:
         lo, hi = lo - 1, hi + 1
     pad = (hi - lo) * 0.08
-    lo, hi = lo - pad, hi + pad
-    inner_w, inner_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
-    step = inner_w / max(len(pts) - 1, 1)
+    return _Frame(lo - pad, hi + pad, n)
 
-    def x(i: float) -> float:
-        return _LEFT + (i * step if len(pts) > 1 else inner_w / 2)
 
-    def y(v: float) -> float:
-        return _TOP + (hi - v) / (hi - lo) * inner_h
-
-    parts = [
-        f'<svg class="mlperf-trend" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
-        f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{html.escape(series.item)} over {len(pts)} records">'
-    ]
-    for g in segs:  # the noise band: mean ± 2 sigma per segment
-        x0, x1 = x(max(g.start - 0.5, 0)), x(min(g.stop - 0.5, len(pts) - 1))
-        top, bottom = y((g.mean + 2 * g.sigma) / scale), y((g.mean - 2 * g.sigma) / scale)
+def _bands(f: _Frame, segs: Sequence[Segment], scale: float, unit: str) -> list[str]:
+    """The noise band: mean ± 2 sigma per segment."""
+    parts = []
+    for g in segs:
+        x0, x1 = f.x(max(g.start - 0.5, 0)), f.x(min(g.stop - 0.5, f.n - 1))
+        top, bottom = f.y((g.mean + 2 * g.sigma) / scale), f.y((g.mean - 2 * g.sigma) / scale)
         parts.append(
             f'<rect class="mlperf-trend-band" x="{x0:.1f}" y="{top:.1f}" '
             f'width="{max(x1 - x0, 2):.1f}" height="{max(bottom - top, 1):.1f}">'
             f"<title>band: mean {g.mean / scale:.3f} ± 2 sigma ({2 * g.sigma / scale:.3f} "
             f"{html.escape(unit)})</title></rect>"
         )
-    parts.append(
-        f'<line class="mlperf-trend-axis" x1="{_LEFT}" y1="{_TOP + inner_h}" '
-        f'x2="{WIDTH - _RIGHT}" y2="{_TOP + inner_h}"/>'
+    return parts
+
+
+def _axes(f: _Frame, unit: str, pts: Sequence[TrendPoint]) -> list[str]:
+    """Both axes, three value labels, the unit, and the first and last record's time."""
+    parts = [
+        f'<line class="mlperf-trend-axis" x1="{_LEFT}" y1="{_TOP + _INNER_H}" '
+        f'x2="{WIDTH - _RIGHT}" y2="{_TOP + _INNER_H}"/>'
         f'<line class="mlperf-trend-axis" x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" '
-        f'y2="{_TOP + inner_h}"/>'
-    )
+        f'y2="{_TOP + _INNER_H}"/>'
+    ]
     for frac in (0.0, 0.5, 1.0):
-        v = lo + (hi - lo) * frac
+        v = f.lo + (f.hi - f.lo) * frac
         parts.append(
-            f'<text class="mlperf-trend-label" x="{_LEFT - 6}" y="{y(v) + 4:.1f}" '
+            f'<text class="mlperf-trend-label" x="{_LEFT - 6}" y="{f.y(v) + 4:.1f}" '
             f'text-anchor="end">{v:.4g}</text>'
         )
     parts.append(
-        f'<text class="mlperf-trend-label" x="14" y="{_TOP + inner_h / 2:.1f}" '
-        f'transform="rotate(-90 14 {_TOP + inner_h / 2:.1f})" text-anchor="middle">'
+        f'<text class="mlperf-trend-label" x="14" y="{_TOP + _INNER_H / 2:.1f}" '
+        f'transform="rotate(-90 14 {_TOP + _INNER_H / 2:.1f})" text-anchor="middle">'
         f"{html.escape(unit)}</text>"
     )
     if pts:
         ends = ((0, "start"), (len(pts) - 1, "end")) if len(pts) > 1 else ((0, "middle"),)
         for i, anchor in ends:
             parts.append(
-                f'<text class="mlperf-trend-label" x="{x(i):.1f}" y="{HEIGHT - 12}" '
+                f'<text class="mlperf-trend-label" x="{f.x(i):.1f}" y="{HEIGHT - 12}" '
                 f'text-anchor="{anchor}">{html.escape(pts[i].time[:16])}</text>'
             )
-    line = " ".join(
-        f"{x(i):.1f},{y(p.value / scale):.1f}" for i, p in enumerate(pts) if p.value is not None
-    )
-    if line:
-        parts.append(f'<polyline class="mlperf-trend-line" points="{line}"/>')
+    return parts
+
+
+def _change_lines(
+    f: _Frame,
+    changes: Sequence[int],
+    segs: Sequence[Segment],
+    pts: Sequence[TrendPoint],
+    scale: float,
+) -> list[str]:
+    """A dashed line before each change point; its title says the shift of the mean."""
+    parts = []
     for c in changes:
-        cx = x(c - 0.5)
+        cx = f.x(c - 0.5)
         before = next((g for g in segs if g.stop == c), None)
         after = next((g for g in segs if g.start == c), None)
         shift = ""
@@ -152,9 +168,15 @@ def series_svg(series: TrendSeries) -> str:
             shift += f"({(after.mean - before.mean) / before.mean * 100:+.1f} %)"
         parts.append(
             f'<line class="mlperf-trend-change" data-index="{c}" x1="{cx:.1f}" y1="{_TOP}" '
-            f'x2="{cx:.1f}" y2="{_TOP + inner_h}"><title>change point before run '
+            f'x2="{cx:.1f}" y2="{_TOP + _INNER_H}"><title>change point before run '
             f"{html.escape(pts[c].run_id)}{html.escape(shift)}</title></line>"
         )
+    return parts
+
+
+def _circles(f: _Frame, pts: Sequence[TrendPoint], scale: float, unit: str) -> list[str]:
+    """One circle per valued point, coloured by the gate's decision (hollow: not good)."""
+    parts = []
     for i, p in enumerate(pts):
         if p.value is None:
             continue
@@ -166,10 +188,35 @@ def series_svg(series: TrendSeries) -> str:
         )
         parts.append(
             f'<circle class="mlperf-trend-point" data-decision="{html.escape(decision)}" '
-            f'data-run="{html.escape(p.run_id)}" cx="{x(i):.1f}" cy="{y(p.value / scale):.1f}" '
+            f'data-run="{html.escape(p.run_id)}" cx="{f.x(i):.1f}" cy="{f.y(p.value / scale):.1f}" '
             f'r="{5 if p.decision == "regressed" else 4}" fill="{fill}" stroke="{colour}" '
             f'stroke-width="1.5"><title>{html.escape(title)}</title></circle>'
         )
+    return parts
+
+
+def series_svg(series: TrendSeries) -> str:
+    """The item's chart: band, line, one circle per point (its ``<title>`` says the run,
+    time, value and decision), a dashed red line before each change point."""
+    scale, unit = display_unit(series.unit)
+    pts = series.points
+    changes, segs = analyse(series)
+    values = [p.value / scale for p in pts if p.value is not None]
+    f = _frame(values, segs, scale, len(pts))
+    parts = [
+        f'<svg class="mlperf-trend" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+        f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{html.escape(series.item)} over {len(pts)} records">',
+        *_bands(f, segs, scale, unit),
+        *_axes(f, unit, pts),
+    ]
+    line = " ".join(
+        f"{f.x(i):.1f},{f.y(p.value / scale):.1f}" for i, p in enumerate(pts) if p.value is not None
+    )
+    if line:
+        parts.append(f'<polyline class="mlperf-trend-line" points="{line}"/>')
+    parts += _change_lines(f, changes, segs, pts, scale)
+    parts += _circles(f, pts, scale, unit)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -187,7 +234,7 @@ def _legend() -> str:
 
 
 def _summary(series: TrendSeries) -> str:
-    scale, unit = _scale(series.unit)
+    scale, unit = display_unit(series.unit)
     changes, segs = analyse(series)
     decisions: dict[str, int] = {}
     for p in series.points:

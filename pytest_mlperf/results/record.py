@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf.checks import Outcome, Verdict
 from pytest_mlperf.redact import redact_obj
 from pytest_mlperf.results.loadgen import ACCURACY, DETAIL, SUMMARY, ParsedLog
-from pytest_mlperf.verdict import Verdict
 
 SCHEMA_VERSION = 1
 _LOG_FILES = (SUMMARY, DETAIL, ACCURACY)
@@ -132,7 +132,7 @@ class MlperfResult:
     @property
     def passed(self) -> bool:
         """The verdict of pytest-mlperf's checks."""
-        return bool(self.record["verdict"]["outcome"] == "passed")
+        return bool(self.record["verdict"]["outcome"] == Outcome.PASSED)
 
     @property
     def accuracy(self) -> Any:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mlperf.container import ExecResult
+from pytest_mlperf.backends.nvidia.container import ExecResult
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ("dgx-h200", "hgx-h100-epyc9654", "azure-nd96asr-v4")

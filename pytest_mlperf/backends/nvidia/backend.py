@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import os
 import platform
 import uuid
 from collections.abc import Callable, Sequence
@@ -16,24 +13,37 @@ from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
     from pytest_mlperf.accuracy.evaluate import AccuracyData
+from pytest_mlperf.backends.nvidia import launch
+from pytest_mlperf.backends.nvidia.container import (
+    ContainerSpec,
+    ExecResult,
+    HarnessContainer,
+    engine_errors,
+    image_key,
+)
 from pytest_mlperf.backends.nvidia.custom_system import load_systems, match_system
 from pytest_mlperf.backends.nvidia.engines import SKIPPED, EngineState, HarnessEngines
 from pytest_mlperf.backends.nvidia.harness import (
-    NO_CONFIG,
-    UNKNOWN_SYSTEM,
     QuickFlag,
-    compare_metadata,
     detect_quick_flag,
     engine_inputs,
-    find_result_dir,
     harness_commit,
     read_metadata,
     run_args,
 )
+from pytest_mlperf.backends.nvidia.run import (
+    MOUNT_GONE,
+    fetch_logs,
+    metadata_check,
+    raise_for_exit,
+    refuse_unsupported,
+    result_dir,
+)
+from pytest_mlperf.backends.nvidia.stages import run_stages
 from pytest_mlperf.catalog import Benchmark
-from pytest_mlperf.container import ContainerSpec, HarnessContainer, engine_errors, image_key
+from pytest_mlperf.checks import Check
 from pytest_mlperf.errors import BackendError, BackendSkip
-from pytest_mlperf.host.checks import Requirement, check_host, describe_failures, failed
+from pytest_mlperf.host.checks import check_host, describe_failures, failed
 from pytest_mlperf.host.commands import Runner, run_command
 from pytest_mlperf.host.plan import (
     apply_plan,
@@ -43,27 +53,7 @@ from pytest_mlperf.host.plan import (
 )
 from pytest_mlperf.host.probe import SMI_QUERY, HostRecord, parse_smi_csv, probe_host
 from pytest_mlperf.placement import Placement, mig_uuids
-from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.results.store import atomic_write_text
-
-#: What a container whose working-directory mount source was re-created says (exit 126).
-_MOUNT_GONE = "outside of container mount namespace"
-TEST01_REFUSED = (
-    "TEST01 is not supported on the nvidia backend: every v4.1 harness action deletes "
-    "audit.config first (code/main.py, code/common/auditing.py), and its audits run through "
-    "their own targets (run_audit_test01_once, logs under build/compliance_logs/TEST01); "
-    "run --mlperf-compliance on the reference backend, or NVIDIA's `make run_audit_test01` "
-    "inside the container"
-)
-
-#: Harness steps run once per checkout (``False``) or once per benchmark (``True``).
-STAGES: tuple[tuple[str, bool], ...] = (
-    ("link_dirs", False),
-    ("download_data", True),
-    ("download_model", True),
-    ("preprocess_data", True),
-    ("build", False),
-)
 
 
 @dataclass(frozen=True)
@@ -94,13 +84,6 @@ class NvidiaSettings:
         return self.devices is not None
 
 
-def build_flags(config_vers: Sequence[str]) -> list[str]:
-    """``make build`` variables: no TensorRT-LLM (bert and 3d-unet never use it, and
-    ``Makefile.build`` defaults it on for SM 90/100); Triton only for a triton config_ver."""
-    triton = any(cv.startswith("triton") for cv in config_vers)
-    return ["BUILD_TRTLLM=0", f"BUILD_TRITON={1 if triton else 0}"]
-
-
 class NvidiaBackend:
     """NVIDIA's closed-division harness in its container: engines generated once in
     preparation (``make generate_engines``), one ``make run_harness`` per item."""
@@ -122,14 +105,14 @@ class NvidiaBackend:
         self.settings = settings
         self.runner = runner
         host = settings.placement.docker_host
-        self._docker_factory = docker_client or (lambda: _docker_client(host))
+        self._docker_factory = docker_client or (lambda: launch.docker_client(host))
         #: what ``prepare`` actually did (image built, container launched, steps run, provisioning)
         self.work_done: list[str] = []
         self.devices: list[str] | None = None
         self._cspec: ContainerSpec | None = None
         self._nvml_loader = nvml_loader
         self.host: HostRecord | None = None
-        self.requirements: list[Requirement] = []
+        self.requirements: list[Check] = []
         self.container: HarnessContainer | None = None
         self.quick: QuickFlag | None = None
         self.info: dict[str, Any] = {}
@@ -184,7 +167,7 @@ class NvidiaBackend:
 
         if self._cspec.mount_ids:
             self._cspec = replace(
-                self._cspec, mount_ids=_mount_ids([Path(p) for p in self._cspec.mount_ids])
+                self._cspec, mount_ids=launch.mount_ids([Path(p) for p in self._cspec.mount_ids])
             )
         action = self.container.ensure_container(self._cspec)
         progress(f"container {self._cspec.name}: {action} mid-session ({why})")
@@ -238,21 +221,7 @@ class NvidiaBackend:
         self, plan: Sequence[tuple[Benchmark, str]], scratch: Path, progress: Progress
     ) -> None:
         """Detect the system the harness's own way, then build each distinct engine once."""
-        assert self.container is not None
-        if self.settings.harness_dir is not None:
-            self.info["harness_changes"] = engine_inputs(self.settings.harness_dir)
-        identity = [
-            str(self.info.get("harness_commit", "attached")),
-            str(self.info.get("harness_changes", "unknown")),
-            str(self.info.get("image_id")),
-        ]
-        self.engines = HarnessEngines(
-            self.container,
-            str(scratch.resolve()),
-            identity,
-            progress,
-            timeout_s=self.settings.timeout_s,
-        )
+        self.engines = self._harness_engines(scratch, progress, self.settings.timeout_s)
         self._preparing = True
         system_id = self.engines.detect()
         self.info["harness_system_id"] = system_id
@@ -275,6 +244,23 @@ class NvidiaBackend:
                 self._engine_for(*group)
         finally:
             self._preparing = False
+
+    def _harness_engines(
+        self, scratch: Path, progress: Progress, timeout_s: float | None = None
+    ) -> HarnessEngines:
+        """The engines of this checkout and image: keyed by its commit, its uncommitted
+        changes to what engines are built from, and the image's content ID."""
+        assert self.container is not None
+        if self.settings.harness_dir is not None:
+            self.info["harness_changes"] = engine_inputs(self.settings.harness_dir)
+        identity = [
+            str(self.info.get("harness_commit", "attached")),
+            str(self.info.get("harness_changes", "unknown")),
+            str(self.info.get("image_id")),
+        ]
+        return HarnessEngines(
+            self.container, str(scratch.resolve()), identity, progress, timeout_s=timeout_s
+        )
 
     def _engine_for(self, benchmark: str, scenario: str, config_ver: str) -> EngineState:
         """The engine's state, built now when preparation did not (e.g. accuracy-only plans)."""
@@ -327,7 +313,7 @@ class NvidiaBackend:
                     self.host = probe_host(**kwargs)
         self.requirements = check_host(self.host, want_gpus=s.want_gpus and not remote)
         for req in self.requirements:
-            progress(f"host check {req.name}: {'ok' if req.ok else 'FAILED'} ({req.found})")
+            progress(f"host check {req.name}: {'ok' if req.ok else 'FAILED'} ({req.value})")
         spec = match_system(self.host, load_systems())
         if spec is not None:
             self._system = spec.name
@@ -359,16 +345,7 @@ class NvidiaBackend:
             self.quick = (
                 detect_quick_flag(s.harness_dir) if s.harness_dir else QuickFlag("--test_run", "")
             )
-            if s.harness_dir is not None:
-                self.info["harness_changes"] = engine_inputs(s.harness_dir)
-            identity = [
-                str(self.info.get("harness_commit", "attached")),
-                str(self.info.get("harness_changes", "unknown")),
-                str(self.info.get("image_id")),
-            ]
-            self.engines = HarnessEngines(
-                self.container, str(s.scratch_path.resolve()), identity, progress
-            )
+            self.engines = self._harness_engines(s.scratch_path, progress)
             self.engines.detect()
             wanted = [DryItem(b, sc, cv, mode) for b, sc, mode, cv in items]
             return format_rows(dry_run(self.engines, wanted, self.quick.flag))
@@ -376,56 +353,15 @@ class NvidiaBackend:
     def _launch(
         self, harness_dir: Path, scratch: Path, progress: Progress, build_image: bool = True
     ) -> None:
+        """The image, then the container from it (reused when it matches its spec)."""
         s = self.settings
         assert self.container is not None and self.host is not None
         commit = harness_commit(harness_dir)
-        if s.image:
-            self.container.require_image(s.image)
-            tag = s.image
-        else:
-            dockerfile = harness_dir / s.dockerfile
-            if not dockerfile.is_file():
-                raise BackendError(
-                    f"no Dockerfile at {dockerfile}: pass --mlperf-image with a pre-built harness "
-                    "image. v4.1 ships only docker/release/Dockerfile (BuildKit build contexts, an "
-                    "nvcr.io base image), which `make prebuild` (Makefile.docker) builds; "
-                    "pytest-mlperf does not build that one itself"
-                )
-            tag = f"pytest-mlperf/harness:{image_key(dockerfile, dockerfile.parent, commit)}"
-            if not build_image:  # the dry run builds nothing
-                self.container.require_image(tag)
-            else:
-                self.info["image_built"] = self.container.ensure_image(
-                    tag, dockerfile, dockerfile.parent
-                )
+        tag = self._image(harness_dir, commit, build_image)
         self.info["harness_commit"] = commit
         self.info["image"] = tag
         gpus = self._devices()
-        name = f"pytest-mlperf-{_user()}-{hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:8]}"
-        if s.placement.split != "none" and gpus is not None:
-            name += "-" + hashlib.sha256(",".join(gpus).encode()).hexdigest()[:6]
-        build = self._build_dir(harness_dir, scratch)
-        cspec = ContainerSpec(
-            image=tag,
-            name=name,
-            mounts={
-                str(harness_dir.resolve()): "/work",
-                str(scratch.resolve()): str(scratch.resolve()),
-                # everything the harness writes lives under build/ (Makefile.const BUILD_DIR:
-                # links, binaries, loadgen-configs, engines, logs): ours is in the scratch
-                # path, so the checkout stays as the user left it
-                str(build): "/work/build",
-            },
-            environment={"MLPERF_SCRATCH_PATH": str(scratch.resolve())},
-            # NVIDIA's launch passes --user (Makefile.docker): the harness's files in the
-            # checkout (build/) belong to the invoking user, so plain `make` still works there
-            user=_uid_gid(),
-            # a checkout re-created at the same path is another mount source: a container
-            # still holding the old one fails every exec (exit 126), so it is relaunched
-            mount_ids=_mount_ids([harness_dir, scratch]) if s.placement.docker_host is None else {},
-            gpus=gpus,
-            nvidia_runtime=gpus is not None and "nvidia" in self.host.docker_runtimes,
-        )
+        cspec = self._container_spec(harness_dir, scratch, tag, gpus)
         self._cspec = cspec
         action = self.container.ensure_container(cspec)
         self.info.update(
@@ -441,25 +377,62 @@ class NvidiaBackend:
         if s.placement.docker_host is not None and s.want_gpus:
             self._probe_gpus_in_container()
 
-    def _build_dir(self, harness_dir: Path, scratch: Path) -> Path:
-        """``<scratch>/.pytest-mlperf/build/<checkout hash>``, and the mount point for it.
-
-        The mount point is the checkout's ``build/`` (what plain ``make`` creates too): made
-        here as the invoking user when absent, empty, so ``git status`` shows nothing and
-        the engine does not create it root-owned; a user's own ``build/`` is left as it is.
-        """
-        key = hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:12]
-        build = scratch.resolve() / ".pytest-mlperf" / "build" / key
-        build.mkdir(parents=True, exist_ok=True)
-        mount_point = harness_dir / "build"
-        if mount_point.exists() and not mount_point.is_dir():
+    def _image(self, harness_dir: Path, commit: str, build_image: bool) -> str:
+        """``--mlperf-image`` (it must exist), else the checkout's Dockerfile's image, built
+        when missing (``build_image`` False: the dry run builds nothing)."""
+        assert self.container is not None
+        s = self.settings
+        if s.image:
+            self.container.require_image(s.image)
+            return s.image
+        dockerfile = harness_dir / s.dockerfile
+        if not dockerfile.is_file():
             raise BackendError(
-                f"{mount_point} exists and is not a directory (the harness's build/)"
+                f"no Dockerfile at {dockerfile}: pass --mlperf-image with a pre-built harness "
+                "image. v4.1 ships only docker/release/Dockerfile (BuildKit build contexts, an "
+                "nvcr.io base image), which `make prebuild` (Makefile.docker) builds; "
+                "pytest-mlperf does not build that one itself"
             )
-        if self.settings.placement.docker_host is None:
-            mount_point.mkdir(exist_ok=True)
+        tag = f"pytest-mlperf/harness:{image_key(dockerfile, dockerfile.parent, commit)}"
+        if not build_image:
+            self.container.require_image(tag)
+        else:
+            self.info["image_built"] = self.container.ensure_image(
+                tag, dockerfile, dockerfile.parent
+            )
+        return tag
+
+    def _container_spec(
+        self, harness_dir: Path, scratch: Path, tag: str, gpus: list[str] | None
+    ) -> ContainerSpec:
+        """The harness container: the checkout at /work, the scratch path, our build/."""
+        s = self.settings
+        assert self.host is not None
+        local = s.placement.docker_host is None
+        name = launch.container_name(harness_dir, gpus, s.placement.split)
+        build = launch.build_dir(harness_dir, scratch, local)
         self.info["harness_build_dir"] = str(build)
-        return build
+        return ContainerSpec(
+            image=tag,
+            name=name,
+            mounts={
+                str(harness_dir.resolve()): "/work",
+                str(scratch.resolve()): str(scratch.resolve()),
+                # everything the harness writes lives under build/ (Makefile.const BUILD_DIR:
+                # links, binaries, loadgen-configs, engines, logs): ours is in the scratch
+                # path, so the checkout stays as the user left it
+                str(build): "/work/build",
+            },
+            environment={"MLPERF_SCRATCH_PATH": str(scratch.resolve())},
+            # NVIDIA's launch passes --user (Makefile.docker): the harness's files in the
+            # checkout (build/) belong to the invoking user, so plain `make` still works there
+            user=launch.uid_gid(),
+            # a checkout re-created at the same path is another mount source: a container
+            # still holding the old one fails every exec (exit 126), so it is relaunched
+            mount_ids=launch.mount_ids([harness_dir, scratch]) if local else {},
+            gpus=gpus,
+            nvidia_runtime=gpus is not None and "nvidia" in self.host.docker_runtimes,
+        )
 
     def _devices(self) -> list[str] | None:
         """This worker's GPUs or MIG slices (``--mlperf-devices`` / ``--mlperf-split``)."""
@@ -518,32 +491,15 @@ class NvidiaBackend:
         markers = f"{scratch.resolve()}/.pytest-mlperf/steps/{str(self.info.get('harness_commit', 'attached'))[:16]}"
         build_dir = self.info.get("harness_build_dir")
         checkout = f"-{Path(build_dir).name}" if build_dir else ""
-        done: list[str] = []
-        for target, per_benchmark in STAGES:
-            for family in families if per_benchmark else [None]:
-                label = f"{target}-{family}" if family else target
-                argv = ["make", target] + ([f"BENCHMARKS={family}"] if family else [])
-                if target == "build":
-                    argv += build_flags(self.settings.config_vers)
-                    if "BUILD_TRITON=1" in argv:  # a build with Triton is another step
-                        label = "build-triton"
-                # link_dirs and build write into this checkout's build/ (its own scratch dir)
-                where = markers if per_benchmark else f"{markers}{checkout}"
-                marker = f"{where}/{label}.done"
-                if self.container.path_exists(marker):
-                    done.append(label)
-                    continue
-                progress(f"harness step {label}: running {' '.join(argv)}")
-                result = self.container.exec(argv, on_line=None)
-                if result.exit_code != 0:
-                    raise BackendError(
-                        f"harness step {label} failed with exit code {result.exit_code}:\n{result.tail_text()}"
-                    )
-                self.container.exec(
-                    ["sh", "-c", 'mkdir -p "$(dirname "$0")" && touch "$0"', marker]
-                )
-                progress(f"harness step {label}: done in {result.seconds:.1f} s")
-                self.work_done.append(f"ran make {label}")
+        done = run_stages(
+            self.container,
+            families,
+            markers,
+            checkout,
+            self.settings.config_vers,
+            progress,
+            self.work_done,
+        )
         if done:
             progress(f"harness steps already done (markers in {markers}): {', '.join(done)}")
         self.info["stages_skipped"] = done
@@ -552,82 +508,28 @@ class NvidiaBackend:
         """``make run`` for one item into its own LOG_DIR; a result from elsewhere is impossible."""
         if self.container is None or self.quick is None:
             raise BackendError("the nvidia backend was not prepared")
-        if request.overrides:
-            raise BackendError(
-                f"LoadGen overrides ({', '.join(request.overrides)}) are not supported by the nvidia "
-                "backend; set them in the harness configs (benchmarks/systems/*.json)"
-            )
-        if request.compliance is not None or request.audit is not None:
-            raise BackendError(TEST01_REFUSED)
+        refuse_unsupported(request)
         state = self._engine_for(request.benchmark.name, request.scenario, request.config_ver)
         if state.action == SKIPPED:
             raise BackendSkip(state.reason)
-        assert self.engines is not None
         quick = self.quick.flag if request.fast else None
         log_dir = request.outdir / "harness"
-        # A fresh directory inside the container per item (works on remote engines too);
-        # fetched through the Docker API after the run, so no result can come from elsewhere.
-        inner = f"/tmp/pytest-mlperf-logs/{uuid.uuid4().hex}"
         args = run_args(
             request.benchmark.name, request.scenario, request.mode, request.config_ver, quick
         )
-        # the engine exists (built or reused in preparation): run_harness, not run
-        argv = ["make", "run_harness", f"RUN_ARGS={args}", f"LOG_DIR={inner}"]
         timeout, timeout_source = self.timeout_for(request)
-        env = self.engines.environment_for(request.benchmark.name, request.scenario)
         progress(
             f"{request.variant.name} {request.scenario} {request.mode}: make run_harness "
             f"RUN_ARGS='{args}' (engine {state.action}; timeout {timeout:g} s from {timeout_source})"
         )
-        try:
-            result = self.container.exec(argv, timeout=timeout, environment=env)
-            if result.exit_code == 126 and _MOUNT_GONE in result.tail_text(5):
-                self._relaunch(progress, "its checkout mount was re-created")
-                result = self.container.exec(argv, timeout=timeout, environment=env)
-        finally:
-            self.container.fetch(inner, log_dir)  # keep whatever was written, even on Ctrl-C
-            # run_harness tees the harness's output into $(LOG_DIR)/stdout.txt (Makefile):
-            # masked like every other copy of it
-            for copy in log_dir.rglob("stdout.txt"):
-                atomic_write_text(copy, copy.read_text(encoding="utf-8", errors="replace"))
+        result = self._run_harness(request, args, timeout, log_dir, progress)
         output = request.outdir / "harness-output.txt"
         atomic_write_text(output, "\n".join(result.tail) + "\n")
-        if result.timed_out:
-            raise BackendError(
-                f"harness run timed out after {timeout:g} s and was stopped (timeout from "
-                f"{timeout_source}); last output:\n{result.tail_text(15)}"
-            )
-        tail = result.tail_text(15)
-        if result.exit_code != 0:
-            raise BackendError(f"harness run exited with code {result.exit_code}:\n{tail}")
-        result_dir = find_result_dir(log_dir, request.variant.name, request.scenario)
-        if result_dir is None:
-            if any(NO_CONFIG in line for line in result.tail):
-                raise BackendError(
-                    f"no result: the harness said {NO_CONFIG!r} at run_harness although the "
-                    f"engine was {state.action} for {state.system_id}:\n{tail}"
-                )
-            if any(UNKNOWN_SYSTEM in line for line in result.tail):
-                raise BackendError(
-                    f"no result: the harness said {UNKNOWN_SYSTEM!r} and exited {result.exit_code} without "
-                    "writing one; add this machine to benchmarks/systems/ (GPU name and count) so pytest-mlperf "
-                    "generates a custom system, or use a harness that knows it"
-                )
-            raise BackendError(
-                f"no result: the harness wrote no LoadGen logs or metadata.json under {log_dir}:\n{tail}"
-            )
-        metadata = read_metadata(result_dir)
-        fast = request.fast
-
-        def compare(parsed: ParsedLog) -> list[str]:
-            return (
-                compare_metadata(metadata, parsed, fast)
-                if metadata
-                else ["no metadata.json from the harness"]
-            )
-
+        raise_for_exit(result, timeout, timeout_source)
+        found = result_dir(log_dir, request, result, state)
+        metadata = read_metadata(found)
         return RunOutcome(
-            log_dir=result_dir,
+            log_dir=found,
             settings={
                 "run_args": args,
                 "log_dir": str(log_dir),
@@ -643,8 +545,28 @@ class NvidiaBackend:
             },
             run_seconds=result.seconds,
             details={"harness_metadata": metadata, "harness_output": str(output)},
-            compare=compare,
+            compare=metadata_check(metadata, request.fast),
         )
+
+    def _run_harness(
+        self, request: RunRequest, args: str, timeout: float, log_dir: Path, progress: Progress
+    ) -> ExecResult:
+        """``make run_harness`` in a fresh directory inside the container (remote engines
+        too), its logs fetched to ``log_dir`` through the Docker API even on Ctrl-C, so no
+        result can come from elsewhere; relaunched once when its checkout mount is gone."""
+        assert self.container is not None and self.engines is not None
+        inner = f"/tmp/pytest-mlperf-logs/{uuid.uuid4().hex}"
+        # the engine exists (built or reused in preparation): run_harness, not run
+        argv = ["make", "run_harness", f"RUN_ARGS={args}", f"LOG_DIR={inner}"]
+        env = self.engines.environment_for(request.benchmark.name, request.scenario)
+        try:
+            result = self.container.exec(argv, timeout=timeout, environment=env)
+            if result.exit_code == 126 and MOUNT_GONE in result.tail_text(5):
+                self._relaunch(progress, "its checkout mount was re-created")
+                result = self.container.exec(argv, timeout=timeout, environment=env)
+        finally:
+            fetch_logs(self.container, inner, log_dir)
+        return result
 
     def timeout_for(self, request: RunRequest) -> tuple[float, str]:
         """``--mlperf-timeout``, else the benchmark data's figure for this item."""
@@ -672,31 +594,3 @@ class NvidiaBackend:
 
     def close(self) -> None:
         """The container stays up for the next session (reused when it matches)."""
-
-
-def _docker_client(base_url: str | None) -> Any:
-    import docker
-
-    return docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
-
-
-def _uid_gid() -> str | None:
-    """``uid:gid`` of the invoking user (None where the OS has no such ids)."""
-    getuid, getgid = getattr(os, "getuid", None), getattr(os, "getgid", None)
-    return f"{getuid()}:{getgid()}" if getuid and getgid else None
-
-
-def _mount_ids(paths: Sequence[Path]) -> dict[str, str]:
-    """Each mount source's device and inode: they change when the directory is re-created."""
-    ids = {}
-    for path in paths:
-        st = path.resolve().stat()
-        ids[str(path.resolve())] = f"{st.st_dev}:{st.st_ino}"
-    return ids
-
-
-def _user() -> str:
-    try:
-        return "".join(c for c in getpass.getuser() if c.isalnum()) or "user"
-    except (KeyError, OSError):
-        return "user"

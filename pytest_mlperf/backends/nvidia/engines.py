@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_mlperf.backends.nvidia.container import ExecResult, HarnessContainer
 from pytest_mlperf.backends.nvidia.custom_system import (
     CUSTOM_SUFFIX,
     GENERATED_CONFIG_VERS,
@@ -44,7 +45,6 @@ from pytest_mlperf.backends.nvidia.resolve import (
     request,
 )
 from pytest_mlperf.backends.nvidia.resolve import NO_CONFIG as UNREGISTERED
-from pytest_mlperf.container import ExecResult, HarnessContainer
 from pytest_mlperf.errors import BackendError
 from pytest_mlperf.host.commands import CommandResult
 from pytest_mlperf.host.probe import (

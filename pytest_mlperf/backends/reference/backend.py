@@ -383,41 +383,14 @@ class ReferenceBackend:
         bench, scenario = request.benchmark, request.scenario
         ref = _reference(bench)
         precision = precision_for(bench, request.config_ver)
-        if request.mode == "accuracy" and request.compliance is None:
-            # every sample of the evaluation set once; reuse a calibration, never wait for one
-            engine = self._eval_engine(bench, precision, progress)
-            calibration = self._calibration.get((bench.name, precision, scenario))
-        else:
-            engine = self._engine(bench, progress, precision)
-            pinned = _TARGET_KEYS[scenario] in request.overrides
-            calibration = None if pinned else self._calibrated(bench, scenario, progress, precision)
-        values = _data_targets(ref["targets"][scenario])
-        if calibration is not None:
-            values.update(calibration["targets"])
-        bound = bench.latency_bound_ms(scenario)
-        if bound is not None:
-            values["latency_bound_ns"] = int(bound * 1e6)
-        values["performance_sample_count"] = engine.samples.count
-        if scenario == "MultiStream":
-            values["samples_per_query"] = int(ref["batch_size"]["MultiStream"])
-        if request.fast:
-            values.update(ref["fast"][scenario])
-        values.update(request.overrides)
+        engine, calibration = self._engine_for(request, precision, progress)
+        values = self._loadgen_values(request, engine.samples.count, calibration)
         settings, applied = make_settings(bench.mlperf_conf_model, scenario, request.mode, values)
         applied["precision"] = precision
         progress(
             f"{request.variant.name} {scenario} {request.mode}: LoadGen running ({pairs(applied)})"
         )
-        # LoadGen reads audit.config from the path it is given, by default from the working
-        # directory: only a compliance audit run gets one, any stray file is never read
-        audit = request.outdir / "audit.config"
-        if request.audit is not None:
-            from pytest_mlperf.compliance import audit_config_text
-
-            audit.write_text(audit_config_text(request.audit), encoding="utf-8")
-            applied["audit_config"] = dict(request.audit)
-        elif audit.exists():
-            raise BackendError(f"{audit} exists before the run: LoadGen would read it")
+        audit = _audit_file(request, applied)
         slowdown = bench_slowdown(request.ab_side)
         if slowdown:
             applied["bench_slowdown_pct"] = round(slowdown * 100, 3)
@@ -438,6 +411,42 @@ class ReferenceBackend:
         return RunOutcome(
             log_dir=request.outdir, settings=applied, run_seconds=seconds, calibration=calibration
         )
+
+    def _engine_for(
+        self, request: RunRequest, precision: str, progress: Progress
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """The item's engine and calibration: in accuracy mode every sample of the evaluation
+        set once, with a calibration reused, never waited for; a pinned target skips it."""
+        bench, scenario = request.benchmark, request.scenario
+        if request.mode == "accuracy" and request.compliance is None:
+            engine = self._eval_engine(bench, precision, progress)
+            return engine, self._calibration.get((bench.name, precision, scenario))
+        engine = self._engine(bench, progress, precision)
+        pinned = _TARGET_KEYS[scenario] in request.overrides
+        calibration = None if pinned else self._calibrated(bench, scenario, progress, precision)
+        return engine, calibration
+
+    @staticmethod
+    def _loadgen_values(
+        request: RunRequest, samples: int, calibration: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The item's LoadGen settings: the data's targets, calibrated ones over them, the
+        latency bound, the sample counts, the shortened run's, then the overrides."""
+        bench, scenario = request.benchmark, request.scenario
+        ref = _reference(bench)
+        values = _data_targets(ref["targets"][scenario])
+        if calibration is not None:
+            values.update(calibration["targets"])
+        bound = bench.latency_bound_ms(scenario)
+        if bound is not None:
+            values["latency_bound_ns"] = int(bound * 1e6)
+        values["performance_sample_count"] = samples
+        if scenario == "MultiStream":
+            values["samples_per_query"] = int(ref["batch_size"]["MultiStream"])
+        if request.fast:
+            values.update(ref["fast"][scenario])
+        values.update(request.overrides)
+        return values
 
     def close(self) -> None:
         """Drop the ONNX Runtime sessions."""
@@ -504,3 +513,17 @@ def _dist_version() -> str | None:
         return version("mlcommons-loadgen")
     except PackageNotFoundError:
         return None
+
+
+def _audit_file(request: RunRequest, applied: dict[str, Any]) -> Path:
+    """Where LoadGen reads audit.config (by default the working directory): written for a
+    compliance audit run only; any stray file there is refused, never read."""
+    audit = request.outdir / "audit.config"
+    if request.audit is not None:
+        from pytest_mlperf.compliance import audit_config_text
+
+        audit.write_text(audit_config_text(request.audit), encoding="utf-8")
+        applied["audit_config"] = dict(request.audit)
+    elif audit.exists():
+        raise BackendError(f"{audit} exists before the run: LoadGen would read it")
+    return audit

@@ -201,17 +201,22 @@ def search_server_target(
         "best_passing_qps": round(grid[ok], 2) if found else None,
         "probes": [results[i].to_dict() for i in order],
         "seconds": round(time.perf_counter() - started, 2),
-        "settings": {
-            "probe_ms": settings.probe_ms,
-            "probe_queries": settings.probe_queries,
-            "step": settings.step,
-            "latency_margin": settings.latency_margin,
-            "backoff_steps": settings.backoff_steps,
-            "probes": budget,
-            "start": settings.start,
-            "ceiling_qps": round(ceiling_qps, 2),
-            "grid": "powers of 1/step, anchored at 1 QPS",
-        },
+        "settings": _search_settings(settings, ceiling_qps),
+    }
+
+
+def _search_settings(settings: SearchSettings, ceiling_qps: float) -> dict[str, Any]:
+    """The search's ``settings`` object: what it probed with, and the grid's ceiling."""
+    return {
+        "probe_ms": settings.probe_ms,
+        "probe_queries": settings.probe_queries,
+        "step": settings.step,
+        "latency_margin": settings.latency_margin,
+        "backoff_steps": settings.backoff_steps,
+        "probes": settings.budget,
+        "start": settings.start,
+        "ceiling_qps": round(ceiling_qps, 2),
+        "grid": "powers of 1/step, anchored at 1 QPS",
     }
 
 

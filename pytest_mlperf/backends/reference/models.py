@@ -60,6 +60,50 @@ def _layer_norm(g: _Graph, x: str, hidden: int) -> str:
     return g.one("LayerNormalization", [x, scale, bias], axis=-1, epsilon=1e-5)
 
 
+def _encoder_layer(
+    g: _Graph, x: str, bias: str, reshapes: tuple[str, str], dims: tuple[int, int, int]
+) -> str:
+    """One encoder layer (attention, then the feed-forward block) over ``x`` [N, S, H];
+    ``reshapes``: the shapes that split into heads and merge them; ``dims``: hidden, heads,
+    ffn."""
+    split_shape, merge_shape = reshapes
+    hidden, heads, ffn = dims
+    head_dim = hidden // heads
+    s = 1.0 / np.sqrt(hidden)
+    heads_out = []
+    for w in ("q", "k", "v"):
+        proj = g.one("MatMul", [x, g.weight((hidden, hidden), s)])
+        proj = g.one("Reshape", [proj, split_shape])
+        perm = [0, 2, 3, 1] if w == "k" else [0, 2, 1, 3]
+        heads_out.append(g.one("Transpose", [proj], perm=perm))
+    q, k, v = heads_out
+    scores = g.one("MatMul", [q, k])
+    scores = g.one("Mul", [scores, g.const(np.array(1.0 / np.sqrt(head_dim), np.float32))])
+    probs = g.one("Softmax", [g.one("Add", [scores, bias])], axis=-1)
+    ctx = g.one("Transpose", [g.one("MatMul", [probs, v])], perm=[0, 2, 1, 3])
+    ctx = g.one("Reshape", [ctx, merge_shape])
+    attn = g.one("MatMul", [ctx, g.weight((hidden, hidden), s)])
+    x = _layer_norm(g, g.one("Add", [x, attn]), hidden)
+    h = g.one("Relu", [g.one("MatMul", [x, g.weight((hidden, ffn), s)])])
+    h = g.one("MatMul", [h, g.weight((ffn, hidden), 1.0 / np.sqrt(ffn))])
+    return _layer_norm(g, g.one("Add", [x, h]), hidden)
+
+
+def _split_logits(g: _Graph, logits: str) -> None:
+    """[N, S, 2] logits → the graph's outputs start_logits and end_logits [N, S]."""
+    g.nodes.append(
+        helper.make_node(
+            "Split",
+            [logits, g.const(np.array([1, 1], np.int64))],
+            ["start_3d", "end_3d"],
+            axis=-1,
+        )
+    )
+    axis = g.const(np.array([-1], np.int64))
+    g.nodes.append(helper.make_node("Squeeze", ["start_3d", axis], ["start_logits"]))
+    g.nodes.append(helper.make_node("Squeeze", ["end_3d", axis], ["end_logits"]))
+
+
 def build_bert(spec: Mapping[str, Any]) -> onnx.ModelProto:
     """BERT-shaped encoder: int64 input_ids/input_mask/segment_ids [N, S] → start/end logits."""
     seq, hidden, ffn = int(spec["seq_len"]), int(spec["hidden"]), int(spec["ffn"])
@@ -79,23 +123,7 @@ def build_bert(spec: Mapping[str, Any]) -> onnx.ModelProto:
     split_shape = g.const(np.array([0, seq, heads, head_dim], np.int64))
     merge_shape = g.const(np.array([0, seq, hidden], np.int64))
     for _ in range(layers):
-        heads_out = []
-        for w in ("q", "k", "v"):
-            proj = g.one("MatMul", [x, g.weight((hidden, hidden), s)])
-            proj = g.one("Reshape", [proj, split_shape])
-            perm = [0, 2, 3, 1] if w == "k" else [0, 2, 1, 3]
-            heads_out.append(g.one("Transpose", [proj], perm=perm))
-        q, k, v = heads_out
-        scores = g.one("MatMul", [q, k])
-        scores = g.one("Mul", [scores, g.const(np.array(1.0 / np.sqrt(head_dim), np.float32))])
-        probs = g.one("Softmax", [g.one("Add", [scores, bias])], axis=-1)
-        ctx = g.one("Transpose", [g.one("MatMul", [probs, v])], perm=[0, 2, 1, 3])
-        ctx = g.one("Reshape", [ctx, merge_shape])
-        attn = g.one("MatMul", [ctx, g.weight((hidden, hidden), s)])
-        x = _layer_norm(g, g.one("Add", [x, attn]), hidden)
-        h = g.one("Relu", [g.one("MatMul", [x, g.weight((hidden, ffn), s)])])
-        h = g.one("MatMul", [h, g.weight((ffn, hidden), 1.0 / np.sqrt(ffn))])
-        x = _layer_norm(g, g.one("Add", [x, h]), hidden)
+        x = _encoder_layer(g, x, bias, (split_shape, merge_shape), (hidden, heads, ffn))
     logits = g.one("MatMul", [x, g.weight((hidden, 2), s)])
     gain = float(spec.get("span_gain", 0.0))
     if gain:
@@ -105,17 +133,7 @@ def build_bert(spec: Mapping[str, Any]) -> onnx.ModelProto:
         table = np.random.default_rng(int(spec["seed"]) + 1).standard_normal((vocab, 2)) * gain
         prior = g.one("Gather", [g.const(table.astype(np.float32), "span_prior"), "input_ids"])
         logits = g.one("Add", [logits, prior])
-    g.nodes.append(
-        helper.make_node(
-            "Split",
-            [logits, g.const(np.array([1, 1], np.int64))],
-            ["start_3d", "end_3d"],
-            axis=-1,
-        )
-    )
-    axis = g.const(np.array([-1], np.int64))
-    g.nodes.append(helper.make_node("Squeeze", ["start_3d", axis], ["start_logits"]))
-    g.nodes.append(helper.make_node("Squeeze", ["end_3d", axis], ["end_logits"]))
+    _split_logits(g, logits)
     inputs = [
         helper.make_tensor_value_info(n, TensorProto.INT64, ["N", seq])
         for n in ("input_ids", "input_mask", "segment_ids")

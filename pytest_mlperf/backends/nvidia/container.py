@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,24 +317,10 @@ class HarnessContainer:
             raise BackendError(f"cannot run {list(argv)} in the container: {exc}") from exc
         tail: deque[str] = deque(maxlen=400)
         failure: list[BaseException] = []
-
-        def pump() -> None:
-            pending = ""
-            try:
-                for chunk in stream:
-                    pending += chunk.decode("utf-8", errors="replace")
-                    *lines, pending = pending.split("\n")
-                    for line in lines:
-                        tail.append(line)
-                        if on_line:
-                            on_line(line)
-                if pending:
-                    tail.append(pending)
-            except Exception as exc:  # noqa: BLE001 - reported after the join
-                failure.append(exc)
-
         start = time.monotonic()
-        reader = threading.Thread(target=pump, name="mlperf-exec", daemon=True)
+        reader = threading.Thread(
+            target=_pump, args=(stream, tail, on_line, failure), name="mlperf-exec", daemon=True
+        )
         reader.start()
         timed_out = False
         try:
@@ -429,3 +415,26 @@ class HarnessContainer:
     def path_exists(self, path: str) -> bool:
         """Whether ``path`` exists inside the container."""
         return self.exec(["test", "-e", path]).exit_code == 0
+
+
+def _pump(
+    stream: Iterable[bytes],
+    tail: deque[str],
+    on_line: Callable[[str], None] | None,
+    failure: list[BaseException],
+) -> None:
+    """Read an exec's output stream into ``tail`` line by line (each passed to ``on_line``);
+    an error is kept in ``failure`` (reported after the join)."""
+    pending = ""
+    try:
+        for chunk in stream:
+            pending += chunk.decode("utf-8", errors="replace")
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                tail.append(line)
+                if on_line:
+                    on_line(line)
+        if pending:
+            tail.append(pending)
+    except Exception as exc:  # noqa: BLE001 - reported after the join
+        failure.append(exc)

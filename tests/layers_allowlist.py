@@ -1,0 +1,27 @@
+"""The listed exceptions to tests/test_layers.py's size and type-level cycle rules (issue 27).
+
+One entry a line, each with its reason; a stale entry (the code is short enough now, or
+gone) fails the test too, so this list only shrinks. Remove your entry when you fix it.
+"""
+
+from __future__ import annotations
+
+#: ``module`` (over MAX_MODULE_LINES) or ``module::Qualified.name`` (over MAX_FUNCTION_LINES)
+LONG: dict[str, str] = {
+    "pytest_mlperf.abtest::ab_record": "issue 27: being split in this session by run-steps",
+    "pytest_mlperf.compliance::checks": "issue 27: 62 lines; compliance.py is another helper's file this session, not long-funcs' (left for its owner)",
+    "pytest_mlperf.config": "issue 27: being split in this session by contracts",
+    "pytest_mlperf.config::parse_run_config": "issue 27: being split in this session by contracts",
+    "pytest_mlperf.runner": "issue 27: being split in this session by run-steps",
+    "pytest_mlperf.runner::ItemPipeline._measure": "issue 27: being split in this session by run-steps",
+    "pytest_mlperf.runner::ItemPipeline.run_item": "issue 27: being split in this session by run-steps",
+    "pytest_mlperf.session": "issue 27: being split in this session by split-session",
+    "pytest_mlperf.session::MlperfSession.__init__": "issue 27: being split in this session by split-session",
+}
+
+#: import edges ``"importer -> imported"`` under ``if TYPE_CHECKING:`` that close a type-level
+#: cycle (the run-time graph has none: test_the_import_graph_has_no_cycle)
+TYPE_CYCLE_EDGES: dict[str, str] = {
+    "pytest_mlperf.items -> pytest_mlperf.session": "issue 27: items/stash <-> session; removed in this session by split-session",
+    "pytest_mlperf.stash -> pytest_mlperf.session": "issue 27: stash <-> session; removed in this session by split-session",
+}
