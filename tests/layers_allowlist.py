@@ -8,13 +8,9 @@ from __future__ import annotations
 
 #: ``module`` (over MAX_MODULE_LINES) or ``module::Qualified.name`` (over MAX_FUNCTION_LINES)
 LONG: dict[str, str] = {
-    "pytest_mlperf.abtest::ab_record": "issue 27: being split in this session by run-steps",
     "pytest_mlperf.compliance::checks": "issue 27: 62 lines; compliance.py is another helper's file this session, not long-funcs' (left for its owner)",
     "pytest_mlperf.config": "issue 27: being split in this session by contracts",
     "pytest_mlperf.config::parse_run_config": "issue 27: being split in this session by contracts",
-    "pytest_mlperf.runner": "issue 27: being split in this session by run-steps",
-    "pytest_mlperf.runner::ItemPipeline._measure": "issue 27: being split in this session by run-steps",
-    "pytest_mlperf.runner::ItemPipeline.run_item": "issue 27: being split in this session by run-steps",
     "pytest_mlperf.session": "issue 27: being split in this session by split-session",
     "pytest_mlperf.session::MlperfSession.__init__": "issue 27: being split in this session by split-session",
 }
