@@ -11,13 +11,8 @@ LONG: dict[str, str] = {
     "pytest_mlperf.compliance::checks": "issue 27: 62 lines; compliance.py is another helper's file this session, not long-funcs' (left for its owner)",
     "pytest_mlperf.config": "issue 27: being split in this session by contracts",
     "pytest_mlperf.config::parse_run_config": "issue 27: being split in this session by contracts",
-    "pytest_mlperf.session": "issue 27: being split in this session by split-session",
-    "pytest_mlperf.session::MlperfSession.__init__": "issue 27: being split in this session by split-session",
 }
 
 #: import edges ``"importer -> imported"`` under ``if TYPE_CHECKING:`` that close a type-level
 #: cycle (the run-time graph has none: test_the_import_graph_has_no_cycle)
-TYPE_CYCLE_EDGES: dict[str, str] = {
-    "pytest_mlperf.items -> pytest_mlperf.session": "issue 27: items/stash <-> session; removed in this session by split-session",
-    "pytest_mlperf.stash -> pytest_mlperf.session": "issue 27: stash <-> session; removed in this session by split-session",
-}
+TYPE_CYCLE_EDGES: dict[str, str] = {}
