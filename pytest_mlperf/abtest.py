@@ -16,8 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlperf.backends import BUILTIN_BACKENDS
+from pytest_mlperf.backends.ab import ab_keys
 from pytest_mlperf.backends.base import RunRequest
-from pytest_mlperf.catalog import CONFIG_VERS, Variant
+from pytest_mlperf.backends.variants import BACKEND_KEYS, AbContext
+from pytest_mlperf.catalog import Variant
 from pytest_mlperf.checks import FAIL, OK, SKIP, Check, Outcome
 from pytest_mlperf.errors import ConfigError
 from pytest_mlperf.history.paired import INCONCLUSIVE, REGRESSED, judge_ratios, performance_ratio
@@ -29,10 +32,6 @@ OPTION = "--mlperf-ab"
 ROUNDS_OPTION = "--mlperf-ab-rounds"
 DEFAULT_ROUNDS = 5
 MAX_ROUNDS = 50
-#: the keys a variant may set, per backend (nvidia: not yet, see docs/verdicts.md)
-VALID_KEYS: Mapping[str, tuple[str, ...]] = {"reference": ("threads", "config_ver")}
-#: keys that change the backend itself (a variant with one gets its own backend instance)
-BACKEND_KEYS = ("threads",)
 #: the LoadGen targets every run after the first is pinned to (the first run's)
 TARGET_KEYS = ("expected_qps", "target_qps", "expected_latency_ns")
 #: what a Server A/B compares: its p99 at the pinned target (the metric echoes the target)
@@ -95,16 +94,17 @@ class AbSpec:
 
 
 def _valid(backend: str) -> tuple[str, ...]:
-    return VALID_KEYS.get(backend, ())
+    """The keys ``backend`` declares (its class's ``ab_keys``, backends/variants.py)."""
+    return tuple(key.name for key in ab_keys(backend))
 
 
 def check_backend(backend: str) -> None:
-    """A/B variants are defined for the reference backend only, for now."""
-    if backend not in VALID_KEYS:
+    """A backend that declares no A/B keys has no A/B variants."""
+    if not _valid(backend):
         raise ConfigError(
-            f"{OPTION}: the {backend} backend has no A/B variants yet; valid backends: "
-            f"{', '.join(VALID_KEYS)} (on nvidia compare two sessions, one per image or "
-            "harness checkout, with --mlperf-baseline)"
+            f"{OPTION}: the {backend} backend declares no A/B keys; valid backends: "
+            f"{', '.join(b for b in BUILTIN_BACKENDS if _valid(b))} (compare two sessions "
+            "with --mlperf-baseline or --mlperf-history instead)"
         )
 
 
@@ -126,21 +126,11 @@ def _side(text: str, side: str, backend: str, variants: Sequence[Variant], cpus:
             )
         if key in options:
             raise ConfigError(f"{OPTION}: {key!r} given twice in the {SIDES[side]} side")
-        if key == "threads":
-            if not value.isdigit() or not 1 <= int(value) <= cpus:
-                raise ConfigError(
-                    f"{OPTION}: threads={value!r} in the {SIDES[side]} side is not a whole "
-                    f"number of threads; valid: 1 to {cpus}"
-                )
-            options[key] = int(value)
-        else:  # config_ver
-            allowed = [c for c in CONFIG_VERS if all(c in v.config_vers for v in variants)]
-            if value not in allowed:
-                raise ConfigError(
-                    f"{OPTION}: config_ver={value!r} in the {SIDES[side]} side; valid for "
-                    f"{', '.join(v.name for v in variants)}: {', '.join(allowed) or 'none'}"
-                )
-            options[key] = value
+        declared = next(k for k in ab_keys(backend) if k.name == key)
+        try:
+            options[key] = declared.parse(value, AbContext(cpus, tuple(variants)))
+        except ValueError as exc:
+            raise ConfigError(f"{OPTION}: {key}={value!r} in the {SIDES[side]} side{exc}") from None
     return AbVariant(side, options)
 
 
@@ -300,7 +290,9 @@ def ab_record(
 def _side_record(spec: AbSpec, side: str, runs: Sequence[AbRun]) -> dict[str, Any]:
     """One side in the record's ``ab``: its options and its runs, by round."""
     return {
-        "options": dict(spec.variant(side).options),
+        "options": {  # a checkout's path as text
+            k: str(v) if isinstance(v, Path) else v for k, v in spec.variant(side).options.items()
+        },
         "describe": spec.variant(side).describe(),
         "runs": [
             {

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pytest_mlperf.absides import add_sides
 from pytest_mlperf.abtest import AbSpec, ab_record_of_runs, ab_request
 from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest
 from pytest_mlperf.baseline import value_range
@@ -137,9 +138,9 @@ class Measurer:
         if ab is not None:  # the pair judged by its ratio; the candidate's runs are the item's
             runs = runs[len(ab.schedule) - len(ab.order) :]  # the warm-ups are not judged
             pairs = [(r.run.log_dir, r.parsed) for r in runs]
-            extras["ab"] = ab_record_of_runs(
-                ab, request.scenario, pairs, self.run_config.tolerance_pct
-            )
+            record = ab_record_of_runs(ab, request.scenario, pairs, self.run_config.tolerance_pct)
+            fields = {"scenario": request.scenario, "config_ver": request.config_ver}
+            extras["ab"] = add_sides(record, self.side_backend, {**fields, "fast": request.fast})
             runs = [run for run, side in zip(runs, ab.order, strict=True) if side == "B"]
         if len(runs) == 1:
             extras["machine_load"] = runs[0].load

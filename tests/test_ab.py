@@ -179,11 +179,66 @@ def test_bad_ab_values_name_the_value_and_the_valid_ones(
     assert message in str(info.value)
 
 
-def test_nvidia_has_no_ab_variants_yet(catalog: Catalog) -> None:
-    with pytest.raises(ConfigError, match="the nvidia backend has no A/B variants yet"):
-        parse_ab("threads=1;threads=2", None, "nvidia", [catalog.resolve("bert-99", None)])
+def test_a_backend_without_declared_keys_has_no_variants(catalog: Catalog) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_ab("threads=1;threads=2", None, "custom", [catalog.resolve("bert-99", None)])
+    assert "the custom backend declares no A/B keys; valid backends: reference, nvidia" in str(
+        info.value
+    )
     with pytest.raises(ConfigError, match="--mlperf-ab-rounds=3 needs --mlperf-ab"):
         parse_ab(None, "3", "reference", [])
+
+
+def test_each_backend_declares_its_keys() -> None:
+    from pytest_mlperf.backends.ab import ab_keys
+    from pytest_mlperf.backends.nvidia import NvidiaBackend
+    from pytest_mlperf.backends.reference import ReferenceBackend
+
+    assert [k.name for k in ab_keys("reference")] == ["threads", "config_ver"]
+    assert [k.name for k in ab_keys("nvidia")] == ["image", "harness_dir"]
+    assert ab_keys("reference") == ReferenceBackend.ab_keys
+    assert ab_keys("nvidia") == NvidiaBackend.ab_keys
+    assert ab_keys("custom") == ()
+
+
+def test_nvidia_sides_set_the_image_or_the_checkout(catalog: Catalog, tmp_path: Path) -> None:
+    bert = [catalog.resolve("bert-99", None)]
+    spec = parse_ab("image=repo/harness:a;image=repo/harness:b", "3", "nvidia", bert)
+    assert spec is not None and spec.rounds == 3
+    assert spec.baseline.backend_options == {"image": "repo/harness:a"}
+    assert spec.candidate.backend_options == {"image": "repo/harness:b"}
+    (tmp_path / "b").mkdir()
+    spec = parse_ab(f";harness_dir={tmp_path / 'b'}", None, "nvidia", bert)
+    assert spec is not None and spec.baseline.backend_options == {}
+    assert spec.candidate.backend_options == {"harness_dir": tmp_path / "b"}
+    assert spec.candidate.describe() == f"harness_dir={tmp_path / 'b'}"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "threads=1;threads=2",
+            "unknown key 'threads' in the baseline side; valid keys: image, harness_dir",
+        ),
+        (
+            ";config_ver=default",
+            "unknown key 'config_ver' in the candidate side; valid keys: image, harness_dir",
+        ),
+        (
+            "image=Repo Harness;",
+            "image='Repo Harness' in the baseline side is not a Docker image reference; valid: "
+            "[registry/]name[:tag][@sha256:digest]",
+        ),
+        (";harness_dir=no/such/dir", "harness_dir='no/such/dir' in the candidate side is not a "),
+    ],
+)
+def test_bad_nvidia_ab_values_name_the_key_and_the_valid_ones(
+    catalog: Catalog, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_ab(value, None, "nvidia", [catalog.resolve("bert-99", None)])
+    assert message in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -196,8 +251,8 @@ def test_nvidia_has_no_ab_variants_yet(catalog: Catalog) -> None:
         ),
         (["--mlperf-ab=;", "--mlperf-repeat=3"], "*--mlperf-ab runs its own rounds*"),
         (
-            ["--mlperf-ab=;", "--mlperf-backend=nvidia"],
-            "*the nvidia backend has no A/B variants yet*",
+            ["--mlperf-ab=threads=1;", "--mlperf-backend=nvidia"],
+            "*unknown key 'threads' in the baseline side; valid keys: image, harness_dir*",
         ),
     ],
 )

@@ -187,6 +187,16 @@ def test_fingerprint_separates_what_matters() -> None:
     other = fingerprint(record, {**host, "driver_version": "555.1"})
     assert fingerprint_id(fp) != fingerprint_id(other)
     assert differences(fp, other) == ["driver: 550.54 here, 555.1 there"]
+    # ECC per GPU (probe: NVML or the nvidia-smi table) and TensorRT (the container's Python)
+    assert (fp["ecc"], fp["tensorrt"]) == (None, None)
+    ecc_on = [{**g, "ecc_mode": "Enabled"} for g in host["gpus"]]  # type: ignore[dict-item]
+    on = fingerprint(record, {**host, "gpus": ecc_on, "tensorrt_version": "10.2.0.19"})
+    assert (on["ecc"], on["tensorrt"]) == ("Enabled", "10.2.0.19")
+    off = fingerprint(record, {**host, "gpus": [{**g, "ecc_mode": "Disabled"} for g in ecc_on]})
+    assert differences(on, off) == [
+        "tensorrt: 10.2.0.19 here, None there",
+        "ecc: Enabled here, Disabled there",
+    ]
     pinned = {
         **record,
         "scenario": "Server",

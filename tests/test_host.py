@@ -105,6 +105,8 @@ def test_nvidia_smi_fallback_on_the_seed_host() -> None:
     )
     assert record.memory_kib == 907005532
     assert not failed(check_host(record))
+    # ECC: the table's "Volatile Uncorr. ECC" column shows each GPU's count (0): ECC is on
+    assert [g.ecc_mode for g in record.gpus] == ["Enabled"] * 8
 
 
 def test_real_nvml_library_absent_here_falls_back() -> None:
@@ -395,3 +397,83 @@ def test_fabric_manager_undecided_when_the_pci_listing_shows_no_gpu(tmp_path: Pa
     record.fabric_states = ["not supported"] * 8
     assert not record.needs_fabric_manager
     assert record.fabric_manager_reason.startswith("PCI bus not read; NVML fabric state")
+
+
+class DocumentedNvml:
+    """NOT captured output: a fake of the pynvml calls probe_nvml makes, answering what
+    NVML documents (nvmlDeviceGetEccMode: [current, pending] as nvmlEnableState_t,
+    NVML_FEATURE_DISABLED 0 / NVML_FEATURE_ENABLED 1; NVML_ERROR_NOT_SUPPORTED on a GPU
+    without ECC). The constants and the error class are the installed nvidia-ml-py's."""
+
+    def __init__(self, ecc: Sequence[object]) -> None:
+        import pynvml
+
+        self.NVMLError = pynvml.NVMLError
+        self.NVML_FEATURE_ENABLED = pynvml.NVML_FEATURE_ENABLED
+        self._pynvml = pynvml
+        self.ecc = list(ecc)
+
+    def nvmlInit(self) -> None: ...
+    def nvmlShutdown(self) -> None: ...
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return "550.127.05"
+
+    def nvmlSystemGetCudaDriverVersion_v2(self) -> int:
+        return 12040
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.ecc)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetMigMode(self, handle: int) -> list[int]:
+        return [0, 0]
+
+    def nvmlDeviceGetPowerManagementLimit(self, handle: int) -> int:
+        return 700000
+
+    def nvmlDeviceGetEccMode(self, handle: int) -> list[int]:
+        state = self.ecc[handle]
+        if state is None:
+            raise self._pynvml.NVMLError(self._pynvml.NVML_ERROR_NOT_SUPPORTED)
+        assert isinstance(state, int)
+        return [state, state]
+
+    def nvmlDeviceGetPciInfo(self, handle: int) -> object:
+        class Pci:
+            pciDeviceId = 0x233510DE
+
+        return Pci()
+
+    def nvmlDeviceGetName(self, handle: int) -> str:
+        return "NVIDIA H200"
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        return f"GPU-{handle}"
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> object:
+        class Memory:
+            total = 143771 * 1024 * 1024
+
+        return Memory()
+
+
+def test_ecc_mode_from_nvml_documented_states() -> None:
+    import pynvml
+
+    from pytest_mlperf.host.probe import probe_nvml
+
+    nvml = DocumentedNvml([pynvml.NVML_FEATURE_ENABLED, pynvml.NVML_FEATURE_DISABLED, None])
+    _driver, cuda, gpus = probe_nvml(nvml)
+    assert cuda == "12.4"
+    assert [g.ecc_mode for g in gpus] == ["Enabled", "Disabled", None]
+    assert HostRecord(gpus=gpus).to_dict()["gpus"][1]["ecc_mode"] == "Disabled"
+
+
+def test_ecc_modes_from_the_captured_nvidia_smi_table() -> None:
+    from pytest_mlperf.host.probe import smi_ecc_modes
+
+    modes = smi_ecc_modes((HOST / "nvidia-smi-a100x8.txt").read_text())
+    assert modes == dict.fromkeys(range(8), "Enabled")
+    assert smi_ecc_modes("no table") == {}

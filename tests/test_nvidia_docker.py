@@ -19,6 +19,7 @@ from pytest_mlperf.errors import BackendError
 from pytest_mlperf.results.loadgen import parse_dir
 from tests.conftest import load_results, requires_service
 from tests.loadgen_runs import run_tiny
+from tests.shared_data import RESULTS_V41, SHARED_DATA, require_shared
 from tests.standin import SESSION_LABEL, calls, make_harness, session_tag, set_conf, standin_args
 
 pytestmark = pytest.mark.docker
@@ -918,3 +919,141 @@ def test_dry_run_is_for_the_nvidia_backend_only(pytester: pytest.Pytester) -> No
     assert "the reference backend has no dry run (valid: --mlperf-backend=nvidia)" in (
         result.stdout.str() + result.stderr.str()
     )
+
+
+# -- --mlperf-ab on the nvidia backend ---------------------------------------------------------
+#: published LoadGen logs the stand-in hands back (bert-99 Offline, VALID): NVIDIA's v4.1
+#: harness on H200 (73309.5 samples/s) and Lenovo's 2x L4 submission (1928.07 samples/s)
+AB_FAST_LOG = SHARED_DATA / "nvidia-harness-v4.1-logs" / "bert-99" / "Offline" / "performance"
+AB_SLOW_LOG = (
+    RESULTS_V41 / "closed/Lenovo/results/Lenovo_2xL4_TRT/bert-99/Offline/performance/run_1"
+)
+
+
+def _offline_checkout(root: Path, log: Path, **conf: str) -> Path:
+    """A stand-in checkout under ``root`` whose Offline runs hand back the published ``log``."""
+    require_shared(log)
+    shutil.copytree(log, root / "logs" / "Offline")
+    return make_harness(root, root / "logs", **conf)
+
+
+def _ab_item(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """One A/B session of bert Offline (2 rounds), in a subprocess: C extensions the
+    session imports first (numpy for the report) cannot be loaded twice in one process."""
+    result = pytester.runpytest_subprocess(
+        "--mlperf-scenarios=Offline",
+        "--mlperf-mode=performance",
+        "--mlperf-fast",
+        "--mlperf-ab-rounds=2",
+        "--junitxml=junit.xml",
+        "--html=report.html",
+        *args,
+    )
+    (item,) = load_results(pytester.path)["items"]
+    return result, item
+
+
+def _commit(checkout: Path) -> str:
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def test_ab_between_two_checkouts_runs_each_on_its_own_and_judges_the_pair(
+    docker_client: Any, pytester: pytest.Pytester
+) -> None:
+    """Baseline: the session's checkout; candidate: another checkout (``harness_dir``),
+    whose harness is slower. Each side builds its image and engines from its checkout once;
+    the runs alternate ABBA and the pair is judged on their ratio."""
+    from tests.standin import git_status
+
+    # A's image has TensorRT (what its Python reports), B's has none
+    a = _offline_checkout(pytester.path / "a", AB_FAST_LOG, tensorrt="10.2.0.19")
+    b = _offline_checkout(pytester.path / "b", AB_SLOW_LOG)
+    result, item = _ab_item(pytester, *standin_args(pytester, a), f"--mlperf-ab=;harness_dir={b}")
+    result.assert_outcomes(failed=1)
+    ab = item["ab"]
+    assert ab["order"] == "ABBA" and ab["status"] == "regressed", ab["reason"]
+    # which checkout ran each run: each hands back its own published log
+    assert [r["value"] for r in ab["baseline"]["runs"]] == [73309.5, 73309.5]
+    assert [r["value"] for r in ab["candidate"]["runs"]] == [1928.07, 1928.07]
+    assert ab["ratios"] == [pytest.approx(1928.07 / 73309.5, abs=1e-4)] * 2
+    # each checkout: its own setup and engine once, then its warm-up and its two rounds
+    for checkout in (a, b):
+        done = calls(checkout)
+        assert done.count("generate_engines bert Offline default STANDIN_SYSTEM") == 1, done
+        assert done.count("run_harness bert Offline PerformanceOnly STANDIN_SYSTEM") == 3, done
+        assert done.count("build BUILD_TRTLLM=0 BUILD_TRITON=0") == 1
+        assert git_status(checkout) == []  # the user's checkouts are as they were
+    base, cand = ab["baseline"], ab["candidate"]
+    assert (base["options"], cand["options"]) == ({}, {"harness_dir": str(b)})
+    assert (base["identity"]["harness_dir"], cand["identity"]["harness_dir"]) == (str(a), str(b))
+    assert base["identity"]["harness_commit"] == _commit(a) != _commit(b)
+    assert cand["identity"]["harness_commit"] == _commit(b)
+    assert base["identity"]["image"] != cand["identity"]["image"]  # built from each checkout
+    assert base["identity"]["container"] != cand["identity"]["container"]
+    assert base["identity"]["harness_build_dir"] != cand["identity"]["harness_build_dir"]
+    assert base["fingerprint"]["harness_commit"] == _commit(a)
+    assert cand["fingerprint"]["harness_commit"] == _commit(b)
+    assert base["fingerprint_id"] != cand["fingerprint_id"]
+    assert any(d.startswith("harness_commit: ") for d in ab["differs"]), ab["differs"]
+    assert (base["identity"]["tensorrt_version"], cand["identity"]["tensorrt_version"]) == (
+        "10.2.0.19",
+        None,
+    )
+    assert (base["fingerprint"]["tensorrt"], cand["fingerprint"]["tensorrt"]) == ("10.2.0.19", None)
+    assert "tensorrt: 10.2.0.19 (A), None (B)" in ab["differs"]
+    assert load_results(pytester.path)["host"]["tensorrt_version"] == "10.2.0.19"
+    report = (pytester.path / "report.html").read_text()
+    assert f"harness_dir {a}" in report and f"harness_dir {b}" in report
+    assert "sides differ in " in report and "harness_commit: " in report
+    import xml.etree.ElementTree as ET
+
+    props = {
+        str(p.get("name")): str(p.get("value"))
+        for p in ET.parse(pytester.path / "junit.xml").iter("property")
+    }
+    prefix = "mlperf/bert-99/Offline/performance"
+    assert props[f"{prefix}/ab_candidate_fingerprint_id"] == cand["fingerprint_id"]
+
+
+def test_ab_between_two_tags_of_one_image_keeps_each_sides_container_and_engines(
+    docker_client: Any, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """``image=``: the same checkout under two tags of one built image. Each side has its
+    own container and build directory (engines built once per side, never over the other
+    side's); the same image and commit: nothing differs, A/A passes."""
+    harness = _offline_checkout(pytester.path / "h", AB_FAST_LOG)
+    built = backend_for(harness, tmp_path)  # builds the stand-in image once
+    built.prepare([(load_catalog(default_dirs()).benchmark("bert-99"), "Offline")], print)
+    image = docker_client.images.get(built.info["image"])
+    for tag in ("a", "b"):
+        assert image.tag("pytest-mlperf/ab-test", tag)
+    before = len(calls(harness))
+    result, item = _ab_item(
+        pytester,
+        *standin_args(pytester, harness),
+        "--mlperf-image=pytest-mlperf/ab-test:a",
+        "--mlperf-ab=;image=pytest-mlperf/ab-test:b",
+    )
+    result.assert_outcomes(passed=1)
+    ab = item["ab"]
+    assert ab["order"] == "ABBA" and ab["status"] == "passed", ab["reason"]
+    assert ab["ratios"] == [1.0, 1.0] and ab["differs"] == []
+    base, cand = ab["baseline"]["identity"], ab["candidate"]["identity"]
+    assert (base["image"], cand["image"]) == ("pytest-mlperf/ab-test:a", "pytest-mlperf/ab-test:b")
+    assert base["image_id"] == cand["image_id"] == image.id
+    assert base["tensorrt_version"] is None  # the stand-in image has no TensorRT
+    assert base["container"] != cand["container"]
+    assert base["harness_build_dir"] != cand["harness_build_dir"]
+    session = calls(harness)[before:]
+    # an engine per side, each in its own build directory; 3 runs per side
+    assert session.count("generate_engines bert Offline default STANDIN_SYSTEM") == 2, session
+    assert session.count("run_harness bert Offline PerformanceOnly STANDIN_SYSTEM") == 6
+    for side in (base, cand):
+        engines = Path(side["harness_build_dir"]) / "engines"
+        assert engines.is_dir() and any(engines.rglob("*.plan")), side
+    assert ab["baseline"]["fingerprint_id"] == ab["candidate"]["fingerprint_id"]

@@ -185,3 +185,13 @@ def test_tables_name_the_node_and_say_why_an_invalid_run_passed() -> None:
         '<td class="mlperf-reason">INVALID accepted for a shortened run (--mlperf-fast): '
         "minimum duration not met</td>"
     ) in html
+
+
+def test_a_reused_passing_item_is_shown_as_passed_not_failed() -> None:
+    """The verdict cell's colour follows the outcome: "PASSED (reused)" was classed as a
+    failure because the class was looked up by the word shown."""
+    record = {**_fast_record("main"), "provenance": {"status": "reused", "id": "abc"}}
+    html = summary_html([record], {}, "/r/run")
+    assert '<td class="mlperf-pass">PASSED (reused)</td>' in html
+    failed = {**record, "verdict": {"outcome": "failed", "reasons": [], "checks": []}}
+    assert '<td class="mlperf-fail">FAILED (reused)</td>' in summary_html([failed], {}, "/r/run")

@@ -2,9 +2,10 @@
 
 Hardware and software facts of the host (from the backend's host record) and the run's
 own settings. A fact the backend does not report is ``None`` (and equal to ``None``): the
-reference backend reports no GPU, the nvidia backend probes no ONNX Runtime; ECC mode and
-the TensorRT version are read when the host record carries them (``ecc_mode``,
-``tensorrt_version``), which today's probes do not.
+reference backend reports no GPU, the nvidia backend probes no ONNX Runtime. ECC is each
+GPU's ``ecc_mode`` (NVML's current mode, else the ``nvidia-smi`` table's ECC column; see
+:mod:`pytest_mlperf.host.probe`); TensorRT is the host record's ``tensorrt_version``, what
+the harness container's Python reports (``tensorrt.__version__``; none in the stand-in).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def fingerprint(record: Mapping[str, Any], host: Mapping[str, Any]) -> dict[str,
         "image_digest": _image_digest(host) or _image_digest(software),
         "power_limit_w": _distinct([g.get("power_limit_w") for g in gpus]),
         "mig": _distinct([g.get("mig_mode") for g in gpus]),
-        "ecc": fact("ecc_mode"),
+        "ecc": _distinct([g.get("ecc_mode") for g in gpus]) or fact("ecc_mode"),
         "cpu_model": fact("cpu"),
         "cpu_cores": fact("cpu_cores"),
         "cpu_count": fact("cpu_count"),

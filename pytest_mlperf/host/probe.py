@@ -34,6 +34,13 @@ SYSFS_PCI = Path("/sys/bus/pci/devices")
 #: NVML's GPU fabric states (nvmlDeviceGetGpuFabricInfo, Hopper and later)
 FABRIC_STATES = {0: "not supported", 1: "not started", 2: "in progress", 3: "completed"}
 _SMI_HEADER = re.compile(r"Driver Version:\s*([0-9.]+)\s+CUDA Version:\s*([0-9.]+)")
+#: a GPU's first row in the ``nvidia-smi`` table: ``| <index> <name> <persistence> |
+#: <bus id> <display> | <volatile uncorrected ECC errors> |``
+_SMI_GPU_ROW = re.compile(
+    r"^\|\s*(\d+)\s+.*\|\s*[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f]\s+\S+"
+    r"\s*\|\s*(\S+)\s*\|\s*$",
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -47,6 +54,8 @@ class GpuInfo:
     power_limit_w: float | None
     mig_mode: str | None
     pci_device_id: str | None
+    #: ``Enabled`` / ``Disabled``: the ECC mode the GPU runs in now; None: unknown or no ECC
+    ecc_mode: str | None = None
 
 
 @dataclass
@@ -191,6 +200,19 @@ def smi_driver_versions(smi_csv: str, smi_table: str | None) -> tuple[str | None
     return driver, cuda
 
 
+def smi_ecc_modes(smi_table: str) -> dict[int, str | None]:
+    """Each GPU's ECC mode from the ``nvidia-smi`` table's "Volatile Uncorr. ECC" column:
+    a count of errors when ECC is on (``Enabled``), ``Off`` when it is off (``Disabled``),
+    ``N/A`` when the GPU has no ECC (None)."""
+    modes: dict[int, str | None] = {}
+    for match in _SMI_GPU_ROW.finditer(smi_table):
+        cell = match.group(2)
+        modes[int(match.group(1))] = (
+            "Enabled" if cell.isdigit() else "Disabled" if cell == "Off" else None
+        )
+    return modes
+
+
 def parse_lscpu(text: str) -> dict[str, str]:
     """``lscpu`` output as a dict of its ``Key: value`` lines."""
     out = {}
@@ -298,6 +320,11 @@ def probe_nvml(nvml: Any) -> tuple[str, str | None, list[GpuInfo]]:
                 power: float | None = nvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000.0
             except nvml.NVMLError:
                 power = None
+            try:  # [current, pending]; NotSupported on GPUs without ECC memory
+                ecc_now, _ecc_pending = nvml.nvmlDeviceGetEccMode(handle)
+                ecc: str | None = "Enabled" if ecc_now == nvml.NVML_FEATURE_ENABLED else "Disabled"
+            except nvml.NVMLError:
+                ecc = None
             pci = nvml.nvmlDeviceGetPciInfo(handle)
             gpus.append(
                 GpuInfo(
@@ -308,6 +335,7 @@ def probe_nvml(nvml: Any) -> tuple[str, str | None, list[GpuInfo]]:
                     power_limit_w=power,
                     mig_mode=mig,
                     pci_device_id=f"0x{pci.pciDeviceId:08X}",
+                    ecc_mode=ecc,
                 )
             )
         return driver, cuda, gpus
@@ -416,6 +444,9 @@ def _probe_gpus(record: HostRecord, runner: Runner, nvml_loader: Callable[[], An
     record.driver_version, record.cuda_version = smi_driver_versions(
         csv.stdout, table.stdout if table.ok else None
     )
+    ecc = smi_ecc_modes(table.stdout) if table.ok else {}
+    for gpu in record.gpus:
+        gpu.ecc_mode = ecc.get(gpu.index)
     record.gpu_source = "nvidia-smi"
 
 

@@ -16,7 +16,6 @@ from pytest_mlperf.display import (
     check_word,
     display_unit,
     format_metric,
-    outcome_word,
 )
 from pytest_mlperf.report.plots import TRACE, item_plots
 from pytest_mlperf.report.terminal import (
@@ -38,11 +37,12 @@ _STYLE = (
     ".mlperf-skip{color:#a60}img.mlperf-plot{max-width:100%;margin:4px 8px 4px 0}</style>"
 )
 SUMMARY_COLUMNS = (*COLUMNS[:-1], "baseline", "change", COLUMNS[-1], "reason")
-#: the verdict cell's class by the word the summary row shows (any other word: mlperf-fail)
+#: the verdict cell's class by the record's outcome (any other outcome: mlperf-fail); keyed
+#: by the outcome, not the word shown, which may carry a note such as "PASSED (reused)"
 _OUTCOME_CLASS = {
-    outcome_word(Outcome.PASSED): "mlperf-pass",
-    outcome_word(Outcome.SKIPPED): "mlperf-skip",
-    outcome_word(Outcome.XFAILED): "mlperf-skip",
+    Outcome.PASSED: "mlperf-pass",
+    Outcome.SKIPPED: "mlperf-skip",
+    Outcome.XFAILED: "mlperf-skip",
 }
 
 
@@ -55,7 +55,7 @@ def _summary_row(record: Mapping[str, Any], nodes: tuple[bool, bool] = (False, F
     cells = [*row[:-1], *baseline_cells(record)]
     if any(nodes):  # more than one node or worker: name it
         cells = [node_label(record, *nodes), *cells]
-    css = _OUTCOME_CLASS.get(row[-1], "mlperf-fail")
+    css = _OUTCOME_CLASS.get(record["verdict"]["outcome"], "mlperf-fail")
     verdict = f'<td class="{css}">{html.escape(row[-1])}</td>'
     return f"<tr>{_cells(cells)}{verdict}{reason_cell(record)}</tr>"
 
@@ -189,6 +189,29 @@ def _repeats_html(records: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+#: identity facts the A/B table leaves out (long, and in results.json)
+_AB_HIDDEN = ("image_digests", "harness_build_dir")
+
+
+def _ab_identity(side: Mapping[str, Any]) -> str:
+    """`` (image repo:a, image_id sha256:0123456789ab, ...)``: what the side ran, from its
+    backend's ``ab_identity()`` (nothing when the record has none)."""
+    facts = [
+        f"{k} {str(v)[:19] if k == 'image_id' else v}"
+        for k, v in (side.get("identity") or {}).items()
+        if v not in (None, "", []) and k not in _AB_HIDDEN
+    ]
+    return f" ({', '.join(facts)})" if facts else ""
+
+
+def _ab_differs(ab: Mapping[str, Any]) -> str:
+    """The fingerprint fields the two sides differ in, under the reason."""
+    differs = ab.get("differs") or []
+    if not differs:
+        return ""
+    return "<br>sides differ in " + html.escape("; ".join(differs))
+
+
 def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
     """``--mlperf-ab``: per item each side's runs in order, the ratio, its interval, status."""
     rows = []
@@ -209,8 +232,8 @@ def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
         cells = (
             f"{r['benchmark']} {r['scenario']} {r['mode']}",
             f"{ab['compared']} ({shown_unit})",
-            f"{ab['baseline']['describe']}: {runs('baseline')}",
-            f"{ab['candidate']['describe']}: {runs('candidate')}",
+            f"{ab['baseline']['describe']}{_ab_identity(ab['baseline'])}: {runs('baseline')}",
+            f"{ab['candidate']['describe']}{_ab_identity(ab['candidate'])}: {runs('candidate')}",
             ab["order"],
             "-" if ratio is None else f"{ratio:.3f}",
             "-" if ratio is None else f"{ab['ci_low']:.3f}-{ab['ci_high']:.3f}",
@@ -218,7 +241,7 @@ def _ab_html(records: Sequence[Mapping[str, Any]]) -> str:
         )
         rows.append(
             f'<tr>{_cells(cells)}<td class="{css}">{html.escape(ab["status"])}</td>'
-            f"<td>{html.escape(ab['reason'])}</td></tr>"
+            f"<td>{html.escape(ab['reason'])}{_ab_differs(ab)}</td></tr>"
         )
     if not rows:
         return ""

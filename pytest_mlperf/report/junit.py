@@ -100,6 +100,8 @@ def _ab(prefix: str, ab: Mapping[str, Any] | None) -> list[tuple[str, object]]:
     for side in ("baseline", "candidate"):
         values = [display_value(r["value"], ab["unit"])[0] for r in ab[side]["runs"]]
         props.append((f"{prefix}/ab_{side}_values", ";".join(map(str, values))))
+        if ab[side].get("fingerprint_id"):  # each side's fingerprint (results.json has it all)
+            props.append((f"{prefix}/ab_{side}_fingerprint_id", ab[side]["fingerprint_id"]))
     return props
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf import __version__
+from pytest_mlperf.checks import Outcome
 from pytest_mlperf.errors import MlperfError
 from pytest_mlperf.redact import redact_obj
 from pytest_mlperf.results.store import RunStore, atomic_write_json
@@ -18,6 +19,15 @@ if TYPE_CHECKING:
     from pytest_mlperf.config import RunConfig
 
 RESULTS_SCHEMA_VERSION = 1
+#: the outcomes counted in the totals, in the order results.json lists them
+TOTALS = (
+    Outcome.PASSED,
+    Outcome.FAILED,
+    Outcome.ERROR,
+    Outcome.SKIPPED,
+    Outcome.XFAILED,
+    Outcome.INTERRUPTED,
+)
 
 
 class RunIndex:
@@ -130,6 +140,6 @@ def run_identity(index: RunIndex) -> dict[str, Any]:
 def totals(records: list[dict[str, Any]]) -> dict[str, int]:
     """Items by verdict: ``items`` and one count per outcome (passed, failed, error, ...)."""
     counts = {"items": len(records)}
-    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "interrupted"):
-        counts[outcome] = sum(1 for r in records if r["verdict"]["outcome"] == outcome)
+    for outcome in TOTALS:
+        counts[outcome.value] = sum(1 for r in records if r["verdict"]["outcome"] == outcome)
     return counts

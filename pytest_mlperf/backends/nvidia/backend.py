@@ -13,7 +13,7 @@ from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
     from pytest_mlperf.accuracy.evaluate import AccuracyData
-from pytest_mlperf.backends.nvidia import launch
+from pytest_mlperf.backends.nvidia import ab, launch
 from pytest_mlperf.backends.nvidia.container import (
     ContainerSpec,
     ExecResult,
@@ -30,6 +30,7 @@ from pytest_mlperf.backends.nvidia.harness import (
     harness_commit,
     read_metadata,
     run_args,
+    tensorrt_info,
 )
 from pytest_mlperf.backends.nvidia.run import (
     MOUNT_GONE,
@@ -94,6 +95,8 @@ class NvidiaBackend:
     accuracy_runs_performance_qsl = True
     #: Host, image, container and staged steps are per host: one process prepares at a time.
     serial_prepare = True
+    #: ``--mlperf-ab``: a side may use another image or checkout; ``ab_identity()``: which
+    ab_keys, ab_identity = ab.AB_KEYS, ab.identity
 
     def __init__(
         self,
@@ -207,6 +210,7 @@ class NvidiaBackend:
         # the image's content ID, not only its tag: a rebuilt image under the same tag is
         # another provenance
         self.info.update(self.container.image_identity())
+        self.info.update(tensorrt_info(self.container))  # a fingerprint field; none: left out
         self.quick = (
             detect_quick_flag(s.harness_dir)
             if s.harness_dir
@@ -409,8 +413,8 @@ class NvidiaBackend:
         s = self.settings
         assert self.host is not None
         local = s.placement.docker_host is None
-        name = launch.container_name(harness_dir, gpus, s.placement.split)
-        build = launch.build_dir(harness_dir, scratch, local)
+        name = launch.container_name(harness_dir, gpus, s.placement.split, s.image)
+        build = launch.build_dir(harness_dir, scratch, local, s.image)
         self.info["harness_build_dir"] = str(build)
         return ContainerSpec(
             image=tag,

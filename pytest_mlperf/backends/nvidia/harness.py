@@ -8,16 +8,41 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf import jsonstrict
 from pytest_mlperf.results.loadgen import DETAIL, ParsedLog
+
+if TYPE_CHECKING:
+    from pytest_mlperf.backends.nvidia.container import HarnessContainer
 
 UNKNOWN_SYSTEM = "Detected system did not match any known systems"
 #: code/main.py: a system × scenario without a config is warned about, and the run exits 0
 NO_CONFIG = "No registered config"
 _ROUND = re.compile(r"inference_results_v(\d+)\.(\d+)")
 _MODES = {"performance": "PerformanceOnly", "accuracy": "AccuracyOnly"}
+#: the harness's own TensorRT check, run in its container: Makefile:218 (``make
+#: print_info``) detects it with ``python -c "import tensorrt; print(tensorrt.__version__)"``,
+#: and code/common/harness.py:367 writes ``trt.__version__`` into metadata.json
+TENSORRT_PROBE = ("python3", "-c", "import tensorrt; print(tensorrt.__version__)")
+_TRT_VERSION = re.compile(r"^\d+(\.\d+)+\S*$")
+
+
+def tensorrt_info(container: HarnessContainer) -> dict[str, str]:
+    """``{"tensorrt_version": ...}`` as the container's Python reports it; empty when the
+    image has no TensorRT."""
+    probe = container.exec(list(TENSORRT_PROBE), timeout=120)
+    version = tensorrt_version(probe.exit_code, probe.tail)
+    return {} if version is None else {"tensorrt_version": version}
+
+
+def tensorrt_version(exit_code: int | None, lines: list[str]) -> str | None:
+    """The version :data:`TENSORRT_PROBE` printed (its last line), or None: no TensorRT
+    in the container (``ModuleNotFoundError``, exit 1) or no version-like answer."""
+    answer = [line.strip() for line in lines if line.strip()]
+    if exit_code != 0 or not answer or not _TRT_VERSION.match(answer[-1]):
+        return None
+    return answer[-1]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_mlperf.backends.nvidia.ab import instance_key
 from pytest_mlperf.errors import BackendError
 
 
@@ -42,24 +43,28 @@ def _user() -> str:
         return "user"
 
 
-def container_name(harness_dir: Path, gpus: Sequence[str] | None, split: str) -> str:
-    """``pytest-mlperf-<user>-<checkout hash>``, and the devices' hash for a split worker."""
-    name = f"pytest-mlperf-{_user()}-{hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:8]}"
+def container_name(
+    harness_dir: Path, gpus: Sequence[str] | None, split: str, image: str | None = None
+) -> str:
+    """``pytest-mlperf-<user>-<checkout hash>`` (with a given ``image``: of checkout and
+    image, :func:`~pytest_mlperf.backends.nvidia.ab.instance_key`), and the devices' hash
+    for a split worker."""
+    name = f"pytest-mlperf-{_user()}-{instance_key(harness_dir, image, 8)}"
     if split != "none" and gpus is not None:
         name += "-" + hashlib.sha256(",".join(gpus).encode()).hexdigest()[:6]
     return name
 
 
-def build_dir(harness_dir: Path, scratch: Path, local: bool) -> Path:
-    """``<scratch>/.pytest-mlperf/build/<checkout hash>``, and the mount point for it.
+def build_dir(harness_dir: Path, scratch: Path, local: bool, image: str | None = None) -> Path:
+    """``<scratch>/.pytest-mlperf/build/<checkout hash>`` (with a given ``image``: of
+    checkout and image), and the mount point for it.
 
     The mount point is the checkout's ``build/`` (what plain ``make`` creates too): made
     here as the invoking user when absent (``local``: on this machine's engine), empty, so
     ``git status`` shows nothing and the engine does not create it root-owned; a user's own
     ``build/`` is left as it is.
     """
-    key = hashlib.sha256(str(harness_dir.resolve()).encode()).hexdigest()[:12]
-    build = scratch.resolve() / ".pytest-mlperf" / "build" / key
+    build = scratch.resolve() / ".pytest-mlperf" / "build" / instance_key(harness_dir, image, 12)
     build.mkdir(parents=True, exist_ok=True)
     mount_point = harness_dir / "build"
     if mount_point.exists() and not mount_point.is_dir():

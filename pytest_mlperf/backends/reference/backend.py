@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf.accuracy.evaluate import AccuracyData
 from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
+from pytest_mlperf.backends.variants import CONFIG_VER, THREADS
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.errors import BackendError
 
@@ -37,6 +38,8 @@ class ReferenceBackend:
     #: Preparation is per process (ONNX Runtime sessions, calibration); only model builds
     #: are shared, under their own lock, so xdist workers prepare concurrently.
     serial_prepare = False
+    #: ``--mlperf-ab``: a side may set ONNX Runtime's threads or the items' config_ver
+    ab_keys = (THREADS, CONFIG_VER)
 
     def __init__(
         self,
@@ -104,6 +107,10 @@ class ReferenceBackend:
                 "memory_gib": round(record.memory_kib / 1024**2, 1) if record.memory_kib else None,
             }
         return dict(self._cpu)
+
+    def ab_identity(self) -> dict[str, Any]:
+        """``--mlperf-ab``: what tells this backend's side apart (its threads)."""
+        return {"threads": self.threads}
 
     def host_record(self) -> HostRecord:
         """CPU and memory facts (no GPUs are used by this backend)."""
