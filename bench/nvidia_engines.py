@@ -87,7 +87,11 @@ def main() -> None:
 
         # v4.1's flow, on its own checkout: a container (no engines prepared), `make run` each
         old = make_harness(work / "v41", logs)
-        first = NvidiaBackend(NvidiaSettings(old, work / "scratch", work / "r", devices=None))
+        first = NvidiaBackend(
+            NvidiaSettings(
+                harness_dir=old, scratch_path=work / "scratch", results_dir=work / "r", devices=None
+            )
+        )
         first.prepare([], no_progress)
         assert first.container is not None
         for index, (variant, scenario, mode) in enumerate(ITEMS):
@@ -100,7 +104,11 @@ def main() -> None:
 
         harness = make_harness(work / "ours", logs)
         settings = NvidiaSettings(
-            harness, work / "scratch", work / "results", devices=None, engine_plan=engine_plan
+            harness_dir=harness,
+            scratch_path=work / "scratch",
+            results_dir=work / "results",
+            devices=None,
+            engine_plan=engine_plan,
         )
         counts = []
         for session in (1, 2):

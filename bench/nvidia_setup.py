@@ -38,7 +38,12 @@ def main() -> None:
             run_tiny(ref, logs / scenario, scenario, overrides={"min_duration_ms": 0})
         harness = make_harness(work, logs)
         (work / "scratch").mkdir()
-        settings = NvidiaSettings(harness, work / "scratch", work / "results", devices=None)
+        settings = NvidiaSettings(
+            harness_dir=harness,
+            scratch_path=work / "scratch",
+            results_dir=work / "results",
+            devices=None,
+        )
         plan = [(bert, "Offline"), (bert, "SingleStream")]
         timings = []
         for label in ("first (build image, launch, staged steps)", "re-run (reuse everything)"):

@@ -25,12 +25,8 @@ def _accuracy(
     directory: Path, dataset: Path, benchmark: str | None, fp32_reference: float | None
 ) -> dict[str, Any]:
     """The ``accuracy`` object for the log in ``directory``; raises MlperfError."""
-    from pytest_mlperf.accuracy.evaluate import (
-        AccuracyData,
-        accuracy_record,
-        accuracy_target,
-        evaluate_log,
-    )
+    from pytest_mlperf.accuracy.evaluate import accuracy_record, accuracy_target, evaluate_log
+    from pytest_mlperf.backends.base import AccuracyData
     from pytest_mlperf.catalog import default_dirs, load_catalog
     from pytest_mlperf.errors import ConfigError
 

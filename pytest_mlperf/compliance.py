@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf._paths import data_dir
+from pytest_mlperf.backends.base import (
+    AccuracyProvider,
+    ComplianceIndexMap,
+    reuses_accuracy_run,
+)
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.checks import SKIP, Check, Verdict, decide, ok_if
 from pytest_mlperf.display import format_metric
@@ -74,13 +79,6 @@ def audit_settings(test: str, bench: Benchmark) -> dict[str, int]:
     values = {k: int(v) for k, v in load_tests()[test]["audit"].items()}
     values.update({k: int(v) for k, v in bench.raw["compliance"][test].items()})
     return values
-
-
-def audit_config_text(values: Mapping[str, int]) -> str:
-    """An ``audit.config`` LoadGen reads: ``*.*.key = value`` for every model and scenario."""
-    lines = ["# written by pytest-mlperf for a compliance audit run"]
-    lines += [f"*.*.{key} = {value}" for key, value in values.items()]
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -350,19 +348,6 @@ def checks(
             else "the run did not read audit.config: it must be in the directory LoadGen runs from",
         )
     ]
-    detail = f"{accuracy.missing} sampled not in the accuracy log" if accuracy.missing else ""
-    if accuracy.mismatched:
-        detail = f"first differing qsl_idx: {', '.join(map(str, accuracy.mismatched_examples))}"
-        if isinstance(part3, PartThree):
-            detail += (
-                f"; part III: {part3.metric} of the audit run's answers to the {part3.samples} "
-                f"sampled samples {part3.compliance:.4f} vs the accuracy run's "
-                f"{part3.baseline:.4f}, Δ {part3.delta * 100:.3f} % "
-                f"(limit {part3.tolerance * 100:g} %)"
-                + ("" if part3.passed else ": the SUT answers differently in performance mode")
-            )
-        else:
-            detail += f"; part III not run: {part3 or 'no data set'}"
     out.append(
         Check(
             f"{test}:accuracy",
@@ -370,7 +355,7 @@ def checks(
             f"{accuracy.mismatched} differ",
             "all equal the accuracy run's, or (part III) their accuracy within the limit",
             ok_if(accuracy_accepted(accuracy, part3)),
-            detail,
+            _accuracy_detail(accuracy, part3),
         )
     )
     ratio = performance.ratio
@@ -391,6 +376,24 @@ def checks(
         )
     )
     return out
+
+
+def _accuracy_detail(accuracy: AccuracyMatch, part3: PartThree | str | None) -> str:
+    """The accuracy check's detail: what is missing, what differs, what part III found."""
+    detail = f"{accuracy.missing} sampled not in the accuracy log" if accuracy.missing else ""
+    if accuracy.mismatched:
+        detail = f"first differing qsl_idx: {', '.join(map(str, accuracy.mismatched_examples))}"
+        if isinstance(part3, PartThree):
+            detail += (
+                f"; part III: {part3.metric} of the audit run's answers to the {part3.samples} "
+                f"sampled samples {part3.compliance:.4f} vs the accuracy run's "
+                f"{part3.baseline:.4f}, Δ {part3.delta * 100:.3f} % "
+                f"(limit {part3.tolerance * 100:g} %)"
+                + ("" if part3.passed else ": the SUT answers differently in performance mode")
+            )
+        else:
+            detail += f"; part III not run: {part3 or 'no data set'}"
+    return detail
 
 
 def compliance_record(
@@ -463,7 +466,7 @@ def run_compliance(
         perf_dir = run("performance", "performance").log_dir
         runs["performance"] = "run"
     acc_dir = earlier.get("accuracy")
-    if acc_dir is None or not getattr(backend, "accuracy_runs_performance_qsl", False):
+    if acc_dir is None or not reuses_accuracy_run(backend):
         acc_dir = run("accuracy", "accuracy").log_dir
         runs["accuracy"] = "run"
     outcome = run("performance", "audit", values)
@@ -497,7 +500,6 @@ def _part_three(
     progress: Progress,
 ) -> PartThree | str:
     """Run part III where the backend names a data set; else say why it cannot run."""
-    from pytest_mlperf.accuracy.evaluate import AccuracyProvider
     from pytest_mlperf.accuracy.figures import DatasetError
     from pytest_mlperf.results.loadgen import ACCURACY
 
@@ -513,13 +515,17 @@ def _part_three(
     )
     if data is None:
         return f"the {backend.name} backend names no data set to score the responses on"
-    index_map = getattr(backend, "compliance_index_map", None)
     try:
+        index_map = (
+            backend.compliance_index_map(acc_request, progress)
+            if isinstance(backend, ComplianceIndexMap)
+            else None
+        )
         result = part_three(
             accuracy_log,
             audit_dir / ACCURACY,
             data.dataset,
-            index_map(acc_request, progress) if callable(index_map) else None,
+            index_map,
             audit_dir / "part3",
             float(tolerance),
         )

@@ -1,23 +1,40 @@
-"""RunConfig: every ``--mlperf-*`` option and ``mlperf_*`` ini value, parsed and validated."""
+"""RunConfig: every ``--mlperf-*`` option and ``mlperf_*`` ini value, parsed and validated.
+
+:data:`OPTIONS` is the one place an option's default and choices are stated.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_mlperf.abtest import AbSpec, parse_ab
-from pytest_mlperf.baseline import DEFAULT_TOLERANCE_PCT, parse_tolerance
-from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, SCENARIOS, Catalog, Variant
+from pytest_mlperf.backends.options import HarnessOptions
+from pytest_mlperf.baseline import parse_tolerance
+from pytest_mlperf.catalog import CONFIG_VERS, RUN_MODES, Catalog, Variant
 from pytest_mlperf.errors import ConfigError
-from pytest_mlperf.history.results_file import ResultsFile, load_results, pool_results
+from pytest_mlperf.history.results_file import ResultsFile
 from pytest_mlperf.history.settings import HistorySettings, parse_history_settings
 from pytest_mlperf.identity import ItemId
+from pytest_mlperf.option_values import (
+    available_cpus,
+    default_cache_dir,
+    device_list,
+    docker_hosts,
+    load_targets,
+    pooled_baseline,
+    repeat_count,
+    rooted_path,
+    scenario_name,
+    split_list,
+    thread_count,
+    timeout_seconds,
+    truthy,
+)
 from pytest_mlperf.pathcheck import checked_path
-
-MODES = ("performance", "accuracy", "all")
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,12 @@ OPTIONS = (
         "scenarios",
         "Comma list of Offline, Server, SingleStream, MultiStream. Default: each benchmark's own.",
     ),
-    OptionSpec("mode", "performance, accuracy or all. Default: performance.", "performance", MODES),
+    OptionSpec(
+        "mode",
+        "performance, accuracy or all. Default: performance.",
+        "performance",
+        ("performance", "accuracy", "all"),
+    ),
     OptionSpec(
         "config_ver",
         "MLPerf config version. Default: default (high_accuracy for a -99.9 benchmark).",
@@ -131,7 +153,9 @@ OPTIONS = (
         ("off", "plan", "apply"),
     ),
     OptionSpec(
-        "devices", "GPUs for the harness container: all, none, or 0,1 / MIG UUIDs. Default: all."
+        "devices",
+        "GPUs for the harness container: all, none, or 0,1 / MIG UUIDs. Default: all.",
+        "all",
     ),
     OptionSpec(
         "timeout",
@@ -218,6 +242,7 @@ OPTIONS = (
     ),
 )
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
+OPTION_BY_NAME = {o.name: o for o in OPTIONS}
 #: The options that select benchmark items: set anywhere (option or ini), items are generated.
 #: Every other option configures; given on the command line with no test path at all, it
 #: generates the default selection too (see plugin.generate_items).
@@ -248,8 +273,8 @@ class ItemSpec:
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """The validated run settings."""
+class RunConfig(HarnessOptions):
+    """The validated run settings (the nvidia backend's own are :class:`HarnessOptions`')."""
 
     enabled: bool
     variants: tuple[Variant, ...]
@@ -258,38 +283,28 @@ class RunConfig:
     config_ver: str | None
     backend: str
     fast: bool
-    results_dir: Path
     thresholds_file: Path | None
-    system: str | None
     cache_dir: Path
     calibrate: bool
     threads: int | None
-    harness_dir: Path | None = None
-    scratch_path: Path | None = None
-    image: str | None = None
-    container: str | None = None
-    provision: str = "off"
-    devices: tuple[str, ...] | None = ("all",)
-    timeout_s: float | None = None
-    cuda_runfile: Path | None = None
-    split: str = "none"
-    docker_hosts: tuple[str, ...] = ()
-    baseline: ResultsFile | None = None
-    tolerance_pct: float = DEFAULT_TOLERANCE_PCT
-    save_baseline: Path | None = None
-    reuse: bool = False
-    submission_checks: str = "off"
+    split: str
+    docker_hosts: tuple[str, ...]
+    baseline: ResultsFile | None
+    tolerance_pct: float
+    save_baseline: Path | None
+    reuse: bool
+    submission_checks: str
     #: compliance tests (``TEST01``): one more item per benchmark×scenario, after its modes
-    compliance: tuple[str, ...] = ()
+    compliance: tuple[str, ...]
     #: ``--mlperf-repeat``: LoadGen runs per performance item
-    repeat: int = 1
+    repeat: int
     #: ``--mlperf-targets``: the file and its pinned targets, benchmark → scenario → values
-    targets_file: Path | None = None
-    targets: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
+    targets_file: Path | None
+    targets: Mapping[str, Mapping[str, Mapping[str, float]]] | None
     #: ``--mlperf-ab``: the baseline and candidate variants and the rounds
-    ab: AbSpec | None = None
+    ab: AbSpec | None
     #: ``--mlperf-history*`` (None: off)
-    history: HistorySettings | None = None
+    history: HistorySettings | None
 
     def config_ver_for(self, variant: Variant) -> str:
         """The config_ver option, or the variant's own first one when the option is unset."""
@@ -305,14 +320,6 @@ class RunConfig:
         ]
 
 
-def split_list(value: str, option: str) -> list[str]:
-    """Split a comma list; an empty list or empty element is an error naming the option."""
-    parts = [p.strip() for p in value.split(",")]
-    if not value.strip() or any(not p for p in parts):
-        raise ConfigError(f"{option}: empty value or empty list element in {value!r}")
-    return parts
-
-
 def _choice(spec: OptionSpec, value: str) -> str:
     key = value.strip().lower()
     if key not in spec.choices:
@@ -320,44 +327,94 @@ def _choice(spec: OptionSpec, value: str) -> str:
     return key
 
 
-def _scenario(value: str, option: str) -> str:
-    for name in SCENARIOS:
-        if value.lower() == name.lower():
-            return name
-    raise ConfigError(f"{option}: unknown scenario {value!r}; valid: {', '.join(SCENARIOS)}")
+class _Values:
+    """The user's raw values by option name; an option not set (nor set to an empty value,
+    where it has a default) reads as its :data:`OPTIONS` default."""
+
+    def __init__(self, get: RawGetter) -> None:
+        self.raw = {spec.name: get(spec) for spec in OPTIONS}
+
+    def text(self, name: str) -> str | None:
+        spec, value = OPTION_BY_NAME[name], self.raw[name]
+        if value is None or (value == "" and spec.default is not None):
+            return spec.default
+        return str(value) if isinstance(value, bool) else value
+
+    def value(self, name: str) -> str:
+        """An option with a default: never None."""
+        text = self.text(name)
+        assert text is not None, f"{name} has no default in OPTIONS"
+        return text
+
+    def choice(self, name: str) -> str:
+        return _choice(OPTION_BY_NAME[name], self.value(name))
+
+    def flag(self, name: str) -> bool:
+        value = self.raw[name]
+        return value is True or (isinstance(value, str) and truthy(value, OPTION_BY_NAME[name].ini))
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/pytest-mlperf`` or ``~/.cache/pytest-mlperf``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pytest-mlperf"
+def option_value(get: RawGetter, name: str) -> str | None:
+    """One option's value as :func:`parse_run_config` reads it (its default when unset)."""
+    return _Values(get).text(name)
 
 
 def parse_run_config(
     get: RawGetter, catalog: Catalog, backend_names: Sequence[str], rootdir: Path
 ) -> RunConfig:
-    """Build a :class:`RunConfig`; raises :class:`ConfigError` naming the bad value."""
-    raw = {spec.name: get(spec) for spec in OPTIONS}
+    """Build a :class:`RunConfig`; raises :class:`ConfigError` naming the bad value.
+
+    Options are read group by group in a fixed order: with several bad values, the first
+    group's error is the one reported.
+    """
+    opt = _Values(get)
     # Items are generated when the user says what to run; settings alone (cache, results
     # dir, thresholds, fast, backend...) only configure the fixtures and the backend; the
     # plugin also enables them for node ids and for options given with no test path.
-    enabled = any(raw[name] is not None for name in SELECTION_OPTIONS)
-
-    def text(spec: OptionSpec) -> str | None:
-        value = raw[spec.name]
-        if value is None or isinstance(value, bool):
-            return spec.default if value is None else str(value)
-        return value
-
-    by_name = {s.name: s for s in OPTIONS}
-    config_ver_value = text(by_name["config_ver"])
-    config_ver = (
-        None if config_ver_value is None else _choice(by_name["config_ver"], config_ver_value)
+    enabled = any(opt.raw[name] is not None for name in SELECTION_OPTIONS)
+    config_ver, modes, variants, scenarios = _selection(opt, catalog)
+    backend = _backend(opt.value("backend"), backend_names)
+    fast = opt.flag("fast")
+    results_dir, thresholds_file, cache_dir = _locations(opt, rootdir)
+    threads = thread_count(opt.text("threads"))
+    system = opt.text("system")
+    nvidia = _nvidia_options(opt, rootdir)
+    baseline = _baseline_options(opt, rootdir)
+    measure = _measure_options(opt, rootdir, variants, backend)
+    return RunConfig(
+        enabled=enabled,
+        variants=tuple(variants),
+        scenarios=scenarios,
+        modes=modes,
+        config_ver=config_ver,
+        backend=backend,
+        fast=fast,
+        results_dir=results_dir,
+        thresholds_file=thresholds_file,
+        system=system.strip() if system else None,
+        cache_dir=cache_dir,
+        threads=threads,
+        calibrate=opt.choice("calibrate") == "on",
+        submission_checks=opt.choice("submission_checks"),
+        compliance=_compliance(opt.text("compliance"), variants, catalog, backend),
+        repeat=repeat_count(opt.value("repeat")),
+        history=_history(opt, results_dir, rootdir),
+        reuse=opt.flag("reuse"),
+        **nvidia,
+        **baseline,
+        **measure,
     )
-    mode = _choice(by_name["mode"], text(by_name["mode"]) or "performance")
-    modes = RUN_MODES if mode == "all" else (mode,)
 
-    bench_value = text(by_name["benchmarks"])
+
+def _selection(
+    opt: _Values, catalog: Catalog
+) -> tuple[str | None, tuple[str, ...], list[Variant], dict[str, tuple[str, ...]]]:
+    """config_ver, modes, the variants and each one's scenarios."""
+    config_ver_value = opt.text("config_ver")
+    config_ver = None if config_ver_value is None else opt.choice("config_ver")
+    mode = opt.choice("mode")
+    modes = RUN_MODES if mode == "all" else (mode,)
+    bench_value = opt.text("benchmarks")
     names = (
         split_list(bench_value, "--mlperf-benchmarks")
         if bench_value is not None
@@ -368,16 +425,17 @@ def parse_run_config(
         variant = catalog.resolve(name, config_ver)
         if variant not in variants:
             variants.append(variant)
+    return config_ver, modes, variants, _scenarios(opt.text("scenarios"), variants, catalog)
 
-    scen_value = text(by_name["scenarios"])
+
+def _scenarios(
+    value: str | None, variants: Sequence[Variant], catalog: Catalog
+) -> dict[str, tuple[str, ...]]:
+    """``--mlperf-scenarios`` per variant: each must define them (default: its own)."""
     wanted = None
-    if scen_value is not None:
-        wanted = list(
-            dict.fromkeys(
-                _scenario(s, "--mlperf-scenarios")
-                for s in split_list(scen_value, "--mlperf-scenarios")
-            )
-        )
+    if value is not None:
+        option = "--mlperf-scenarios"
+        wanted = list(dict.fromkeys(scenario_name(s, option) for s in split_list(value, option)))
     scenarios: dict[str, tuple[str, ...]] = {}
     for variant in variants:
         defined = tuple(catalog.benchmark(variant.name).scenarios)
@@ -392,20 +450,22 @@ def parse_run_config(
                 f"Inference {round_}; valid for it: {', '.join(defined)}"
             )
         scenarios[variant.name] = tuple(wanted)
+    return scenarios
 
-    backend = (text(by_name["backend"]) or "auto").strip().lower()
+
+def _backend(value: str, backend_names: Sequence[str]) -> str:
+    backend = value.strip().lower()
     valid_backends = ["auto", *backend_names]
     if backend not in valid_backends:
         raise ConfigError(
             f"--mlperf-backend: unknown backend {backend!r}; valid: {', '.join(valid_backends)}"
         )
+    return backend
 
-    fast_raw = raw["fast"]
-    fast = fast_raw is True or (isinstance(fast_raw, str) and _truthy(fast_raw, "mlperf_fast"))
 
-    results_dir = checked_path(
-        text(by_name["results_dir"]) or "mlperf-results", "--mlperf-results-dir"
-    ).expanduser()
+def _locations(opt: _Values, rootdir: Path) -> tuple[Path, Path | None, Path]:
+    """The results dir, the user's thresholds file and the cache dir."""
+    results_dir = checked_path(opt.value("results_dir"), "--mlperf-results-dir").expanduser()
     if not results_dir.is_absolute():
         results_dir = rootdir / results_dir
     existing = next(p for p in (results_dir, *results_dir.parents) if p.exists())
@@ -413,7 +473,7 @@ def parse_run_config(
         raise ConfigError(
             f"--mlperf-results-dir: {str(results_dir)!r} cannot be a directory: {str(existing)!r} is a file"
         )
-    thresholds_value = text(by_name["thresholds"])
+    thresholds_value = opt.text("thresholds")
     thresholds_file = None
     if thresholds_value:
         thresholds_file = checked_path(thresholds_value, "--mlperf-thresholds").expanduser()
@@ -421,166 +481,64 @@ def parse_run_config(
             thresholds_file = rootdir / thresholds_file
         if not thresholds_file.is_file():
             raise ConfigError(f"--mlperf-thresholds: file {thresholds_value!r} does not exist")
-    cache_value = text(by_name["cache_dir"])
+    cache_value = opt.text("cache_dir")
     cache_dir = (
         checked_path(cache_value, "--mlperf-cache-dir").expanduser()
         if cache_value
         else default_cache_dir()
     )
+    return results_dir, thresholds_file, cache_dir
 
-    threads_value = text(by_name["threads"])
-    threads = None
-    if threads_value is not None:
-        try:
-            threads = int(threads_value)
-        except ValueError:
-            threads = -1
-        if threads < 1:
-            raise ConfigError(f"--mlperf-threads: {threads_value!r} is not a positive integer")
-        if threads > available_cpus():
-            raise ConfigError(
-                f"--mlperf-threads: {threads_value!r} is more than the {available_cpus()} CPUs "
-                f"available to this process; valid: 1 to {available_cpus()}"
-            )
 
-    system = text(by_name["system"])
-    nvidia = _nvidia_options(text, by_name, rootdir)
-    tolerance_pct = parse_tolerance(text(by_name["tolerance"]) or "5")
-    baseline = _baselines(text(by_name["baseline"]), rootdir)
-    save_text = text(by_name["save_baseline"])
-    save_baseline = _path(save_text, rootdir, "--mlperf-save-baseline")
+def _baseline_options(opt: _Values, rootdir: Path) -> dict[str, Any]:
+    """``--mlperf-tolerance``, ``--mlperf-baseline``, ``--mlperf-save-baseline``."""
+    tolerance_pct = parse_tolerance(opt.value("tolerance"))
+    baseline = pooled_baseline(opt.text("baseline"), rootdir)
+    save_text = opt.text("save_baseline")
+    save_baseline = rooted_path(save_text, rootdir, "--mlperf-save-baseline")
     if save_baseline is not None and save_text and save_text.endswith(("/", os.sep)):
         save_baseline = save_baseline / "results.json"  # a directory, maybe not there yet
     if save_baseline is not None and save_baseline.parent.is_file():
         raise ConfigError(
             f"--mlperf-save-baseline: {str(save_baseline.parent)!r} is a file, not a directory"
         )
-    targets_file = _path(text(by_name["targets"]), rootdir, "--mlperf-targets")
-    targets = _targets(targets_file, variants) if targets_file else None
+    return {"tolerance_pct": tolerance_pct, "baseline": baseline, "save_baseline": save_baseline}
+
+
+def _measure_options(
+    opt: _Values, rootdir: Path, variants: Sequence[Variant], backend: str
+) -> dict[str, Any]:
+    """``--mlperf-targets`` and ``--mlperf-ab`` (which gives its own rounds, not repeats)."""
+    targets_file = rooted_path(opt.text("targets"), rootdir, "--mlperf-targets")
+    targets = load_targets(targets_file, variants) if targets_file else None
     ab = parse_ab(
-        text(by_name["ab"]),
-        text(by_name["ab_rounds"]),
+        opt.text("ab"),
+        opt.text("ab_rounds"),
         "reference" if backend == "auto" else backend,
         variants,
         available_cpus(),
     )
-    if ab is not None and _repeat(text(by_name["repeat"])) > 1:
+    if ab is not None and repeat_count(opt.value("repeat")) > 1:
         raise ConfigError(
             "--mlperf-repeat: --mlperf-ab runs its own rounds (--mlperf-ab-rounds); give one"
         )
-    return RunConfig(
-        enabled=enabled,
-        variants=tuple(variants),
-        scenarios=scenarios,
-        modes=modes,
-        config_ver=config_ver,
-        backend=backend,
-        fast=fast,
-        results_dir=results_dir,
-        thresholds_file=thresholds_file,
-        system=system.strip() if system else None,
-        cache_dir=cache_dir,
-        calibrate=_choice(by_name["calibrate"], text(by_name["calibrate"]) or "on") == "on",
-        threads=threads,
-        baseline=baseline,
-        tolerance_pct=tolerance_pct,
-        save_baseline=save_baseline,
-        submission_checks=_choice(
-            by_name["submission_checks"], text(by_name["submission_checks"]) or "off"
-        ),
-        compliance=_compliance(text(by_name["compliance"]), variants, catalog, backend),
-        repeat=_repeat(text(by_name["repeat"])),
-        targets_file=targets_file,
-        targets=targets,
-        ab=ab,
-        history=parse_history_settings(
-            text(by_name["history"]),
-            text(by_name["history_ref"]),
-            text(by_name["history_compare"]),
-            text(by_name["history_window"]),
-            results_dir,
-            rootdir,
-            significance=text(by_name["history_significance"]),
-        ),
-        reuse=raw["reuse"] is True
-        or (isinstance(raw["reuse"], str) and _truthy(raw["reuse"], "mlperf_reuse")),
-        **nvidia,  # type: ignore[arg-type]
+    return {"targets_file": targets_file, "targets": targets, "ab": ab}
+
+
+def _history(opt: _Values, results_dir: Path, rootdir: Path) -> HistorySettings | None:
+    return parse_history_settings(
+        opt.text("history"),
+        opt.text("history_ref"),
+        opt.text("history_compare"),
+        opt.text("history_window"),
+        results_dir,
+        rootdir,
+        significance=opt.text("history_significance"),
     )
 
 
-def _repeat(value: str | None) -> int:
-    """``--mlperf-repeat``: a whole number from 1 to 100."""
-    try:
-        count = int(value or "1")
-    except ValueError:
-        count = 0
-    if not 1 <= count <= 100:
-        raise ConfigError(
-            f"--mlperf-repeat: {value!r} is not a whole number of runs from 1 to 100 (e.g. 3)"
-        )
-    return count
-
-
-def _baselines(value: str | None, rootdir: Path) -> ResultsFile | None:
-    """``--mlperf-baseline``: one run, or several (comma-separated) pooled into one baseline."""
-    if not value or not value.strip():
-        return None
-    option = "--mlperf-baseline"
-    parts = [part.strip() for part in value.split(",")]
-    if any(not part for part in parts):
-        raise ConfigError(
-            f"{option}: {value!r} has an empty entry; give one results.json (or run or "
-            "results directory), or several separated by commas"
-        )
-    files: list[ResultsFile] = []
-    seen: dict[Path, str] = {}
-    for part in parts:
-        path = _path(part, rootdir, option)
-        assert path is not None
-        loaded = load_results(path, option)
-        resolved = loaded.path.resolve()
-        if resolved in seen:
-            raise ConfigError(
-                f"{option}: {part!r} is the same run as {seen[resolved]!r} ({loaded.path}); "
-                "pool different runs of the baseline build"
-            )
-        seen[resolved] = part
-        files.append(loaded)
-    return pool_results(files)
-
-
-def _targets(path: Path, variants: Sequence[Variant]) -> dict[str, dict[str, dict[str, float]]]:
-    """``--mlperf-targets``: the file's targets (validated) by benchmark name."""
-    from pytest_mlperf import jsonstrict
-    from pytest_mlperf.errors import DataError
-    from pytest_mlperf.schemas import validate
-
-    try:
-        data = jsonstrict.load_file(path)
-    except OSError as exc:
-        raise ConfigError(f"--mlperf-targets: cannot read {str(path)!r}: {exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(f"--mlperf-targets: {str(path)!r} is not JSON: {exc}") from exc
-    try:
-        validate(data, "targets", f"--mlperf-targets {path}")
-    except DataError as exc:
-        raise ConfigError(str(exc)) from exc
-    targets = data["targets"]
-    known = {v.name for v in variants} | {v.family for v in variants}
-    unknown = sorted(set(targets) - known)
-    if unknown:
-        raise ConfigError(
-            f"--mlperf-targets: {path} names {', '.join(unknown)}, which this run does not "
-            f"select; valid: {', '.join(sorted(known))}"
-        )
-    return {
-        bench: {scen: {k: float(v) for k, v in vals.items()} for scen, vals in by_scen.items()}
-        for bench, by_scen in targets.items()
-    }
-
-
 def _compliance(
-    value: str | None, variants: Sequence[Variant], catalog: Catalog, backend: str = "auto"
+    value: str | None, variants: Sequence[Variant], catalog: Catalog, backend: str
 ) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -594,89 +552,22 @@ def _compliance(
     return parse_tests(value, benches)
 
 
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, else all)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def _path(value: str | None, rootdir: Path, option: str) -> Path | None:
-    if not value:
-        return None
-    path = checked_path(value, option).expanduser()
-    return path if path.is_absolute() else rootdir / path
-
-
-def _nvidia_options(
-    text: Callable[[OptionSpec], str | None], by_name: Mapping[str, OptionSpec], rootdir: Path
-) -> dict[str, object]:
+def _nvidia_options(opt: _Values, rootdir: Path) -> dict[str, Any]:
     """The nvidia backend's options, validated here so mistakes are usage errors."""
-    harness = _path(text(by_name["harness_dir"]), rootdir, "--mlperf-harness-dir")
+    harness = rooted_path(opt.text("harness_dir"), rootdir, "--mlperf-harness-dir")
     if harness is not None and not harness.is_dir():
         raise ConfigError(f"--mlperf-harness-dir: {str(harness)!r} is not a directory")
-    devices_value = (text(by_name["devices"]) or "all").strip()
-    devices: tuple[str, ...] | None
-    if devices_value.lower() == "none":
-        devices = None
-    elif devices_value.lower() == "all":
-        devices = ("all",)
-    else:
-        devices = tuple(split_list(devices_value, "--mlperf-devices"))
-        bad = [d for d in devices if not (d.isdigit() or d.startswith(("MIG-", "GPU-")))]
-        if bad:
-            raise ConfigError(
-                f"--mlperf-devices: invalid device {bad[0]!r}; valid: all, none, GPU indexes (0,1), "
-                "GPU-<uuid> or MIG-<uuid>"
-            )
-    timeout_value = text(by_name["timeout"])
-    timeout = None
-    if timeout_value is not None:
-        try:
-            timeout = float(timeout_value)
-        except ValueError:
-            timeout = -1.0
-        if not timeout > 0:
-            raise ConfigError(
-                f"--mlperf-timeout: {timeout_value!r} is not a positive number of seconds"
-            )
-        if not math.isfinite(timeout):
-            raise ConfigError(
-                f"--mlperf-timeout: {timeout_value!r} is not a finite number of seconds "
-                "(no timeout at all is not an option; give a number)"
-            )
+    devices = device_list(opt.value("devices"))
+    timeout = timeout_seconds(opt.text("timeout"))
     return {
         "harness_dir": harness,
-        "scratch_path": _path(text(by_name["scratch_path"]), rootdir, "--mlperf-scratch-path"),
-        "image": text(by_name["image"]),
-        "container": text(by_name["container"]),
-        "provision": _choice(by_name["provision"], text(by_name["provision"]) or "off"),
+        "scratch_path": rooted_path(opt.text("scratch_path"), rootdir, "--mlperf-scratch-path"),
+        "image": opt.text("image"),
+        "container": opt.text("container"),
+        "provision": opt.choice("provision"),
         "devices": devices,
         "timeout_s": timeout,
-        "cuda_runfile": _path(text(by_name["cuda_runfile"]), rootdir, "--mlperf-cuda-runfile"),
-        "split": _choice(by_name["split"], text(by_name["split"]) or "none"),
-        "docker_hosts": _docker_hosts(text(by_name["docker_host"])),
+        "cuda_runfile": rooted_path(opt.text("cuda_runfile"), rootdir, "--mlperf-cuda-runfile"),
+        "split": opt.choice("split"),
+        "docker_hosts": docker_hosts(opt.text("docker_host")),
     }
-
-
-def _docker_hosts(value: str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    hosts = tuple(split_list(value, "--mlperf-docker-host"))
-    bad = [h for h in hosts if not h.startswith(("unix://", "tcp://", "ssh://"))]
-    if bad:
-        raise ConfigError(
-            f"--mlperf-docker-host: invalid engine address {bad[0]!r}; "
-            "valid: unix://PATH, tcp://HOST:PORT, ssh://USER@HOST"
-        )
-    return hosts
-
-
-def _truthy(value: str, name: str) -> bool:
-    key = value.strip().lower()
-    if key in ("1", "true", "yes", "on"):
-        return True
-    if key in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{name}: invalid boolean {value!r}; valid: true, false")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pytest_mlperf.backends.base import DryRunner
 from pytest_mlperf.config import ItemSpec
 from pytest_mlperf.errors import MlperfError
 
@@ -17,7 +18,7 @@ def dry_run_items(
     backend: Any, backend_name: str, plan: Sequence[ItemSpec], progress: Callable[[str], None]
 ) -> tuple[int, str]:
     """Print the backend's dry run for ``plan`` through ``progress``: (exit code, summary)."""
-    if backend is None or not hasattr(backend, "dry_run"):
+    if not isinstance(backend, DryRunner):
         return USAGE, (
             f"--mlperf-dry-run: the {backend_name} backend has no dry run "
             "(valid: --mlperf-backend=nvidia)"

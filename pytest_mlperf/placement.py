@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pytest_mlperf.backends.base import DeviceList, DeviceLocks
 from pytest_mlperf.errors import BackendError
 
-SPLITS = ("none", "cpu", "gpu", "mig")
 T = TypeVar("T")
 _GPU_LINE = re.compile(r"^GPU\s+(\d+):\s*(.*?)\s*\(UUID:\s*(GPU-[^)]+)\)")
 _MIG_LINE = re.compile(r"^\s+MIG\s+(\S+)\s+Device\s+(\d+):\s*\(UUID:\s*(MIG-[^)]+)\)")
@@ -104,7 +104,7 @@ def lock_dir() -> Path:
     return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "pytest-mlperf-locks")
 
 
-def device_keys(backend: Any, placement: Placement) -> list[str]:
+def device_keys(backend: object, placement: Placement) -> list[str]:
     """The devices one run of ``backend`` occupies, as lock names.
 
     The reference backend: each CPU of its set (``cpu-N``), so a split worker and an
@@ -113,11 +113,10 @@ def device_keys(backend: Any, placement: Placement) -> list[str]:
     the Docker host, which is another machine when it is remote.
     """
     keys: list[str]
-    lock_devices = getattr(backend, "lock_devices", None)
-    if callable(lock_devices):
-        keys = [str(k) for k in lock_devices()]
+    if isinstance(backend, DeviceLocks):
+        keys = [str(k) for k in backend.lock_devices()]
     else:
-        devices = getattr(backend, "devices", None)
+        devices = backend.devices if isinstance(backend, DeviceList) else None
         if isinstance(devices, (list, tuple)) and devices and "all" not in devices:
             keys = [f"gpu-{d}" for d in devices]
         else:

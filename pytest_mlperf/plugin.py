@@ -10,7 +10,14 @@ import pytest
 
 from pytest_mlperf.backends import BUILTIN_BACKENDS, auto_backend
 from pytest_mlperf.catalog import RUN_MODES, SCENARIOS, Catalog, default_dirs, load_catalog
-from pytest_mlperf.config import OPTIONS, ItemSpec, OptionSpec, RunConfig, parse_run_config
+from pytest_mlperf.config import (
+    OPTIONS,
+    ItemSpec,
+    OptionSpec,
+    RunConfig,
+    option_value,
+    parse_run_config,
+)
 from pytest_mlperf.errors import ConfigError, DataError
 from pytest_mlperf.identity import parse_selection
 from pytest_mlperf.stash import RUN_CONFIG_KEY, SESSION_KEY, SPECS_KEY, USER_THRESHOLDS_KEY
@@ -222,13 +229,13 @@ def _compare(config: pytest.Config, runs: list[str]) -> int:
     from pytest_mlperf.baseline import parse_tolerance
     from pytest_mlperf.compare import compare_text
 
-    tolerance = _raw_getter(config)(next(s for s in OPTIONS if s.name == "tolerance"))
+    tolerance = option_value(_raw_getter(config), "tolerance")
     here = config.invocation_params.dir
     try:
         lines = compare_text(
             here / runs[0],
             here / runs[1],
-            parse_tolerance(str(tolerance or "5")),
+            parse_tolerance(str(tolerance)),
             "--mlperf-compare",
         )
     except (ConfigError, DataError) as exc:
@@ -270,7 +277,25 @@ def _fleet(config: pytest.Config) -> None:
 
     by_name = {s.name: s for s in OPTIONS}
     get = _raw_getter(config)
-    configure_fleet(config, lambda name: get(by_name[name]))
+    # the fleet's srun defaults follow the backend the workers will run: auto resolved here
+    configure_fleet(
+        config, lambda name: session_backend(config) if name == "backend" else get(by_name[name])
+    )
+
+
+#: ``--mlperf-backend`` with ``auto`` resolved, once per process.
+_BACKEND_KEY: pytest.StashKey[str] = pytest.StashKey()
+
+
+def session_backend(config: pytest.Config) -> str:
+    """The backend this session runs: ``--mlperf-backend``, or for ``auto`` the
+    ``pytest_mlperf_auto_backend`` hook's answer (its default: :func:`auto_backend`)."""
+    if _BACKEND_KEY not in config.stash:
+        name = config.stash[RUN_CONFIG_KEY][0].backend
+        if name == "auto":
+            name = config.hook.pytest_mlperf_auto_backend(config=config) or "reference"
+        config.stash[_BACKEND_KEY] = name
+    return config.stash[_BACKEND_KEY]
 
 
 def _doctor(config: pytest.Config) -> int:
@@ -311,9 +336,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_mlperf.session import MlperfSession
     from pytest_mlperf.xdist_hooks import XdistHooks
 
-    backend_name = run_config.backend
-    if backend_name == "auto":
-        backend_name = config.hook.pytest_mlperf_auto_backend(config=config) or "reference"
+    backend_name = session_backend(config)
     if run_config.ab is not None:  # checked again now that "auto" is resolved
         from pytest_mlperf.abtest import check_backend
 
@@ -367,20 +390,12 @@ def pytest_mlperf_make_backend(
         )
     if name == "nvidia":
         from pytest_mlperf.backends.nvidia import NvidiaBackend, NvidiaSettings
+        from pytest_mlperf.backends.options import harness_options
 
         rc = run_config
         return NvidiaBackend(
             NvidiaSettings(
-                harness_dir=rc.harness_dir,
-                scratch_path=rc.scratch_path,
-                results_dir=rc.results_dir,
-                image=rc.image,
-                container=rc.container,
-                provision=rc.provision,
-                devices=rc.devices,
-                timeout_s=rc.timeout_s,
-                cuda_runfile=rc.cuda_runfile,
-                system=rc.system,
+                **harness_options(rc),
                 placement=config.stash[SESSION_KEY].placement,
                 config_vers=tuple(dict.fromkeys(spec.config_ver for spec in rc.items())),
                 engine_plan=tuple(

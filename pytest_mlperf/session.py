@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mlperf.backends.base import Backend
+from pytest_mlperf.backends.base import Backend, prepares_serially
 from pytest_mlperf.catalog import Catalog
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, ConfigError, MlperfError
@@ -201,7 +201,7 @@ class MlperfSession:
                     self._logged_work = list(self.index.host.get("work_done", []))
                     return self._logged_work
 
-                shared.run(self.placement.worker, prepare, getattr(backend, "serial_prepare", True))
+                shared.run(self.placement.worker, prepare, prepares_serially(backend))
                 self._check_system(backend.system_name())
             except MlperfError as exc:
                 self._backend_error = f"backend {self.backend_name!r} could not be prepared: {exc}"

@@ -46,7 +46,6 @@ from pytest_mlperf.measurement_conf import conf_model, equal_issue_conf, has_con
 from pytest_mlperf.results.loadgen import ParsedLog
 from pytest_mlperf.schemas import load_data_file
 
-SUBMISSION_CHECKS = ("off", "fail", "warn")
 ROUND = "v4.1"
 
 

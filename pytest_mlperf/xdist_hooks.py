@@ -36,9 +36,7 @@ def configure_fleet(config: pytest.Config, get: Callable[[str], str | bool | Non
 
     if hasattr(config, "workerinput"):
         return
-    backend = str(get("backend") or "auto").strip().lower()
-    if backend == "auto" and get("harness_dir"):
-        backend = "nvidia"
+    backend = str(get("backend"))  # "auto" resolved by the plugin, through its hook
     settings = parse_fleet_settings(get, backend, os.environ)
     config.stash[FLEET_KEY] = settings
     if not settings.nodes:

@@ -7,11 +7,7 @@ gone) fails the test too, so this list only shrinks. Remove your entry when you 
 from __future__ import annotations
 
 #: ``module`` (over MAX_MODULE_LINES) or ``module::Qualified.name`` (over MAX_FUNCTION_LINES)
-LONG: dict[str, str] = {
-    "pytest_mlperf.compliance::checks": "issue 27: 62 lines; compliance.py is another helper's file this session, not long-funcs' (left for its owner)",
-    "pytest_mlperf.config": "issue 27: being split in this session by contracts",
-    "pytest_mlperf.config::parse_run_config": "issue 27: being split in this session by contracts",
-}
+LONG: dict[str, str] = {}
 
 #: import edges ``"importer -> imported"`` under ``if TYPE_CHECKING:`` that close a type-level
 #: cycle (the run-time graph has none: test_the_import_graph_has_no_cycle)

@@ -6,11 +6,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from pytest_mlperf.accuracy.evaluate import AccuracyData, assess_accuracy
-from pytest_mlperf.backends.base import RunRequest, no_progress
+from pytest_mlperf.accuracy.evaluate import assess_accuracy
+from pytest_mlperf.backends.base import AccuracyData, Backend, RunRequest, no_progress
 from pytest_mlperf.backends.reference import ReferenceBackend
 from pytest_mlperf.backends.reference.quantize import ensure_quantized
 from pytest_mlperf.catalog import default_dirs, load_catalog
@@ -115,7 +116,8 @@ def test_a_backend_without_a_data_set_leaves_accuracy_unevaluated(tmp_path: Path
     class Plain:
         name = "plain"
 
-    verdict, accuracy, threshold = assess_accuracy(Plain(), request, None, tmp_path, no_progress)
+    plain = cast(Backend, Plain())  # no AccuracyProvider: only its name is read
+    verdict, accuracy, threshold = assess_accuracy(plain, request, None, tmp_path, no_progress)
     assert verdict.outcome == "xfailed" and accuracy is None and threshold is None
     assert verdict.reasons == [
         "accuracy not evaluated: the accuracy log holds 1 responses, "

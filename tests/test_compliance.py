@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from pytest_mlperf.backends.base import audit_config_text
 from pytest_mlperf.catalog import default_dirs, load_catalog
 from pytest_mlperf.compliance import (
     AccuracyMatch,
     PerformanceMatch,
-    audit_config_text,
     audit_settings,
     judge_compliance,
     load_tests,

@@ -201,7 +201,7 @@ def _nvidia(tmp_path: Path, devices: tuple[str, ...] | None, gpus: int) -> objec
     from pytest_mlperf.backends.nvidia.backend import NvidiaBackend, NvidiaSettings
     from pytest_mlperf.host.probe import GpuInfo, HostRecord
 
-    backend = NvidiaBackend(NvidiaSettings(None, None, tmp_path, devices=devices))
+    backend = NvidiaBackend(NvidiaSettings(results_dir=tmp_path, devices=devices))
     backend.host = HostRecord(
         gpus=[
             GpuInfo(i, "NVIDIA H100 80GB HBM3", f"GPU-uuid-{i}", 81559, 700.0, None, "0x2330")

@@ -9,9 +9,9 @@ import pytest
 
 from pytest_mlperf import jsonstrict
 from pytest_mlperf.compare import compare_text
-from pytest_mlperf.config import available_cpus
 from pytest_mlperf.errors import ConfigError, DataError, MlperfError
 from pytest_mlperf.history.results_file import load_results
+from pytest_mlperf.option_values import available_cpus
 from pytest_mlperf.pathcheck import checked_path
 from pytest_mlperf.results.store import atomic_write_json
 from pytest_mlperf.schemas import load_data_file

@@ -117,7 +117,7 @@ def test_the_option_overrides_the_data(
     tmp_path: Path, option: float | None, expected: tuple[float, str]
 ) -> None:
     catalog = load_catalog(default_dirs())
-    backend = NvidiaBackend(NvidiaSettings(None, None, tmp_path, devices=None, timeout_s=option))
+    backend = NvidiaBackend(NvidiaSettings(results_dir=tmp_path, devices=None, timeout_s=option))
     request = RunRequest(
         catalog.benchmark("bert-99"),
         catalog.variant("bert-99"),

@@ -1,6 +1,7 @@
 """Backend-neutral accuracy: a LoadGen accuracy log + a data set → figures → a verdict.
 
-A backend that can judge accuracy implements :class:`AccuracyProvider`: for an item it
+A backend that can judge accuracy implements
+:class:`~pytest_mlperf.backends.base.AccuracyProvider`: for an item it
 names the evaluation data set and, when that data set is not the benchmark's real one, the
 FP32 reference scores on it. Everything else — streaming the log, scoring, the 99 % /
 99.9 % targets, the verdict — is the same for every backend.
@@ -13,10 +14,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf.accuracy.figures import AccuracyFigures, DatasetError
-from pytest_mlperf.backends.base import Progress, RunRequest
+from pytest_mlperf.backends.base import (
+    AccuracyData,
+    AccuracyProvider,
+    Backend,
+    Progress,
+    RunRequest,
+)
 from pytest_mlperf.catalog import Benchmark, Variant
 from pytest_mlperf.display import format_accuracy
 
@@ -30,30 +37,6 @@ if TYPE_CHECKING:
 
 #: The data set kind each primary metric is computed on.
 KIND_OF_METRIC = {"F1": "squad", "DICE": "kits"}
-
-
-@dataclass(frozen=True)
-class AccuracyData:
-    """What a backend says about an item's accuracy evaluation.
-
-    ``fp32_reference`` is None when ``dataset`` is the benchmark's real data set: the
-    benchmark file's published FP32 score and targets apply. A backend with its own
-    evaluation set (the reference backend) gives the FP32 scores on that set per metric.
-    """
-
-    dataset: Path
-    fp32_reference: Mapping[str, float] | None = None
-    reference_source: str = ""
-    precision: str | None = None
-
-
-@runtime_checkable
-class AccuracyProvider(Protocol):
-    """A backend that can name the data set its accuracy logs are judged against."""
-
-    def accuracy_data(self, request: RunRequest, progress: Progress) -> AccuracyData | None:
-        """The data set and FP32 reference for ``request``; None when it has none."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -199,7 +182,7 @@ def _ratio(value: float, reference: float | None) -> float | None:
 
 
 def assess_accuracy(
-    backend: object,
+    backend: Backend,
     request: RunRequest,
     parsed: ParsedLog | None,
     log_dir: Path,
@@ -220,9 +203,8 @@ def assess_accuracy(
         from pytest_mlperf.accuracy.reader import count_entries
 
         entries = count_entries(log) if log.is_file() else 0
-        name = getattr(backend, "name", "this")
         return (
-            judge_accuracy_unevaluated(entries, f"the {name} backend names no data set"),
+            judge_accuracy_unevaluated(entries, f"the {backend.name} backend names no data set"),
             None,
             None,
         )

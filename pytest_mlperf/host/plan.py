@@ -15,8 +15,6 @@ from pytest_mlperf.host.commands import Runner
 from pytest_mlperf.host.probe import HostRecord
 from pytest_mlperf.schemas import load_data_file
 
-PROVISION_MODES = ("off", "plan", "apply")
-
 
 @dataclass(frozen=True)
 class Step:

@@ -7,12 +7,20 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
-
-if TYPE_CHECKING:
-    from pytest_mlperf.accuracy.evaluate import AccuracyData
+from pytest_mlperf.backends.base import (
+    AccuracyData,
+    AccuracyProvider,
+    DeviceList,
+    DeviceLocks,
+    DryRunner,
+    PerformanceQslAccuracy,
+    PrepareOrder,
+    Progress,
+    RunOutcome,
+    RunRequest,
+)
 from pytest_mlperf.backends.nvidia import ab, launch
 from pytest_mlperf.backends.nvidia.container import (
     ContainerSpec,
@@ -41,6 +49,7 @@ from pytest_mlperf.backends.nvidia.run import (
     result_dir,
 )
 from pytest_mlperf.backends.nvidia.stages import run_stages
+from pytest_mlperf.backends.options import HarnessOptions
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.checks import Check
 from pytest_mlperf.errors import BackendError, BackendSkip
@@ -57,21 +66,11 @@ from pytest_mlperf.placement import Placement, mig_uuids
 from pytest_mlperf.results.store import atomic_write_text
 
 
-@dataclass(frozen=True)
-class NvidiaSettings:
-    """What the nvidia backend needs from the options."""
+@dataclass(frozen=True, kw_only=True)
+class NvidiaSettings(HarnessOptions):
+    """What the nvidia backend needs: the run's :class:`HarnessOptions`, and where it runs."""
 
-    harness_dir: Path | None
-    scratch_path: Path | None
-    results_dir: Path
-    image: str | None = None
-    container: str | None = None
-    provision: str = "off"
-    devices: tuple[str, ...] | None = ("all",)
-    timeout_s: float | None = None
-    cuda_runfile: Path | None = None
     dockerfile: str = f"docker/Dockerfile.{platform.machine()}"
-    system: str | None = None
     placement: Placement = field(default_factory=Placement)
     #: the session's config_vers: Triton is built only when one of them needs it
     config_vers: tuple[str, ...] = ("default",)
@@ -85,7 +84,9 @@ class NvidiaSettings:
         return self.devices is not None
 
 
-class NvidiaBackend:
+class NvidiaBackend(
+    PrepareOrder, DeviceLocks, DeviceList, PerformanceQslAccuracy, AccuracyProvider, DryRunner
+):
     """NVIDIA's closed-division harness in its container: engines generated once in
     preparation (``make generate_engines``), one ``make run_harness`` per item."""
 
@@ -585,8 +586,6 @@ class NvidiaBackend:
         volumes), in the formats README's Accuracy section describes; without one, the
         harness's own figure (metadata.json) is judged alone.
         """
-        from pytest_mlperf.accuracy.evaluate import AccuracyData
-
         if self.settings.scratch_path is None:
             return None
         base = self.settings.scratch_path / "pytest-mlperf" / "datasets"

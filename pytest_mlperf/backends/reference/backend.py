@@ -9,8 +9,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mlperf.accuracy.evaluate import AccuracyData
-from pytest_mlperf.backends.base import Progress, RunOutcome, RunRequest
+from pytest_mlperf.backends.base import (
+    AccuracyData,
+    AccuracyProvider,
+    ComplianceIndexMap,
+    DeviceLocks,
+    PrepareOrder,
+    Progress,
+    RunOutcome,
+    RunRequest,
+    audit_config_text,
+)
 from pytest_mlperf.backends.variants import CONFIG_VER, THREADS
 from pytest_mlperf.catalog import Benchmark
 from pytest_mlperf.errors import BackendError
@@ -31,7 +40,7 @@ _TARGET_KEYS = {
 }
 
 
-class ReferenceBackend:
+class ReferenceBackend(PrepareOrder, DeviceLocks, AccuracyProvider, ComplianceIndexMap):
     """Real MLPerf LoadGen driving small ONNX Runtime models on the CPU."""
 
     name = "reference"
@@ -527,8 +536,6 @@ def _audit_file(request: RunRequest, applied: dict[str, Any]) -> Path:
     compliance audit run only; any stray file there is refused, never read."""
     audit = request.outdir / "audit.config"
     if request.audit is not None:
-        from pytest_mlperf.compliance import audit_config_text
-
         audit.write_text(audit_config_text(request.audit), encoding="utf-8")
         applied["audit_config"] = dict(request.audit)
     elif audit.exists():
