@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mlperf.backends import BUILTIN_BACKENDS
 from pytest_mlperf.backends.ab import ab_keys
@@ -24,6 +24,9 @@ from pytest_mlperf.catalog import Variant
 from pytest_mlperf.checks import FAIL, OK, SKIP, Check, Outcome
 from pytest_mlperf.errors import ConfigError
 from pytest_mlperf.history.paired import INCONCLUSIVE, REGRESSED, judge_ratios, performance_ratio
+
+if TYPE_CHECKING:
+    from pytest_mlperf.results.loadgen import ParsedLog
 
 OPTION = "--mlperf-ab"
 ROUNDS_OPTION = "--mlperf-ab-rounds"
@@ -209,6 +212,28 @@ def compared_value(
     return metric_value
 
 
+def ab_record_of_runs(
+    spec: AbSpec,
+    scenario: str,
+    runs: Sequence[tuple[Path, ParsedLog]],
+    tolerance_pct: float,
+) -> dict[str, Any]:
+    """:func:`ab_record` of the measured runs (log dir and parsed logs, in ``spec.order``;
+    the warm-ups left out): what each contributes, the metric named by the first."""
+    ab_runs = [
+        AbRun(
+            side,
+            log_dir,
+            compared_value(scenario, parsed.metric_value, parsed.loadgen),
+            parsed.result_validity,
+            parsed.metric_value,
+        )
+        for (log_dir, parsed), side in zip(runs, spec.order, strict=True)
+    ]
+    first = runs[0][1]
+    return ab_record(spec, scenario, (first.metric_name, first.unit), ab_runs, tolerance_pct)
+
+
 def ab_record(
     spec: AbSpec,
     scenario: str,
@@ -238,25 +263,9 @@ def ab_record(
         "compared": name,
         "unit": unit,
         "higher_is_better": higher,
+        "baseline": _side_record(spec, "A", sides["A"]),
+        "candidate": _side_record(spec, "B", sides["B"]),
     }
-    for side, key in (("A", "baseline"), ("B", "candidate")):
-        out[key] = {
-            "options": {  # a checkout's path as text
-                k: str(v) if isinstance(v, Path) else v
-                for k, v in spec.variant(side).options.items()
-            },
-            "describe": spec.variant(side).describe(),
-            "runs": [
-                {
-                    "round": i + 1,
-                    "log_dir": str(r.log_dir),
-                    "value": r.value,
-                    "validity": r.validity,
-                    "metric_value": r.metric_value,
-                }
-                for i, r in enumerate(sides[side])
-            ],
-        }
     if missing or len(sides["A"]) != len(sides["B"]):
         out.update(
             status=INCONCLUSIVE,
@@ -276,6 +285,26 @@ def ab_record(
     ]
     out.update(judge_ratios(ratios, tolerance_pct).to_dict())
     return out
+
+
+def _side_record(spec: AbSpec, side: str, runs: Sequence[AbRun]) -> dict[str, Any]:
+    """One side in the record's ``ab``: its options and its runs, by round."""
+    return {
+        "options": {  # a checkout's path as text
+            k: str(v) if isinstance(v, Path) else v for k, v in spec.variant(side).options.items()
+        },
+        "describe": spec.variant(side).describe(),
+        "runs": [
+            {
+                "round": i + 1,
+                "log_dir": str(r.log_dir),
+                "value": r.value,
+                "validity": r.validity,
+                "metric_value": r.metric_value,
+            }
+            for i, r in enumerate(runs)
+        ],
+    }
 
 
 def ab_check(ab: Mapping[str, Any]) -> Check:

@@ -94,7 +94,7 @@ class MlperfSession:
             emit_progress=self.terminal.emit_progress,
             tty=lambda: self.terminal.tty,
             eta_after=self.terminal.eta_after,
-            result_ready=self.result_ready,
+            result_ready=self.config.hook.pytest_mlperf_result_ready,
             side_backend=self.side_backend,
             interrupted=self._file_interrupted,
             passthrough=(pytest.exit.Exception,),
@@ -207,6 +207,7 @@ class MlperfSession:
                 self._backend_error = f"backend {self.backend_name!r} could not be prepared: {exc}"
                 raise BackendError(self._backend_error) from exc
             self._backend = backend
+            self.pipeline.backend_ready(backend, self.system, self.terminal.tty)
         return self._backend
 
     def side_backend(self, side: str) -> Backend:
@@ -235,10 +236,6 @@ class MlperfSession:
         (``finished``: the session ends here, a second Ctrl-C)."""
         if not self.is_worker:
             self.index.file_interrupted(record, finished)
-
-    def result_ready(self, record: dict[str, Any], nodeid: str) -> None:
-        """Announce a written record to every ``pytest_mlperf_result_ready`` implementation."""
-        self.config.hook.pytest_mlperf_result_ready(record=record, nodeid=nodeid)
 
     def _check_system(self, system: str) -> None:
         """A --mlperf-thresholds file for another system is a usage error (exit 4), now that

@@ -7,12 +7,7 @@ gone) fails the test too, so this list only shrinks. Remove your entry when you 
 from __future__ import annotations
 
 #: ``module`` (over MAX_MODULE_LINES) or ``module::Qualified.name`` (over MAX_FUNCTION_LINES)
-LONG: dict[str, str] = {
-    "pytest_mlperf.abtest::ab_record": "issue 27: being split in this session by run-steps",
-    "pytest_mlperf.runner": "issue 27: being split in this session by run-steps",
-    "pytest_mlperf.runner::ItemPipeline._measure": "issue 27: being split in this session by run-steps",
-    "pytest_mlperf.runner::ItemPipeline.run_item": "issue 27: being split in this session by run-steps",
-}
+LONG: dict[str, str] = {}
 
 #: import edges ``"importer -> imported"`` under ``if TYPE_CHECKING:`` that close a type-level
 #: cycle (the run-time graph has none: test_the_import_graph_has_no_cycle)

@@ -18,8 +18,8 @@ from pytest_mlperf.baseline import (
     compare_pair,
     judge_change,
 )
+from pytest_mlperf.measure import repeat_summary
 from pytest_mlperf.results.loadgen import ParsedLog
-from pytest_mlperf.runner import repeat_summary
 from tests.conftest import RunMlperf, load_results
 
 
