@@ -26,7 +26,9 @@ def test_all_scenarios_pass_with_every_report(
     result.stdout.fnmatch_lines(
         [
             "*MLPerf results*",
-            "benchmark*scenario*mode*validity*metric*value*unit*threshold*verdict",
+            # a "note" column follows when a row has one (a Server target the plugin chose and
+            # stepped down on a busy machine says so there)
+            "benchmark*scenario*mode*validity*metric*value*unit*threshold*verdict*",
             "tiny-99*Offline*performance*VALID*result_samples_per_second*samples/s*PASSED*",
             "tiny-99*Server*performance*VALID*result_completed_samples_per_sec*samples/s*PASSED*",
             "tiny-99*SingleStream*performance*VALID*result_90.00_percentile_latency  *ms*PASSED*",
