@@ -18,6 +18,7 @@ from pytest_mlperf.placement import (
     device_keys,
     machine_load,
 )
+from tests.builders import pytest_process
 from tests.conftest import RunMlperf, load_results
 
 
@@ -144,42 +145,79 @@ def test_split_workers_hold_disjoint_cpus(
 
 
 def test_waiting_is_said_and_recorded(
-    run_mlperf: RunMlperf,
-    pytester: pytest.Pytester,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    run_mlperf: RunMlperf, pytester: pytest.Pytester, tmp_path: Path, model_cache: Path
 ) -> None:
+    """Another session holds the CPU lock until this session says it waits for it (no
+    fixed hold time: on a busy machine the session may reach its measurement late).
+    ``run_mlperf`` writes the tiny benchmark's conftest; the session runs as a child
+    process so its progress lines can be read while it waits."""
     import os
+    import threading
 
     lock_dir = tmp_path / "locks"
-    monkeypatch.setenv(LOCK_DIR_ENV, str(lock_dir))
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import sys
         sys.path.insert(0, {str(Path(__file__).parents[1])!r})
         from pytest_mlperf.placement import DeviceLock
         lock = DeviceLock(["cpu-{min(os.sched_getaffinity(0))}"], "pid 1, another session")
         lock.acquire(print)
         print("HELD", flush=True)
-        time.sleep(1.5)
+        sys.stdin.readline()  # held until the test has seen the session wait
         lock.release()
         """
     )
     env = {"PATH": "/usr/bin:/bin", LOCK_DIR_ENV: str(lock_dir)}
     holder = subprocess.Popen(
-        [sys.executable, "-u", "-c", script], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-u", "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
+    assert holder.stdin is not None and holder.stdout is not None
+    assert holder.stdout.readline().strip() == "HELD"
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            assert holder.stdin is not None
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+
+    # never hang: a session that does not say it waits gets the lock after 300 s (and fails)
+    watchdog = threading.Timer(300, release)
+    watchdog.start()
+    session = pytest_process(
+        pytester.path,
+        f"--mlperf-cache-dir={model_cache}",
+        "-p",
+        "no:randomly",
+        "--mlperf-benchmarks=tiny-99",
+        "--mlperf-scenarios=Offline",
+        "--mlperf-fast",
+        "-s",
+        env={LOCK_DIR_ENV: str(lock_dir)},
+    )
+    assert session.stdout is not None
+    lines = []
+    waited_before_release = False
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "HELD"
-        result = run_mlperf(
-            "--mlperf-benchmarks=tiny-99", "--mlperf-scenarios=Offline", "--mlperf-fast", "-s"
-        )
+        for line in session.stdout:
+            lines.append(line)
+            if "waiting for cpu-" in line and not released.is_set():
+                waited_before_release = True
+                release()
+        session.wait(timeout=600)
     finally:
+        watchdog.cancel()
+        release()
         holder.communicate(timeout=60)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        ["*waiting for cpu-*another measurement holds it (pid 1, another session)*"]
-    )
+    output = "".join(lines)
+    assert waited_before_release, output
+    assert "another measurement holds it (pid 1, another session)" in output
+    assert session.returncode == 0, output
     (item,) = load_results(pytester.path)["items"]
     assert item["device_lock"]["waited_for"] and item["device_lock"]["wait_s"] > 0
     assert time.time() >= item["device_lock"]["held_until"]
