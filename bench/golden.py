@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # mypy reads tests/standin/ (the directory) for tests.standin; Python imports tests/standin.py
-from tests.standin import APPLETS  # type: ignore[attr-defined]  # noqa: E402
+from tests.standin import fill_rootfs  # type: ignore[attr-defined]  # noqa: E402
 
 HERE = Path(__file__).resolve()
 DEFAULT_REF = Path("/work/golden/ref")
@@ -235,24 +235,12 @@ def make_harness(src: Path, root: Path, conf: Mapping[str, str]) -> Path:
     harness = root / "harness"
     shutil.copytree(standin / "harness", harness)
     rootfs = harness / "docker" / "rootfs"
-    for sub in ("bin", "usr/bin", "tmp"):
-        (rootfs / sub).mkdir(parents=True)
-    # an image of this session's own (git ignores rootfs/: the commit stays the same)
-    (rootfs / "golden-session").write_text(f"{root}\n")
     busybox = shutil.which("busybox")
     if busybox is None:
         raise SystemExit("golden: busybox-static is not installed")
-    shutil.copy2(busybox, rootfs / "bin" / "busybox")
-    for applet in APPLETS:
-        (rootfs / "bin" / applet).symlink_to("busybox")
-    for script, names in (
-        ("make.sh", ("make",)),
-        ("python3.sh", ("python3",)),
-        ("hw.sh", ("nvidia-smi", "lscpu")),
-    ):
-        for name in names:
-            shutil.copy2(standin / script, rootfs / "usr" / "bin" / name)
-            (rootfs / "usr" / "bin" / name).chmod(0o755)
+    fill_rootfs(rootfs, standin, Path(busybox))
+    # an image of this session's own (git ignores rootfs/: the commit stays the same)
+    (rootfs / "golden-session").write_text(f"{root}\n")
     write_conf(harness, conf)
     env = {
         **os.environ,

@@ -40,6 +40,24 @@ APPLETS = (
 )
 
 
+def fill_rootfs(rootfs: Path, standin: Path, busybox: Path) -> None:
+    """The stand-in image's files: busybox with its applets, and the stand-in's scripts
+    (from ``standin``, a checkout's tests/standin/) as make, python3, nvidia-smi, lscpu."""
+    for sub in ("bin", "usr/bin", "tmp"):
+        (rootfs / sub).mkdir(parents=True)
+    shutil.copy2(busybox, rootfs / "bin" / "busybox")
+    for applet in APPLETS:
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    for script, names in (
+        ("make.sh", ("make",)),
+        ("python3.sh", ("python3",)),
+        ("hw.sh", ("nvidia-smi", "lscpu")),
+    ):
+        for name in names:
+            shutil.copy2(standin / script, rootfs / "usr" / "bin" / name)
+            (rootfs / "usr" / "bin" / name).chmod(0o755)
+
+
 def static_busybox() -> Path:
     """A statically linked busybox (Debian's busybox-static), or skip."""
     found = shutil.which("busybox")
@@ -71,21 +89,7 @@ def make_harness(
         dockerfile.read_text()
         + f'LABEL {SESSION_LABEL}="{session_tag(root)}" pytest-mlperf.harness="{harness}"\n'
     )
-    rootfs = harness / "docker" / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    (rootfs / "usr" / "bin").mkdir(parents=True)
-    (rootfs / "tmp").mkdir()
-    shutil.copy2(static_busybox(), rootfs / "bin" / "busybox")
-    for applet in APPLETS:
-        (rootfs / "bin" / applet).symlink_to("busybox")
-    for script, names in (
-        ("make.sh", ("make",)),
-        ("python3.sh", ("python3",)),
-        ("hw.sh", ("nvidia-smi", "lscpu")),
-    ):
-        for name in names:
-            shutil.copy2(STANDIN / script, rootfs / "usr" / "bin" / name)
-            (rootfs / "usr" / "bin" / name).chmod(0o755)
+    fill_rootfs(harness / "docker" / "rootfs", STANDIN, static_busybox())
     shutil.copytree(logs, harness / "standin-logs")
     if version == "4.0":
         (harness / "code" / "common" / "arguments.py").write_text('arguments = {"fast": {}}\n')
