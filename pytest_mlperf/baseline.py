@@ -27,11 +27,6 @@ from pytest_mlperf.history.results_file import (
     same_server_target,
 )
 
-# until session.py and runner.py import them from history.results_file (their owners' moves)
-from pytest_mlperf.history.results_file import pinned_targets as pinned_targets
-from pytest_mlperf.history.results_file import save_baseline as save_baseline
-from pytest_mlperf.history.results_file import value_range as value_range
-
 DEFAULT_TOLERANCE_PCT = 5.0
 REGRESSED, IMPROVED, UNCHANGED = "regressed", "improved", "unchanged"
 #: A comparison that could not be made (a comparison status, not an item outcome).

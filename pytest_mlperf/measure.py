@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 from pytest_mlperf.absides import add_sides
 from pytest_mlperf.abtest import AbSpec, ab_record_of_runs, ab_request
 from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest
-from pytest_mlperf.baseline import value_range
 from pytest_mlperf.config import RunConfig
+from pytest_mlperf.history.results_file import value_range
 from pytest_mlperf.placement import DeviceLock, Placement, device_keys, load_snapshot, machine_load
 from pytest_mlperf.provenance import find_reusable, provenance
 from pytest_mlperf.results.loadgen import SHORTENED_RUN_REASONS, ParsedLog, parse_dir

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_mlperf import __version__
-from pytest_mlperf.baseline import save_baseline
 from pytest_mlperf.errors import MlperfError
+from pytest_mlperf.history.results_file import save_baseline
 from pytest_mlperf.results.index import RunIndex
 
 

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pytest_mlperf import __version__, progress
 from pytest_mlperf.abtest import ab_check
 from pytest_mlperf.backends.base import Backend, Progress, RunOutcome, RunRequest, no_progress
-from pytest_mlperf.baseline import Comparison, compare_to_baseline, pinned_targets, with_baseline
+from pytest_mlperf.baseline import Comparison, compare_to_baseline, with_baseline
 from pytest_mlperf.catalog import RUN_MODES, Catalog
 from pytest_mlperf.checks import FAIL, SKIP, Check, Outcome, decide
 from pytest_mlperf.config import ItemSpec, RunConfig
 from pytest_mlperf.errors import BackendError, BackendSkip, MlperfError, RunFailed
+from pytest_mlperf.history.results_file import pinned_targets
 from pytest_mlperf.item_steps import ItemRun, Judged, Measured
 from pytest_mlperf.measure import Measurer
 from pytest_mlperf.placement import Placement

@@ -83,22 +83,24 @@ def _accuracy_record(
     """The record's ``accuracy`` object for the harness's figure."""
     bench, variant = request.benchmark, request.variant
     metric, threshold = bench.accuracy_metric, variant.target
+    ratio = None if value is None else round(value / bench.fp32_reference, 6)
+    passed = value is not None and value >= threshold
     return {
         "metric": metric,
         "value": value,
         "threshold": threshold,
         "target_ratio": variant.target_ratio,
         "fp32_reference": bench.fp32_reference,
-        "ratio": None if value is None else round(value / bench.fp32_reference, 6),
-        "accuracy_pass": value is not None and value >= threshold,
+        "ratio": ratio,
+        "accuracy_pass": passed,
         "metrics": [
             {
                 "name": metric,
                 "value": value,
                 "threshold": threshold,
-                "pass": value is not None and value >= threshold,
+                "pass": passed,
                 "fp32_reference": bench.fp32_reference,
-                "ratio": None if value is None else round(value / bench.fp32_reference, 6),
+                "ratio": ratio,
             }
         ],
         "precision": None,
